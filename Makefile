@@ -1,0 +1,72 @@
+# dnnbench — every target does its own set-up: venv, editable install, data.
+#   make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick|smoke|full|seed] [RESULTS=dir] [ARGS="-k adam"]
+#   make test
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEVICE ?= cpu
+MATRIX ?= quick
+STAMP := $(shell date +%Y%m%d-%H%M%S)
+RESULTS ?= results/$(MATRIX)-$(DEVICE)-$(STAMP)
+ARGS ?=
+DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+# apt is usable when it exists and we are root or have password-less sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
+APT_OK := $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
+
+.PHONY: install data browser bench test lint clean help
+
+help:
+	@echo "make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick] [RESULTS=dir] [ARGS=...]   run a benchmark matrix"
+	@echo "make test                                                                   unit + integration tests"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Fashion-MNIST: Debian's dataset-fashion-mnist where apt is usable, else torchvision's download.
+data: install
+	@if [ ! -f $(DEBIAN_FMNIST) ] && [ "$(APT_OK)" = yes ]; then \
+		echo "installing Debian's dataset-fashion-mnist"; \
+		$(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq >/dev/null 2>&1 && $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1; } || \
+		echo "apt could not install dataset-fashion-mnist; falling back to torchvision's download"; \
+	fi
+	@$(PY) -m dnnbench fetch-data
+
+# Headless Chromium and its driver for the HTML report's browser test.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$(APT_OK)" = yes ]; then \
+			echo "installing Debian's chromium and chromium-driver"; \
+			$(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+			{ $(SUDO) apt-get update -qq >/dev/null 2>&1 && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; }; \
+		fi; \
+	fi
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ echo "make: chromium and chromedriver are needed for the browser test (apt-get install chromium chromium-driver)"; exit 2; }
+
+bench: data
+	@$(PY) -m dnnbench list --summary --matrix $(MATRIX) --device $(DEVICE)
+	DNNBENCH_COMMAND='make bench DEVICE=$(DEVICE) MATRIX=$(MATRIX) $(if $(ARGS),ARGS="$(ARGS)")' \
+	$(PY) -m pytest bench -v -rs -p no:cacheprovider \
+		--matrix $(MATRIX) --device $(DEVICE) --results $(RESULTS) \
+		--benchmark-group-by=group --benchmark-sort=name --benchmark-columns=median,iqr,ops,rounds \
+		$(ARGS)
+	@echo "results: $(RESULTS)"
+
+test: data browser
+	$(PY) -m pytest tests -v -rs -p no:cacheprovider $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check dnnbench bench tests
+	$(VENV)/bin/ruff format --check dnnbench bench tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,171 @@
+"""`python -m dnnbench`: the command-line front-end (list, run, fetch-data, …).
+
+Every subcommand is a thin call into the modules that do the work. Bad input of any kind ends as
+one line on stderr and exit code 2; nothing here prints a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from dnnbench.errors import BadInput
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2 (argparse prints the usage too)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise BadInput(message)
+
+
+# --- list --------------------------------------------------------------------------------------------
+
+
+def _plan_from(args: argparse.Namespace):
+    from dnnbench.cases import parse_overrides
+    from dnnbench.plan import expand, parse_seeds
+
+    return expand(
+        args.matrix,
+        device=args.device,
+        overrides=parse_overrides(args.set),
+        repeats=args.repeats,
+        seeds=parse_seeds(args.seeds) if args.seeds else None,
+        data_dir=args.data_dir,
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    plan = _plan_from(args)
+    by_case: dict[str, list] = {}
+    for p in plan:
+        by_case.setdefault(p.case.id, []).append(p)
+    skipped = [ps for ps in by_case.values() if ps[0].skip_reason]
+    device = plan[0].case.device if plan else args.device
+    seeds = len(plan) // max(1, len(by_case))
+    print(
+        f"matrix {args.matrix} on {device}: {len(by_case)} cases x {seeds} seed{'s' * (seeds != 1)} "
+        f"= {len(plan)} runs, {len(skipped)} cases skipped"
+    )
+    if args.summary:
+        return 0
+    width = max(len(i) for i in by_case)
+    print(f"{'CASE':<{width}}  {'SEEDS':<7} SUITES")
+    for case_id, ps in by_case.items():
+        seeds = ",".join(str(p.seed) for p in ps)
+        line = f"{case_id:<{width}}  {seeds:<7} {','.join(ps[0].suites)}"
+        if ps[0].skip_reason:
+            line += f"  [skipped: {ps[0].skip_reason}]"
+        print(line)
+    return 0
+
+
+# --- run ---------------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run cases of a matrix without pytest (the profile tool's child process uses this)."""
+    from dnnbench import engine
+    from dnnbench.store import Journal
+    from dnnbench.summary import one_line_summary
+
+    plan = _plan_from(args)
+    if args.case:
+        chosen = [p for p in plan if p.case.id == args.case]
+        if not chosen:
+            raise BadInput(
+                f"unknown case id {args.case!r} in matrix {args.matrix}; "
+                f"`python -m dnnbench list --matrix {args.matrix}` prints the ids"
+            )
+        plan = chosen
+    journal = Journal(args.results) if args.results else None
+    worst = 0
+    for p in plan:
+        if p.skip_reason:
+            print(f"{p.id}: skipped: {p.skip_reason}")
+            continue
+        record = engine.run(p.case, p.seed, data_dir=args.data_dir)
+        record.update(suite=p.suites[0], suites=list(p.suites), run_id=journal.dir.name if journal else None)
+        if journal:
+            journal.append(record)
+        print(f"{p.id}: {one_line_summary(record)}", flush=True)
+        worst = max(worst, 1 if record["status"] == "error" else 0)
+    return worst
+
+
+# --- fetch-data ----------------------------------------------------------------------------------------
+
+
+def cmd_fetch_data(args: argparse.Namespace) -> int:
+    from dnnbench import data
+
+    for name in args.workload:
+        root = data.locate(name, args.data_dir)
+        print(f"{name}: {root}")
+    return 0
+
+
+# --- the parser ------------------------------------------------------------------------------------------
+
+
+def _matrix_options(p: argparse.ArgumentParser, default_matrix: str = "smoke") -> None:
+    p.add_argument("--matrix", default=default_matrix, help="smoke, quick, full or seed")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--repeats", type=int, default=None, help="seeds 1..N per case (default per matrix)")
+    p.add_argument("--seeds", default=None, help="explicit seeds, e.g. 1,2,3")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a Case field in every case (repeatable)",
+    )
+    p.add_argument("--data-dir", default=None, help="folder holding IDX files (else $DNNBENCH_DATA)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dnnbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("list", help="print the cases a matrix expands to, with skipped combinations and why")
+    _matrix_options(p)
+    p.add_argument("--summary", action="store_true", help="only the one-line count")
+    p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("run", help="run cases of a matrix without pytest (one with --case)")
+    _matrix_options(p)
+    p.add_argument("--case", default=None, help="a case id as `list` prints it")
+    p.add_argument("--results", default=None, help="append records to this run folder's journal")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
+    p.add_argument("--workload", action="append", default=None, help="fashion-mnist (default), mnist")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(handler=cmd_fetch_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if getattr(args, "workload", None) is None and args.command == "fetch-data":
+            args.workload = ["fashion-mnist"]
+        return args.handler(args)
+    except BadInput as exc:
+        print(f"dnnbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dnnbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into head & co.: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

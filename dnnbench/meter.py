@@ -1,0 +1,142 @@
+"""Clocks and meters: per-step phase timing, step-time statistics, peak memory.
+
+On CPU a step's phases are timed with perf_counter (CPU kernels run synchronously). On CUDA they are
+CUDA events read back only at window edges (evaluation points), so timing adds no synchronization
+inside a window; an event gap then measures what the GPU timeline actually waited for, including a
+host that is late with the next batch.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PHASES = ("data_wait", "copy", "forward", "backward", "optimizer")
+
+
+class CpuStepClock:
+    """Marks: begin(), then mark(phase) for each of PHASES in order. collect() returns finished steps."""
+
+    def __init__(self) -> None:
+        self._steps: list[list[float]] = []
+        self._current: list[float] | None = None
+
+    def begin(self) -> None:
+        self._current = [time.perf_counter()]
+
+    def mark(self, phase: str) -> None:
+        assert self._current is not None
+        self._current.append(time.perf_counter())
+        if phase == PHASES[-1]:
+            self._steps.append(self._current)
+            self._current = None
+
+    def collect(self) -> np.ndarray:
+        """Phase durations in seconds, shape (steps, len(PHASES)); clears the finished steps."""
+        out = np.diff(np.array(self._steps, dtype=np.float64).reshape(-1, len(PHASES) + 1), axis=1)
+        self._steps = []
+        return out
+
+
+class CudaStepClock:
+    """The same marks as CpuStepClock, recorded as CUDA events and read back in collect()."""
+
+    def __init__(self) -> None:
+        self._steps: list[list[torch.cuda.Event]] = []
+        self._current: list[torch.cuda.Event] | None = None
+
+    def _event(self) -> torch.cuda.Event:
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def begin(self) -> None:
+        self._current = [self._event()]
+
+    def mark(self, phase: str) -> None:
+        assert self._current is not None
+        self._current.append(self._event())
+        if phase == PHASES[-1]:
+            self._steps.append(self._current)
+            self._current = None
+
+    def collect(self) -> np.ndarray:
+        torch.cuda.synchronize()
+        out = np.array(
+            [[a.elapsed_time(b) / 1e3 for a, b in itertools.pairwise(s)] for s in self._steps],
+            dtype=np.float64,
+        ).reshape(-1, len(PHASES))
+        self._steps = []
+        return out
+
+
+def step_clock(device: str) -> CpuStepClock | CudaStepClock:
+    return CudaStepClock() if device == "cuda" else CpuStepClock()
+
+
+def synchronized_perf_counter() -> float:
+    """perf_counter after draining the CUDA queue: a wall clock that sees asynchronous GPU work.
+    The pytest-benchmark timer for CUDA runs (bench/conftest.py)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """Throughput statistics over a run's steady-state steps."""
+
+    step_times_s: np.ndarray
+    samples: np.ndarray  # samples per step (the last batch of an epoch may be short)
+
+    @property
+    def total_time_s(self) -> float:
+        return float(self.step_times_s.sum())
+
+    @property
+    def throughput(self) -> float | None:
+        t = self.total_time_s
+        return float(self.samples.sum() / t) if t > 0 else None
+
+    def percentile_ms(self, q: float) -> float | None:
+        if len(self.step_times_s) == 0:
+            return None
+        return float(np.percentile(self.step_times_s, q) * 1e3)
+
+
+# --- peak memory -----------------------------------------------------------------------------------
+
+
+class PeakMemory:
+    """Peak memory over a case: CUDA's max_memory_allocated on GPU; on CPU the process's peak
+    resident set (VmHWM), reset at the start of the case through /proc/self/clear_refs so that one
+    case's peak does not carry into the next. DataLoader workers are separate processes, not counted."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.kind = "cuda_max_allocated" if device == "cuda" else "process_peak_rss"
+        self.reset()
+
+    def reset(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            return
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.kind = "process_peak_rss_since_start"  # could not reset: peak of the whole process
+
+    def peak_bytes(self) -> int | None:
+        if self.device == "cuda":
+            return int(torch.cuda.max_memory_allocated())
+        try:
+            match = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+        except OSError:
+            return None
+        return int(match.group(1)) * 1024 if match else None
