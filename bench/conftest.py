@@ -22,9 +22,8 @@ import pytest
 
 from dnnbench import engine
 from dnnbench import env as envmod
-from dnnbench.cases import parse_overrides
 from dnnbench.errors import BadInput
-from dnnbench.plan import PlannedCase, expand, parse_seeds
+from dnnbench.plan import PLAN_OPTIONS, PlannedCase, expand_from_options
 from dnnbench.records import key, unmeasured_record
 from dnnbench.store import BENCHMARK_JSON, Journal, write_run_meta
 from dnnbench.summary import one_line_summary
@@ -47,30 +46,15 @@ STATE = pytest.StashKey[RunState]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dnnbench")
-    group.addoption(
-        "--matrix", default="smoke", help="named matrix: smoke, quick, full, seed (default smoke)"
-    )
-    group.addoption("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    group.addoption("--repeats", type=int, default=None, help="seeds per case: 1..N (default per matrix)")
-    group.addoption("--seeds", default=None, help="explicit seeds, e.g. 1,2,3 (overrides --repeats)")
-    group.addoption(
-        "--set",
-        action="append",
-        default=[],
-        dest="dnnbench_set",
-        metavar="FIELD=VALUE",
-        help="override a Case field in every case, e.g. --set epochs=1 (repeatable)",
-    )
+    for flag, spec in PLAN_OPTIONS:
+        group.addoption(flag, **spec)
     group.addoption("--results", default=None, help="run folder (default results/<matrix>-<device>-<time>)")
     group.addoption("--resume", action="store_true", help="skip case × seed pairs already in the journal")
-    group.addoption("--data-dir", default=None, help="folder holding the data sets' IDX files")
 
 
 def _fail(message: str) -> None:
     """Bad input: one line, exit code 2, no traceback."""
-    sys.stderr.write(f"dnnbench: error: {message}\n")
-    sys.stderr.flush()
-    raise SystemExit(2)
+    pytest.exit(f"dnnbench: error: {message}", returncode=2)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,15 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     option = config.option
     try:
-        seeds = parse_seeds(option.seeds) if option.seeds else None
-        plan = expand(
-            option.matrix,
-            device=option.device,
-            overrides=parse_overrides(option.dnnbench_set),
-            repeats=option.repeats,
-            seeds=seeds,
-            data_dir=option.data_dir,
-        )
+        plan = expand_from_options(option)
     except BadInput as exc:
         _fail(str(exc))
     device = plan[0].case.device if plan else option.device

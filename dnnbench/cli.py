@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dnnbench.errors import BadInput
+from dnnbench.plan import PLAN_OPTIONS, expand_from_options
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -26,22 +27,8 @@ class _Parser(argparse.ArgumentParser):
 # --- list --------------------------------------------------------------------------------------------
 
 
-def _plan_from(args: argparse.Namespace):
-    from dnnbench.cases import parse_overrides
-    from dnnbench.plan import expand, parse_seeds
-
-    return expand(
-        args.matrix,
-        device=args.device,
-        overrides=parse_overrides(args.set),
-        repeats=args.repeats,
-        seeds=parse_seeds(args.seeds) if args.seeds else None,
-        data_dir=args.data_dir,
-    )
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    plan = _plan_from(args)
+    plan = expand_from_options(args)
     by_case: dict[str, list] = {}
     for p in plan:
         by_case.setdefault(p.case.id, []).append(p)
@@ -74,7 +61,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dnnbench.store import Journal
     from dnnbench.summary import one_line_summary
 
-    plan = _plan_from(args)
+    plan = expand_from_options(args)
     if args.case:
         chosen = [p for p in plan if p.case.id == args.case]
         if not chosen:
@@ -113,19 +100,9 @@ def cmd_fetch_data(args: argparse.Namespace) -> int:
 # --- the parser ------------------------------------------------------------------------------------------
 
 
-def _matrix_options(p: argparse.ArgumentParser, default_matrix: str = "smoke") -> None:
-    p.add_argument("--matrix", default=default_matrix, help="smoke, quick, full or seed")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p.add_argument("--repeats", type=int, default=None, help="seeds 1..N per case (default per matrix)")
-    p.add_argument("--seeds", default=None, help="explicit seeds, e.g. 1,2,3")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="FIELD=VALUE",
-        help="override a Case field in every case (repeatable)",
-    )
-    p.add_argument("--data-dir", default=None, help="folder holding IDX files (else $DNNBENCH_DATA)")
+def _matrix_options(p: argparse.ArgumentParser) -> None:
+    for flag, spec in PLAN_OPTIONS:
+        p.add_argument(flag, **spec)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -93,18 +93,25 @@ def _stage(files: dict[str, Path], root: Path, name: str) -> None:
         partial.replace(raw / base)
 
 
+def _staging_root(folder: Path) -> Path:
+    """Each source folder stages into its own place in the cache, so that a --data-dir is never
+    shadowed by files staged earlier from somewhere else."""
+    return cache_root() / "staged" / str(folder.resolve()).strip("/").replace("/", "_")
+
+
 def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
     """Return a torchvision root holding the data set's IDX files, staging or downloading them first."""
-    cache = cache_root()
+    cache = cache_root() / "download"
     sources = [d for d in (_user_dir(data_dir), DEBIAN_DIRS.get(name)) if d is not None]
     for folder in sources:
         if _has_torchvision_layout(folder, name):
             return folder
         files = _flat_files(folder)
         if files:
-            if not _has_torchvision_layout(cache, name):
-                _stage(files, cache, name)
-            return cache
+            staged = _staging_root(folder)
+            if not _has_torchvision_layout(staged, name):
+                _stage(files, staged, name)
+            return staged
     if _has_torchvision_layout(cache, name):
         return cache
     looked = ", ".join(str(s) for s in [*sources, cache])

@@ -24,15 +24,18 @@ class CpuStepClock:
     """Marks: begin(), then mark(phase) for each of PHASES in order. collect() returns finished steps."""
 
     def __init__(self) -> None:
-        self._steps: list[list[float]] = []
-        self._current: list[float] | None = None
+        self._steps: list[list] = []
+        self._current: list | None = None
+
+    def _now(self):
+        return time.perf_counter()
 
     def begin(self) -> None:
-        self._current = [time.perf_counter()]
+        self._current = [self._now()]
 
     def mark(self, phase: str) -> None:
         assert self._current is not None
-        self._current.append(time.perf_counter())
+        self._current.append(self._now())
         if phase == PHASES[-1]:
             self._steps.append(self._current)
             self._current = None
@@ -44,27 +47,13 @@ class CpuStepClock:
         return out
 
 
-class CudaStepClock:
-    """The same marks as CpuStepClock, recorded as CUDA events and read back in collect()."""
+class CudaStepClock(CpuStepClock):
+    """The same marks, recorded as CUDA events and read back (one synchronize) in collect()."""
 
-    def __init__(self) -> None:
-        self._steps: list[list[torch.cuda.Event]] = []
-        self._current: list[torch.cuda.Event] | None = None
-
-    def _event(self) -> torch.cuda.Event:
+    def _now(self) -> torch.cuda.Event:
         event = torch.cuda.Event(enable_timing=True)
         event.record()
         return event
-
-    def begin(self) -> None:
-        self._current = [self._event()]
-
-    def mark(self, phase: str) -> None:
-        assert self._current is not None
-        self._current.append(self._event())
-        if phase == PHASES[-1]:
-            self._steps.append(self._current)
-            self._current = None
 
     def collect(self) -> np.ndarray:
         torch.cuda.synchronize()

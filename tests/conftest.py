@@ -1,0 +1,53 @@
+"""Shared helpers for the tests: small slices of the real data sets, the repo's paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dnnbench.cases import Case
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(**changes) -> Case:
+    """A real Fashion-MNIST case small enough for a unit test (500 samples, one epoch)."""
+    base = dict(train_samples=500, eval_samples=500, epochs=1, eval_every=250)
+    base.update(changes)
+    return Case(**base)
+
+
+def run_cli(
+    *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`python -m dnnbench ARGS` in a child process, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "dnnbench", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`pytest bench ARGS` in a child process, as `make bench` runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def fashion_root() -> Path:
+    from dnnbench.data import locate
+
+    return locate("fashion-mnist")

@@ -1,0 +1,84 @@
+import pytest
+
+from tests.conftest import run_bench, run_cli
+
+
+def test_help_lists_the_subcommands():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for sub in ("list", "run", "fetch-data"):
+        assert sub in out.stdout
+
+
+def test_list_prints_cases_and_skips_with_reasons():
+    out = run_cli("list", "--matrix", "smoke")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("matrix smoke on cpu: ")
+    assert any("fashion-mnist_b100_sgd_tensor" in line for line in lines)
+    assert any("[skipped: pin_memory only speeds host-to-GPU copies" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["list", "--matrix", "nope"], "unknown matrix 'nope'; choose from: smoke, quick, full, seed"),
+        (["list", "--device", "gpu"], "unknown device 'gpu'; choose from: cpu, cuda, auto"),
+        (["list", "--device", "cuda"], "no CUDA device is available"),
+        (["list", "--set", "optimizer=adamx"], "unknown optimizer 'adamx'; choose from: sgd, momentum"),
+        (
+            ["list", "--set", "loader=magic"],
+            "unknown loader 'magic'; choose from: torchvision, tensor, device",
+        ),
+        (["list", "--set", "workload=cifar"], "unknown workload 'cifar'; choose from: fashion-mnist"),
+        (["list", "--set", "batch_size=0"], "batch_size must be a positive integer or 'full', got 0"),
+        (["list", "--set", "batch_size=1.5"], "bad value '1.5' for batch_size"),
+        (["list", "--set", "lr=0"], "lr must be a number > 0"),
+        (["list", "--set", "dropout_p=1.5"], "dropout_p must be in [0, 1), got 1.5"),
+        (["list", "--set", "num_workers=-2"], "num_workers must be an integer >= 0, got -2"),
+        (["list", "--repeats", "0"], "--repeats must be a positive integer"),
+        (["run", "--case", "no-such-case"], "unknown case id 'no-such-case'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(args, expected):
+    out = run_cli(*args)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("dnnbench: error: ")
+    assert expected in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_dataset_offline_is_one_line_exit_2(tmp_path):
+    out = run_cli(
+        "list",
+        "--set",
+        "workload=mnist",
+        "--data-dir",
+        str(tmp_path),
+        env={"DNNBENCH_CACHE": str(tmp_path / "cache")},
+    )
+    if out.returncode == 0:
+        pytest.skip("this machine downloaded MNIST, so the offline error path cannot be exercised here")
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert "mnist data set not found" in out.stderr and "fashion-mnist" in out.stderr
+
+
+def test_bench_front_end_rejects_bad_input_the_same_way():
+    out = run_bench("--matrix", "huge")
+    assert out.returncode == 2
+    assert (
+        "dnnbench: error: unknown matrix 'huge'; choose from: smoke, quick, full, seed"
+        in out.stdout + out.stderr
+    )
+    assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_run_one_case_by_id_appends_to_a_journal(tmp_path):
+    case = "cubic_b20_adam_lr0.01_tensor_e3_cpu"
+    out = run_cli("run", "--matrix", "smoke", "--case", case, "--results", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{case}-s1: ok · ")
+    assert (tmp_path / "records.jsonl").read_text().count("\n") == 1

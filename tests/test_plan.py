@@ -1,0 +1,72 @@
+import pytest
+
+from dnnbench.cases import Case
+from dnnbench.errors import BadInput
+from dnnbench.matrices import SUITES
+from dnnbench.plan import expand, skip_reason
+
+
+def test_smoke_covers_every_axis():
+    plan = expand("smoke")
+    run = [p.case for p in plan if p.skip_reason is None]
+    assert {c.workload for c in run} >= {"fashion-mnist", "cubic", "synthetic"}
+    assert {c.batch_size for c in run} >= {1, 100, "full"}
+    assert {c.optimizer for c in run} == {
+        "sgd",
+        "momentum",
+        "nesterov",
+        "adagrad",
+        "rmsprop",
+        "adam",
+        "adamw",
+        "adadelta",
+    }
+    assert {c.regularization for c in run} == {
+        "none",
+        "batchnorm",
+        "dropout",
+        "batchnorm+dropout",
+        "l2",
+        "l1",
+    }
+    assert {c.loader for c in run} == {"torchvision", "tensor", "device"}
+    assert {c.num_workers for c in run} >= {0, 2}
+    assert {s for p in plan for s in p.suites} == set(SUITES)
+
+
+def test_meaningless_combinations_are_skipped_with_a_reason():
+    assert "cpu" in skip_reason(Case(pin_memory=True))
+    assert "no DataLoader workers" in skip_reason(Case(loader="device", num_workers=2))
+    assert "image data set" in skip_reason(Case(workload="cubic", loader="torchvision"))
+    assert "batch of one" in skip_reason(Case(batch_size=1, regularization="batchnorm"))
+    assert "exceeds" in skip_reason(Case(batch_size=5000, train_samples=2000))
+    assert skip_reason(Case()) is None
+    # the smoke plan carries them rather than dropping them
+    reasons = [p.skip_reason for p in expand("smoke") if p.skip_reason]
+    assert any("pin_memory" in r for r in reasons)
+
+
+def test_shared_cases_run_once_and_list_every_suite():
+    plan = expand("smoke")
+    ids = [p.id for p in plan]
+    assert len(ids) == len(set(ids))
+    shared = [p for p in plan if len(p.suites) > 1]
+    assert shared and {"optimizers", "regularization"} <= set(shared[0].suites)
+
+
+def test_repeats_seeds_and_overrides():
+    plan = expand("smoke", repeats=3)
+    assert {p.seed for p in plan} == {1, 2, 3}
+    plan = expand("smoke", seeds=[7], overrides={"optimizer": "sgd"})
+    assert {p.seed for p in plan} == {7}
+    assert {p.case.optimizer for p in plan} == {"sgd"}
+    # the eight optimizer cases collapsed into one, which keeps all its suites
+    ids = [p.case.id for p in plan]
+    assert len(ids) == len(set(ids))
+
+
+def test_bad_plan_input():
+    with pytest.raises(BadInput, match="unknown matrix 'huge'; choose from: smoke, quick, full, seed"):
+        expand("huge")
+    with pytest.raises(BadInput, match="--repeats must be a positive integer"):
+        expand("smoke", repeats=0)
