@@ -16,10 +16,11 @@ DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 APT_OK := $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 
-.PHONY: install data browser bench test lint clean help
+.PHONY: install data browser bench report test lint clean help
 
 help:
 	@echo "make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick] [RESULTS=dir] [ARGS=...]   run a benchmark matrix"
+	@echo "make report RESULTS=dir [BASELINE=dir]                                          HTML report of a run"
 	@echo "make test                                                                   unit + integration tests"
 
 install: $(VENV)/.installed
@@ -58,8 +59,14 @@ bench: data
 	$(PY) -m pytest bench -v -rs -p no:cacheprovider \
 		--matrix $(MATRIX) --device $(DEVICE) --results $(RESULTS) \
 		--benchmark-group-by=group --benchmark-sort=name --benchmark-columns=median,iqr,ops,rounds \
-		$(ARGS)
+		$(ARGS) || { status=$$?; $(PY) -m dnnbench report $(RESULTS) || true; exit $$status; }
+	@$(PY) -m dnnbench report $(RESULTS)
 	@echo "results: $(RESULTS)"
+
+# The report for an existing run (or several: RESULTS="results/a results/b").
+report: install
+	@test -n "$(RESULTS)" -a -e "$(firstword $(RESULTS))" || { echo "make: report needs RESULTS=run-folder"; exit 2; }
+	$(PY) -m dnnbench report $(RESULTS) $(if $(BASELINE),--baseline $(BASELINE))
 
 test: data browser
 	$(PY) -m pytest tests -v -rs -p no:cacheprovider $(ARGS)

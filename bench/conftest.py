@@ -23,7 +23,8 @@ import pytest
 from dnnbench import engine
 from dnnbench import env as envmod
 from dnnbench.errors import BadInput
-from dnnbench.plan import PLAN_OPTIONS, PlannedCase, expand_from_options
+from dnnbench.options import PLAN_OPTIONS
+from dnnbench.plan import PlannedCase, expand_from_options
 from dnnbench.records import key, unmeasured_record
 from dnnbench.store import BENCHMARK_JSON, Journal, write_run_meta
 from dnnbench.summary import one_line_summary
@@ -80,9 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if device == "cuda":  # perf_counter alone would time only the kernel launches
         option.benchmark_timer = "dnnbench.meter.synchronized_perf_counter"
     by_id = {p.id: p for p in plan}
-    config.stash[STATE] = RunState(
-        plan, by_id, journal, device, option.data_dir, finished, resumed=set(finished)
-    )
+    config.stash[STATE] = RunState(plan, by_id, journal, device, option.data_dir, finished, resumed=set(finished))
     _SESSION["config"] = config
     write_run_meta(
         run_dir,

@@ -104,9 +104,7 @@ def validate(c: Case) -> None:
         value = getattr(c, name)
         if not _is_number(value) or value < 0:
             raise BadInput(f"{name} must be a number >= 0, got {value!r}")
-    if c.hidden is not None and (
-        not isinstance(c.hidden, tuple) or not all(_is_int(h) and h >= 1 for h in c.hidden)
-    ):
+    if c.hidden is not None and (not isinstance(c.hidden, tuple) or not all(_is_int(h) and h >= 1 for h in c.hidden)):
         raise BadInput(f"hidden must be layer widths >= 1 such as 500 or 256,128, got {c.hidden!r}")
     if c.loader not in LOADERS:
         raise unknown_choice("loader", c.loader, LOADERS)
@@ -126,8 +124,7 @@ def validate(c: Case) -> None:
         raise BadInput(f"features applies to the synthetic workload only, not {c.workload!r}")
     if c.train_samples is not None and c.train_samples > workload.n_train:
         raise BadInput(
-            f"train_samples {c.train_samples} exceeds the {workload.n_train} samples "
-            f"of the {c.workload} training split"
+            f"train_samples {c.train_samples} exceeds the {workload.n_train} samples of the {c.workload} training split"
         )
 
 

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from dnnbench.errors import BadInput
-from dnnbench.plan import PLAN_OPTIONS, expand_from_options
+from dnnbench.options import PLAN_OPTIONS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -28,6 +28,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from dnnbench.plan import expand_from_options
+
     plan = expand_from_options(args)
     by_case: dict[str, list] = {}
     for p in plan:
@@ -58,6 +60,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """Run cases of a matrix without pytest (the profile tool's child process uses this)."""
     from dnnbench import engine
+    from dnnbench.plan import expand_from_options
     from dnnbench.store import Journal
     from dnnbench.summary import one_line_summary
 
@@ -97,6 +100,21 @@ def cmd_fetch_data(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- report ------------------------------------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dnnbench.report import build_report
+
+    files = build_report(args.results, baseline=args.baseline, out=args.output)
+    size = files.html.stat().st_size
+    print(f"report:  {files.html} ({size / 1024:,.0f} KiB, self-contained)")
+    print(f"summary: {files.markdown}")
+    print(f"tables:  {len(files.tables)} CSV files in {files.tables[0].parent}" if files.tables else "tables:  none")
+    print(f"charts:  {len(files.charts)} PNG files in {files.charts[0].parent}" if files.charts else "charts:  none")
+    return 0
+
+
 # --- the parser ------------------------------------------------------------------------------------------
 
 
@@ -119,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--case", default=None, help="a case id as `list` prints it")
     p.add_argument("--results", default=None, help="append records to this run folder's journal")
     p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("report", help="tables, charts, summary.md and a self-contained report.html for runs")
+    p.add_argument("results", nargs="+", help="run folders (or records.jsonl files); several go side by side")
+    p.add_argument("--baseline", default=None, help="a run folder or benchmark JSON to show deltas against")
+    p.add_argument("-o", "--output", default=None, help="report.html path (default: in the first run folder)")
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
     p.add_argument("--workload", action="append", default=None, help="fashion-mnist (default), mnist")

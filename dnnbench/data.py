@@ -229,9 +229,7 @@ def load_splits(
     if workload.name == "cubic":
         splits = _cubic_splits(workload)
     elif workload.name == "synthetic":
-        splits = _synthetic_splits(
-            workload, train_samples or workload.n_train, features or workload.in_features
-        )
+        splits = _synthetic_splits(workload, train_samples or workload.n_train, features or workload.in_features)
     else:
         splits = _image_splits(workload.name, str(locate(workload.name, data_dir)))
     if train_samples is None or train_samples >= len(splits.train):

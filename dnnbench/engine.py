@@ -415,12 +415,8 @@ class Training:
 
     def _final_metrics(self, metrics: dict[str, Any]) -> None:
         started = time.perf_counter()
-        test_metric, test_loss = evaluate(
-            self.model, self.eval_sets["test"], self.loss_fn, self.classification
-        )
-        train_metric, train_loss = evaluate(
-            self.model, self.eval_sets["train"], self.loss_fn, self.classification
-        )
+        test_metric, test_loss = evaluate(self.model, self.eval_sets["test"], self.loss_fn, self.classification)
+        train_metric, train_loss = evaluate(self.model, self.eval_sets["train"], self.loss_fn, self.classification)
         self._eval_time += time.perf_counter() - started
         metrics["final_test_loss"] = test_loss
         metrics["final_train_loss"] = train_loss
@@ -454,9 +450,7 @@ def run(case: Case, seed: int, drive: Driver = loop_driver, data_dir: str | None
         raise
     except Exception as exc:
         status = "oom" if _is_oom(exc) else "error"
-        return unmeasured_record(
-            case.to_dict(), case.id, seed, status, _one_line(exc), envmod.capture(case.device)
-        )
+        return unmeasured_record(case.to_dict(), case.id, seed, status, _one_line(exc), envmod.capture(case.device))
 
     status, reason = "ok", ""
     try:

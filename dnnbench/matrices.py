@@ -118,9 +118,7 @@ def full(device: str) -> Matrix:
         full_epochs=30,
         workers=(0, 1, 2, 4),
     )
-    m["regularization"] = [
-        base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATIONS
-    ]
+    m["regularization"] = [base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATIONS]
     return m
 
 

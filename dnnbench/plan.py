@@ -55,29 +55,6 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
     return None
 
 
-# The options that choose a plan, shared by the pytest front-end and the CLI (same spelling).
-PLAN_OPTIONS: list[tuple[str, dict]] = [
-    ("--matrix", {"default": "smoke", "help": "named matrix: smoke, quick, full or seed (default smoke)"}),
-    ("--device", {"default": "cpu", "help": "cpu, cuda or auto (default cpu)"}),
-    ("--repeats", {"type": int, "default": None, "help": "seeds 1..N per case (default per matrix)"}),
-    ("--seeds", {"default": None, "help": "explicit seeds, e.g. 1,2,3 (overrides --repeats)"}),
-    (
-        "--set",
-        {
-            "action": "append",
-            "default": [],
-            "dest": "dnnbench_set",
-            "metavar": "FIELD=VALUE",
-            "help": "override a Case field in every case, e.g. --set epochs=1 (repeatable)",
-        },
-    ),
-    (
-        "--data-dir",
-        {"default": None, "help": "folder holding the data sets' IDX files (else $DNNBENCH_DATA)"},
-    ),
-]
-
-
 def expand_from_options(options) -> list[PlannedCase]:
     """expand() with the values of PLAN_OPTIONS as parsed by argparse or pytest."""
     from dnnbench.cases import parse_overrides

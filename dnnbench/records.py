@@ -72,3 +72,40 @@ def unmeasured_record(
         "curves": None,
         "env": env,
     }
+
+
+# Which way is better, for comparisons (report Δ columns, the gate): +1 higher is better, -1 lower.
+METRIC_DIRECTION: dict[str, int] = {
+    "throughput_samples_per_s": +1,
+    "step_time_ms_median": -1,
+    "step_time_ms_p10": -1,
+    "step_time_ms_p90": -1,
+    "time_to_target_s": -1,
+    "steps_to_target": -1,
+    "epochs_to_target": -1,
+    "final_test_accuracy": +1,
+    "final_test_loss": -1,
+    "final_train_loss": -1,
+    "best_val_accuracy": +1,
+    "best_val_loss": -1,
+    "generalization_gap": -1,
+    "peak_memory_bytes": -1,
+    "data_wait_fraction": -1,
+}
+
+# Units for labels in tables and charts.
+METRIC_LABELS: dict[str, str] = {
+    "throughput_samples_per_s": "throughput (samples/s)",
+    "step_time_ms_median": "step time, median (ms)",
+    "step_time_ms_p90": "step time, p90 (ms)",
+    "time_to_target_s": "time to target (s)",
+    "steps_to_target": "steps to target",
+    "epochs_to_target": "epochs to target",
+    "final_test_accuracy": "final test accuracy",
+    "final_test_loss": "final test loss",
+    "final_train_loss": "final train loss",
+    "best_val_accuracy": "best validation accuracy",
+    "generalization_gap": "train − test gap",
+    "peak_memory_bytes": "peak memory (bytes)",
+    "data_wait_fraction": "data-wait share",
+}

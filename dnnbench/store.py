@@ -20,6 +20,8 @@ import pandas as pd
 from dnnbench.errors import BadInput
 from dnnbench.records import METRICS, key, upgrade
 
+Sources = str | os.PathLike | Iterable[str | os.PathLike]  # one run or several
+
 RECORDS = "records.jsonl"
 RUN_META = "run.json"
 BENCHMARK_JSON = "benchmark.json"
@@ -94,12 +96,52 @@ def read_run_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def journal_path(source: str | os.PathLike) -> Path:
-    """A run folder or a records.jsonl file → the journal file; BadInput when there is none."""
+    """A run folder, a records.jsonl or a pytest-benchmark JSON file → the file to read; BadInput
+    when there is none."""
     p = Path(source)
-    path = p / RECORDS if p.is_dir() else p
-    if not path.is_file():
-        raise BadInput(f"no dnnbench results at {source} (expected a run folder holding {RECORDS})")
-    return path
+    if p.is_dir():
+        for name in (RECORDS, BENCHMARK_JSON):
+            if (p / name).is_file():
+                return p / name
+    elif p.is_file():
+        return p
+    raise BadInput(f"no dnnbench results at {source} (expected a run folder holding {RECORDS})")
+
+
+def _records_from_benchmark_json(path: Path) -> list[dict[str, Any]]:
+    """Records rebuilt from a pytest-benchmark JSON written by bench/ (its extra_info carries the
+    case id, seed, status and metrics), so such a file can serve as a baseline on its own."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        benchmarks = data["benchmarks"]
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        raise BadInput(f"{path} is neither a records.jsonl nor a pytest-benchmark JSON file") from None
+    out = []
+    for b in benchmarks:
+        info = b.get("extra_info") or {}
+        if "case_id" not in info:
+            raise BadInput(f"{path}: benchmark {b.get('name')!r} carries no dnnbench case (not written by bench/)")
+        out.append(
+            {
+                "case_id": info["case_id"],
+                "seed": info.get("seed", 0),
+                "suite": info.get("suite"),
+                "suites": [info.get("suite")],
+                "status": info.get("status", "ok"),
+                "reason": info.get("reason", ""),
+                "metrics": {m: info.get(m) for m in METRICS},
+                "env": {"machine": (data.get("machine_info") or {}).get("cpu", {}).get("brand_raw")},
+            }
+        )
+    return out
+
+
+def _records_of(source: str | os.PathLike) -> tuple[str, list[dict[str, Any]]]:
+    path = journal_path(source)
+    run = path.parent.name if path.name in (RECORDS, BENCHMARK_JSON) else path.stem
+    if path.suffix == ".json":
+        return run, _records_from_benchmark_json(path)
+    return run, read_records(path)
 
 
 def _row(record: dict[str, Any], run: str) -> dict[str, Any]:
@@ -131,7 +173,7 @@ def _row(record: dict[str, Any], run: str) -> dict[str, Any]:
     return row
 
 
-def load(sources: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFrame:
+def load(sources: Sources) -> pd.DataFrame:
     """One or several runs → a DataFrame with one row per case × seed (and run).
 
     Columns: run, case_id, seed, suite, status, reason, every Case field, every metric of
@@ -141,11 +183,45 @@ def load(sources: str | os.PathLike | Iterable[str | os.PathLike]) -> pd.DataFra
         sources = [sources]
     rows = []
     for source in sources:
-        path = journal_path(source)
-        run = path.parent.name if path.name == RECORDS else path.stem
-        rows += [_row(r, run) for r in read_records(path)]
+        run, records = _records_of(source)
+        rows += [_row(r, run) for r in records]
     frame = pd.DataFrame(rows)
     for m in METRICS:
         if m in frame:
             frame[m] = pd.to_numeric(frame[m], errors="coerce")
     return frame
+
+
+def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curves of one or several runs in long form, for charts: (loss per step, validation points).
+
+    Both carry run, case_id, seed, suites and the case fields that charts colour by.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    loss_rows, val_rows = [], []
+    for source in sources:
+        run, records = _records_of(source)
+        for r in records:
+            curves = r.get("curves")
+            if not curves:
+                continue
+            case = r.get("case") or {}
+            ident = {
+                "run": run,
+                "case_id": r["case_id"],
+                "seed": r["seed"],
+                "status": r["status"],
+                "suites": ",".join(r.get("suites") or []),
+                "workload": case.get("workload"),
+                "optimizer": case.get("optimizer"),
+                "regularization": case.get("regularization"),
+                "loader": case.get("loader"),
+                "device": case.get("device"),
+                "batch_size": str(case.get("batch_size")),
+            }
+            loss = curves.get("loss") or {}
+            pairs = zip(loss.get("step", []), loss.get("loss", []), strict=True)
+            loss_rows += [{**ident, "step": s, "loss": v} for s, v in pairs]
+            val_rows += [{**ident, **point} for point in curves.get("val") or []]
+    return pd.DataFrame(loss_rows), pd.DataFrame(val_rows)

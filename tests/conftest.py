@@ -21,9 +21,7 @@ def tiny(**changes) -> Case:
     return Case(**base)
 
 
-def run_cli(
-    *args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """`python -m dnnbench ARGS` in a child process, as a user types it."""
     return subprocess.run(
         [sys.executable, "-m", "dnnbench", *args],
@@ -51,3 +49,12 @@ def fashion_root() -> Path:
     from dnnbench.data import locate
 
     return locate("fashion-mnist")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """One real smoke run through the pytest-benchmark front-end, shared by the tests that read it."""
+    results = tmp_path_factory.mktemp("smoke")
+    out = run_bench("--matrix", "smoke", "--results", str(results))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return results, out

@@ -16,14 +16,6 @@ from tests.conftest import ROOT, run_bench
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    results = tmp_path_factory.mktemp("smoke")
-    out = run_bench("--matrix", "smoke", "--results", str(results))
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return results, out
-
-
 def test_every_planned_case_has_exactly_one_record(smoke_run):
     results, _ = smoke_run
     frame = load(results)

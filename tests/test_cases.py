@@ -73,9 +73,7 @@ def test_round_trip_through_dict():
 
 
 def test_parse_overrides_types_values():
-    got = parse_overrides(
-        ["lr=0.05", "hidden=256,128", "batch_size=full", "pin_memory=true", "epochs=default"]
-    )
+    got = parse_overrides(["lr=0.05", "hidden=256,128", "batch_size=full", "pin_memory=true", "epochs=default"])
     assert got == {"lr": 0.05, "hidden": (256, 128), "batch_size": "full", "pin_memory": True, "epochs": None}
 
 

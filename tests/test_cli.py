@@ -69,10 +69,7 @@ def test_missing_dataset_offline_is_one_line_exit_2(tmp_path):
 def test_bench_front_end_rejects_bad_input_the_same_way():
     out = run_bench("--matrix", "huge")
     assert out.returncode == 2
-    assert (
-        "dnnbench: error: unknown matrix 'huge'; choose from: smoke, quick, full, seed"
-        in out.stdout + out.stderr
-    )
+    assert "dnnbench: error: unknown matrix 'huge'; choose from: smoke, quick, full, seed" in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
 
 

@@ -1,0 +1,143 @@
+"""Tables on small hand-made record sets, with values checkable by hand."""
+
+import pandas as pd
+import pytest
+
+from dnnbench.analysis import case_summary, compare
+from dnnbench.cases import Case
+from dnnbench.records import METRICS, SCHEMA_VERSION
+from dnnbench.report import build_report, highlights
+from dnnbench.report.tables import all_cases, baseline_delta, batch_device, cell, loaders, optimizer_regularization
+from dnnbench.store import Journal, load
+
+
+def record(
+    case: Case,
+    seed: int,
+    suites: list[str],
+    status: str = "ok",
+    reason: str = "",
+    target: float | None = 0.85,
+    **metrics,
+) -> dict:
+    m = dict.fromkeys(METRICS)
+    m.update(metrics)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "case_id": case.id,
+        "seed": seed,
+        "suite": suites[0],
+        "suites": suites,
+        "case": case.to_dict(),
+        "status": status,
+        "reason": reason,
+        "metrics": m,
+        "phase_fractions": None,
+        "resolved": {"batch_size": 100 if case.batch_size != "full" else 50000},
+        "target": {"metric": "val_accuracy", "value": target, "reached": m["time_to_target_s"] is not None},
+        "curves": None,
+        "env": {"device": case.device},
+    }
+
+
+ADAM, SGD = Case(), Case(optimizer="sgd")
+BN = Case(regularization="batchnorm")
+
+
+@pytest.fixture
+def run(tmp_path):
+    journal = Journal(tmp_path / "run")
+    for r in [
+        record(ADAM, 1, ["optimizers", "regularization"], final_test_accuracy=0.86, time_to_target_s=10.0),
+        record(ADAM, 2, ["optimizers", "regularization"], final_test_accuracy=0.88, time_to_target_s=14.0),
+        record(ADAM, 3, ["optimizers", "regularization"], final_test_accuracy=0.87, time_to_target_s=12.0),
+        record(SGD, 1, ["optimizers"], final_test_accuracy=0.80),  # never reached the target
+        record(SGD, 2, ["optimizers"], status="diverged", reason="training loss became nan at step 7"),
+        record(BN, 1, ["regularization"], final_test_accuracy=0.89, time_to_target_s=8.0),
+        record(BN, 2, ["regularization"], final_test_accuracy=0.89, time_to_target_s=20.0),
+    ]:
+        journal.append(r)
+    return tmp_path / "run"
+
+
+def test_median_and_spread_over_seeds(run):
+    summary = case_summary(load(run)).set_index("case_id")
+    adam = summary.loc[ADAM.id]
+    assert adam.final_test_accuracy == pytest.approx(0.87)
+    assert (adam.final_test_accuracy_min, adam.final_test_accuracy_max) == (pytest.approx(0.86), pytest.approx(0.88))
+    assert adam.time_to_target_s == 12.0 and adam.target_reached == 3
+    assert cell(adam, "final_test_accuracy") == "0.8700 (0.8600–0.8800)"
+    assert cell(adam, "time_to_target_s") == "12 s (10 s–14 s)"
+    sgd = summary.loc[SGD.id]
+    assert sgd.status == "mixed: 1 ok, 1 diverged"
+    assert sgd.reason == "training loss became nan at step 7"
+    assert cell(sgd, "time_to_target_s") == "not reached"
+    assert cell(sgd, "final_test_accuracy") == "0.8000 [mixed: 1 ok, 1 diverged]"
+
+
+def test_optimizer_by_regularization_pivot(run):
+    accuracy, ttt = optimizer_regularization(case_summary(load(run)))
+    table = accuracy.display
+    assert list(table.columns) == ["batchnorm", "none"]
+    assert table.loc["adam", "none"] == "0.8700 (0.8600–0.8800)"
+    assert table.loc["adam", "batchnorm"] == "0.8900"
+    assert table.loc["sgd", "batchnorm"] == "—"  # not measured: shown as absent, not as zero
+    assert ttt.display.loc["sgd", "none"] == "not reached"
+    assert ttt.display.loc["adam", "batchnorm"] == "14 s (8 s–20 s)"
+    assert "workload=fashion-mnist" in accuracy.caption
+    assert set(accuracy.numbers["case_id"]) == {ADAM.id, SGD.id, BN.id}
+
+
+def test_skipped_and_unreached_are_shown_not_dropped(tmp_path):
+    journal = Journal(tmp_path)
+    pinned = Case(loader="torchvision", pin_memory=True)
+    journal.append(record(pinned, 1, ["loaders"], status="skipped", reason="pin_memory only speeds host-to-GPU"))
+    journal.append(
+        record(Case(loader="torchvision"), 1, ["loaders"], throughput_samples_per_s=12000.0, data_wait_fraction=0.64)
+    )
+    summary = case_summary(load(tmp_path))
+    throughput, wait = loaders(summary)
+    assert throughput.display.iloc[:, 0].tolist() == ["12,000", "skipped"]
+    assert wait.display.iloc[:, 0].tolist() == ["64%", "skipped"]
+    every = all_cases(summary).display
+    assert every.loc[pinned.id, "note"] == "pin_memory only speeds host-to-GPU"
+
+
+def test_batch_regime_by_device_orders_batches(tmp_path):
+    journal = Journal(tmp_path)
+    for b, t in [("full", 50000.0), (1, 700.0), (100, 30000.0), (20, 9000.0)]:
+        journal.append(record(Case(batch_size=b), 1, ["batch"], throughput_samples_per_s=t))
+    throughput, _ = batch_device(case_summary(load(tmp_path)))
+    assert [str(i) for i in throughput.display.index] == ["1", "20", "100", "full"]
+    assert throughput.display.iloc[:, 0].tolist() == ["700", "9,000", "30,000", "50,000"]
+
+
+def test_baseline_delta_marks_direction(tmp_path):
+    base, cur = Journal(tmp_path / "base"), Journal(tmp_path / "cur")
+    base.append(record(ADAM, 1, ["optimizers"], throughput_samples_per_s=1000.0, time_to_target_s=10.0))
+    cur.append(record(ADAM, 1, ["optimizers"], throughput_samples_per_s=800.0, time_to_target_s=8.0))
+    b, c = case_summary(load(tmp_path / "base")), case_summary(load(tmp_path / "cur"))
+    delta = compare(b, c, ["throughput_samples_per_s", "time_to_target_s"]).set_index("metric")
+    assert delta.loc["throughput_samples_per_s", "delta_pct"] == pytest.approx(-20.0)
+    assert delta.loc["throughput_samples_per_s", "direction"] == "worse"
+    assert delta.loc["time_to_target_s", "delta_pct"] == pytest.approx(-20.0)
+    assert delta.loc["time_to_target_s", "direction"] == "better"  # less time is better
+    table = baseline_delta(b, c, ["throughput_samples_per_s"]).display
+    assert table.loc[ADAM.id, "Δ"] == "-20.0%" and table.loc[ADAM.id, "verdict"] == "worse"
+
+
+def test_highlights_answer_the_four_questions(run):
+    notes = highlights(case_summary(load(run)))
+    text = "\n".join(notes)
+    assert notes[0] == "3 cases: 2 ok, 1 mixed: 1 ok, 1 diverged."
+    assert f"Soonest to the fashion-mnist target (0.85): {ADAM.id} in 12 s" in text
+    assert f"Best fashion-mnist test accuracy: {BN.id} at 0.8900" in text
+
+
+def test_report_builds_from_hand_made_records(run, tmp_path):
+    files = build_report([run], out=tmp_path / "out" / "report.html")
+    html = files.html.read_text()
+    assert "Optimizer × regularization → final test accuracy" in html
+    assert "0.8700 (0.8600–0.8800)" in html
+    frame = pd.read_csv(tmp_path / "out" / "tables" / "optimizer_regularization_final_test_accuracy.csv")
+    assert set(frame.columns) >= {"case_id", "final_test_accuracy", "final_test_accuracy_min"}
