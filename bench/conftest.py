@@ -14,7 +14,7 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 from dnnbench import engine
 from dnnbench import env as envmod
 from dnnbench.errors import BadInput
+from dnnbench.meter import matmul_gflops
 from dnnbench.options import PLAN_OPTIONS
 from dnnbench.plan import PlannedCase, expand_from_options
 from dnnbench.records import key, unmeasured_record
@@ -92,10 +93,11 @@ def pytest_configure(config: pytest.Config) -> None:
             "overrides": option.dnnbench_set,
             "command": " ".join(shlex.quote(a) for a in sys.argv),
             "make_command": os.environ.get("DNNBENCH_COMMAND"),
-            "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "planned_cases": len(plan),
             "planned_skips": sum(p.skip_reason is not None for p in plan),
             "env": envmod.capture(device),
+            "calibration_start": matmul_gflops(device),
         },
     )
 
@@ -240,7 +242,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     write_run_meta(
         state.journal.dir,
         {
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "calibration_end": matmul_gflops(state.device),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "status_counts": counts,
             "exit_status": int(exitstatus),
         },

@@ -115,6 +115,59 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- gate and baseline -----------------------------------------------------------------------------------------
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dnnbench import gate
+
+    config = gate.load_config(Path(args.config), args.tolerance)
+    if args.fail_on_missing:
+        config = config.with_overrides({"fail_on_missing": True})
+    baseline_path = gate.resolve_baseline(args.baseline)
+    baseline, current = gate.load_side(baseline_path), gate.load_side(args.current)
+    result = gate.run_gate(baseline, current, config)
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(f"baseline {baseline_path} vs current {args.current}")
+    print(gate.tolerance_line(config) + f"; speed normalized by calibration x {result.normalization:.3f}")
+    table = gate.display_table(result, only_notable=args.brief)
+    if not table.empty:
+        print(table.to_string(index=False))
+    if result.missing:
+        print(f"only in the baseline ({len(result.missing)}): {', '.join(result.missing)}")
+    if result.new:
+        print(f"only in the current run ({len(result.new)}): {', '.join(result.new)}")
+    if args.markdown:
+        Path(args.markdown).write_text(gate.markdown(result, str(baseline_path), args.current), encoding="utf-8")
+        print(f"markdown: {args.markdown}")
+    print(gate.headline(result))
+    return result.exit_code
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    import shutil
+    from pathlib import Path
+
+    from dnnbench.store import BENCHMARK_JSON, RECORDS, RUN_META, journal_path
+
+    source = journal_path(args.results).parent
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        raise BadInput(f"baseline name must be a plain folder name, got {args.name!r}")
+    target = Path(args.dir) / args.name
+    if target.exists() and not args.force:
+        raise BadInput(f"baseline {target} exists; pass --force to replace it")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (RECORDS, RUN_META, BENCHMARK_JSON):
+        if (source / name).exists():
+            shutil.copyfile(source / name, target / name)
+    print(f"baseline {args.name}: {target} (from {source})")
+    print(f"gate against it: python -m dnnbench gate --baseline {args.name} --current RESULTS")
+    return 0
+
+
 # --- the parser ------------------------------------------------------------------------------------------
 
 
@@ -143,6 +196,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", default=None, help="a run folder or benchmark JSON to show deltas against")
     p.add_argument("-o", "--output", default=None, help="report.html path (default: in the first run folder)")
     p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("gate", help="compare a run with a baseline: exit 0 pass, 1 regression, 2 bad input")
+    p.add_argument("--baseline", required=True, help="a run folder, benchmark JSON or saved baseline name")
+    p.add_argument("--current", required=True, help="the run folder to judge")
+    p.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="e.g. throughput_samples_per_s=0.3 (relative), final_test_accuracy=2 (points), "
+        "aggregate=0.1 (repeatable; defaults from [tool.dnnbench.gate] in pyproject.toml)",
+    )
+    p.add_argument("--markdown", default=None, help="also write the verdict as Markdown (pull-request comment)")
+    p.add_argument("--fail-on-missing", action="store_true", help="fail when baseline cases are missing")
+    p.add_argument("--brief", action="store_true", help="print only rows that are not ok")
+    p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.gate]")
+    p.set_defaults(handler=cmd_gate)
+
+    p = sub.add_parser("baseline", help="save a run as a named baseline under results/baselines/")
+    p.add_argument("results", help="the run folder to save")
+    p.add_argument("--name", required=True, help="baseline name, e.g. ci-cpu")
+    p.add_argument("--dir", default="results/baselines", help="where baselines live")
+    p.add_argument("--force", action="store_true", help="replace an existing baseline")
+    p.set_defaults(handler=cmd_baseline)
 
     p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
     p.add_argument("--workload", action="append", default=None, help="fashion-mnist (default), mnist")

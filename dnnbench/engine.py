@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -387,7 +387,7 @@ class Training:
             "curves": {"loss": _downsample(np.array(self._loss_values)), "val": self._val_curve},
             "memory_kind": self.memory.kind,
             "env": envmod.capture(self.case.device),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
     def _timing_metrics(self, metrics: dict[str, Any]) -> dict[str, float] | None:

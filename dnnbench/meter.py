@@ -129,3 +129,36 @@ class PeakMemory:
         except OSError:
             return None
         return int(match.group(1)) * 1024 if match else None
+
+
+# --- machine calibration -------------------------------------------------------------------------------
+
+
+def matmul_gflops(device: str, size: int = 512, seconds: float = 0.3) -> dict[str, float | str]:
+    """The machine's speed right now: median GFLOP/s of a fixed fp32 matmul on `device`.
+
+    Measured at the start and end of every run so that the gate can compare speed figures from a
+    faster or slower (or busier) machine by their ratio to it."""
+    dev = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(dev)
+    b = torch.randn(size, size, generator=gen).to(dev)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(3):
+        a @ b
+    sync()
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 5:
+        start = time.perf_counter()
+        a @ b
+        sync()
+        times.append(time.perf_counter() - start)
+    return {
+        "gflops": 2 * size**3 / float(np.median(times)) / 1e9,
+        "what": f"fp32 matmul {size}x{size} on {device}, {torch.get_num_threads()} threads, median of {len(times)}",
+    }

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dnnbench.cases import Case
+from dnnbench.records import METRICS, SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +59,33 @@ def smoke_run(tmp_path_factory):
     out = run_bench("--matrix", "smoke", "--results", str(results))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return results, out
+
+
+def record(
+    case: Case,
+    seed: int,
+    suites: list[str],
+    status: str = "ok",
+    reason: str = "",
+    target: float | None = 0.85,
+    **metrics,
+) -> dict:
+    """A hand-made record with the given metrics, for tests whose expected values are checkable by hand."""
+    m = dict.fromkeys(METRICS)
+    m.update(metrics)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "case_id": case.id,
+        "seed": seed,
+        "suite": suites[0],
+        "suites": suites,
+        "case": case.to_dict(),
+        "status": status,
+        "reason": reason,
+        "metrics": m,
+        "phase_fractions": None,
+        "resolved": {"batch_size": 100 if case.batch_size != "full" else 50000},
+        "target": {"metric": "val_accuracy", "value": target, "reached": m["time_to_target_s"] is not None},
+        "curves": None,
+        "env": {"device": case.device},
+    }

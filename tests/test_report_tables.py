@@ -5,40 +5,10 @@ import pytest
 
 from dnnbench.analysis import case_summary, compare
 from dnnbench.cases import Case
-from dnnbench.records import METRICS, SCHEMA_VERSION
 from dnnbench.report import build_report, highlights
 from dnnbench.report.tables import all_cases, baseline_delta, batch_device, cell, loaders, optimizer_regularization
 from dnnbench.store import Journal, load
-
-
-def record(
-    case: Case,
-    seed: int,
-    suites: list[str],
-    status: str = "ok",
-    reason: str = "",
-    target: float | None = 0.85,
-    **metrics,
-) -> dict:
-    m = dict.fromkeys(METRICS)
-    m.update(metrics)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "case_id": case.id,
-        "seed": seed,
-        "suite": suites[0],
-        "suites": suites,
-        "case": case.to_dict(),
-        "status": status,
-        "reason": reason,
-        "metrics": m,
-        "phase_fractions": None,
-        "resolved": {"batch_size": 100 if case.batch_size != "full" else 50000},
-        "target": {"metric": "val_accuracy", "value": target, "reached": m["time_to_target_s"] is not None},
-        "curves": None,
-        "env": {"device": case.device},
-    }
-
+from tests.conftest import record
 
 ADAM, SGD = Case(), Case(optimizer="sgd")
 BN = Case(regularization="batchnorm")

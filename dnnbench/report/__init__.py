@@ -11,7 +11,7 @@ import base64
 import io
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -173,7 +173,7 @@ def build_report(
 
     runs = [_run_meta(s) for s in sources]
     names = ", ".join(r["name"] for r in runs)
-    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
     title = f"dnnbench report: {names}"
     subtitle = f"{len(frame)} case × seed records; generated {generated}" + (
         f"; baseline {baseline}" if baseline else ""

@@ -129,10 +129,15 @@ def _suite_tables(
 ) -> list[Table]:
     """One table per (metric, title): cells of `metric` laid out index × columns."""
     return [
-        Table(f"{name}_{metric}", f"{heading} → {title}", caption, _pivot(rows, index, columns, metric),
-              _numbers(rows, [metric]))
+        Table(
+            f"{name}_{metric}",
+            f"{heading} → {title}",
+            caption,
+            _pivot(rows, index, columns, metric),
+            _numbers(rows, [metric]),
+        )
         for metric, title in metrics
-    ]  # fmt: skip
+    ]
 
 
 def optimizer_regularization(summary: pd.DataFrame) -> list[Table]:
@@ -142,8 +147,15 @@ def optimizer_regularization(summary: pd.DataFrame) -> list[Table]:
         return []
     caption = "Median over seeds (min–max). " + _constants(rows, ["workload", "device", "batch_size", "loader"])
     metrics = [("final_test_accuracy", "final test accuracy"), ("time_to_target_s", "time to target")]
-    return _suite_tables(rows, "optimizer_regularization", "Optimizer × regularization", caption,
-                         ["workload", "device", "optimizer"], ["regularization"], metrics)  # fmt: skip
+    return _suite_tables(
+        rows,
+        "optimizer_regularization",
+        "Optimizer × regularization",
+        caption,
+        ["workload", "device", "optimizer"],
+        ["regularization"],
+        metrics,
+    )
 
 
 def batch_device(summary: pd.DataFrame) -> list[Table]:
@@ -153,8 +165,15 @@ def batch_device(summary: pd.DataFrame) -> list[Table]:
     caption = "Batch regimes: 1 = SGD, m = mini-batch, full = batch gradient descent. "
     caption += _constants(rows, ["optimizer", "loader"])
     metrics = [("throughput_samples_per_s", "throughput (samples/s)"), ("time_to_target_s", "time to target")]
-    return _suite_tables(_order_batches(rows), "batch_device", "Batch regime × device", caption,
-                         ["workload", "batch_size"], ["device"], metrics)  # fmt: skip
+    return _suite_tables(
+        _order_batches(rows),
+        "batch_device",
+        "Batch regime × device",
+        caption,
+        ["workload", "batch_size"],
+        ["device"],
+        metrics,
+    )
 
 
 def loaders(summary: pd.DataFrame) -> list[Table]:
@@ -163,10 +182,19 @@ def loaders(summary: pd.DataFrame) -> list[Table]:
         return []
     caption = "DataLoader settings; skipped combinations say why in the run's records. "
     caption += _constants(rows, ["workload", "optimizer"])
-    metrics = [("throughput_samples_per_s", "throughput (samples/s)"),
-               ("data_wait_fraction", "data-wait share of step time")]  # fmt: skip
-    return _suite_tables(_order_batches(rows), "loaders", "Loader × num_workers × pin_memory", caption,
-                         ["batch_size", "loader", "num_workers", "pin_memory"], ["device"], metrics)  # fmt: skip
+    metrics = [
+        ("throughput_samples_per_s", "throughput (samples/s)"),
+        ("data_wait_fraction", "data-wait share of step time"),
+    ]
+    return _suite_tables(
+        _order_batches(rows),
+        "loaders",
+        "Loader × num_workers × pin_memory",
+        caption,
+        ["batch_size", "loader", "num_workers", "pin_memory"],
+        ["device"],
+        metrics,
+    )
 
 
 ALL_CASES_METRICS = [

@@ -1,0 +1,481 @@
+"""Gate: did a run regress against a baseline? Built for CI on shared, noisy machines.
+
+How a change becomes a regression (both must hold):
+  1. it is worse than the metric's tolerance: a speed metric slowed by more than a factor 1 + t
+     (throughput × 1/(1+t), time to target × (1+t)), memory grew by more than t, or test accuracy
+     fell by more than t points;
+  2. it is distinguishable from noise: the bootstrap confidence interval of the change (percentile
+     interval, 2,000 resamples of each side's seeds, fixed random state so a gate is repeatable)
+     lies wholly on the worse side of "no change".
+Why a bootstrap interval and not a Mann–Whitney test: runs carry one to three seeds per case, and a
+rank test on 3 vs 3 values cannot go below p = 0.1, so it could never flag anything; the bootstrap
+interval uses the same few values, shrinks to the tolerance check alone with one seed per side, and
+gives an interval that reads directly in the metric's units.
+
+Speed metrics are normalized by each run's in-run calibration (a fixed matmul's GFLOP/s, measured at
+the start and end of the run), so a baseline from a faster or slower machine does not trip the gate;
+raw and normalized changes are both shown. Besides each case, the gate judges the geometric mean of
+the normalized speed ratios over all common cases (bootstrap over cases): a slowdown of every step
+by 25% is buried in a single short case's noise but stands out clearly in thirty.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dnnbench.errors import BadInput, unknown_choice
+from dnnbench.records import METRIC_DIRECTION
+from dnnbench.store import journal_path, load, read_run_meta
+
+GATED = ("throughput_samples_per_s", "time_to_target_s", "final_test_accuracy", "peak_memory_bytes")
+SPEED = ("throughput_samples_per_s", "time_to_target_s")  # normalized by the calibration
+POINTS = ("final_test_accuracy",)  # tolerance in accuracy points (0.01 = 1 point), not relative
+ENV_KEYS = ("device", "torch", "torch_threads", "cpu_model", "gpu_name", "cuda_build")
+BASELINES_DIR = Path("results/baselines")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Tolerances (see module docstring for their units) and the statistics' settings.
+
+    The defaults are set from the A/A noise measured between independent smoke runs on a 2-core
+    machine (docs/gate.md): the widest A/A per-case slowdown seen stays inside the tolerance."""
+
+    tolerances: dict[str, float] = field(
+        default_factory=lambda: {
+            "throughput_samples_per_s": 0.60,
+            "time_to_target_s": 0.60,
+            "final_test_accuracy": 2.0,
+            "peak_memory_bytes": 0.15,
+        }
+    )
+    aggregate: float = 0.10  # allowed slowdown of the geometric mean over cases
+    confidence: float = 0.95
+    resamples: int = 2000
+    fail_on_missing: bool = False
+
+    def with_overrides(self, overrides: dict[str, Any]) -> GateConfig:
+        tolerances = dict(self.tolerances)
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key in GATED:
+                tolerances[key] = _positive(key, value)
+            elif key == "aggregate":
+                changes[key] = _positive(key, value)
+            elif key == "confidence":
+                if not 0 < float(value) < 1:
+                    raise BadInput(f"confidence must be in (0, 1), got {value!r}")
+                changes[key] = float(value)
+            elif key == "fail_on_missing":
+                changes[key] = bool(value)
+            else:
+                raise unknown_choice("gate setting", key, (*GATED, "aggregate", "confidence", "fail_on_missing"))
+        return replace(self, tolerances=tolerances, **changes)
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"tolerance for {name} must be a number, got {value!r}") from None
+    if not number > 0:
+        raise BadInput(f"tolerance for {name} must be > 0, got {value!r}")
+    return number
+
+
+def load_config(pyproject: Path | None, cli: list[str]) -> GateConfig:
+    """Defaults, then [tool.dnnbench.gate] of pyproject.toml, then --tolerance METRIC=VALUE."""
+    config = GateConfig()
+    if pyproject is not None and pyproject.is_file():
+        try:
+            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("dnnbench", {}).get("gate", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInput(f"{pyproject}: {exc}") from None
+        config = config.with_overrides(table)
+    overrides = {}
+    for item in cli:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise BadInput(f"--tolerance expects METRIC=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return config.with_overrides(overrides)
+
+
+# --- the two sides --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    name: str
+    frame: pd.DataFrame
+    meta: dict[str, Any]
+
+    @property
+    def calibration(self) -> float | None:
+        """Mean of the start and end matmul GFLOP/s of the run, if it measured them."""
+        values = [(self.meta.get(k) or {}).get("gflops") for k in ("calibration_start", "calibration_end")]
+        values = [v for v in values if v]
+        return float(np.mean(values)) if values else None
+
+    @property
+    def env(self) -> dict[str, Any]:
+        return self.meta.get("env") or {}
+
+
+def resolve_baseline(text: str) -> Path:
+    """A path, or the name of a saved baseline under results/baselines/."""
+    path = Path(text)
+    if path.exists():
+        return path
+    if (BASELINES_DIR / text).exists():
+        return BASELINES_DIR / text
+    saved = sorted(p.name for p in BASELINES_DIR.glob("*") if p.is_dir()) if BASELINES_DIR.is_dir() else []
+    raise BadInput(f"no baseline at {text!r}; saved baselines: {', '.join(saved) or 'none'}")
+
+
+def load_side(path: str | Path) -> Side:
+    source = journal_path(path)
+    frame = load(path)
+    if frame.empty:
+        raise BadInput(f"{path} holds no records")
+    return Side(source.parent.name, frame, read_run_meta(source.parent))
+
+
+# --- statistics --------------------------------------------------------------------------------------------
+
+
+def _worse(metric: str, baseline: np.ndarray, current: np.ndarray, norm: float) -> np.ndarray:
+    """How much worse current is than baseline, per pair of (resampled) medians: log of the slowdown
+    factor for relative metrics (> 0 is worse), lost accuracy points for POINTS."""
+    if metric in POINTS:
+        return (baseline - current) * 100
+    ratio = (current * norm) / baseline
+    return -METRIC_DIRECTION[metric] * np.log(ratio)
+
+
+def _bootstrap_medians(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    if len(values) == 1:
+        return np.repeat(values, resamples)
+    return np.median(rng.choice(values, size=(resamples, len(values))), axis=1)
+
+
+@dataclass
+class Finding:
+    case_id: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    change_pct: float | None  # raw change of the metric, %
+    normalized_change_pct: float | None  # after calibration (speed metrics), %
+    ci_low: float | None  # normalized change, CI bounds, % (points for accuracy)
+    ci_high: float | None
+    n_baseline: int
+    n_current: int
+    verdict: str  # ok, regressed, improved, noise (beyond tolerance, within noise), not gated
+    note: str = ""
+
+
+def _change_from_worse(metric: str, worse: float) -> float:
+    """Back from the 'worse' scale to the metric's own change: % (or points for accuracy)."""
+    if metric in POINTS:
+        return -worse
+    return (math.exp(-METRIC_DIRECTION[metric] * worse) - 1) * 100
+
+
+def _threshold(metric: str, config: GateConfig) -> float:
+    tol = config.tolerances[metric]
+    return tol if metric in POINTS else math.log1p(tol)
+
+
+def _verdict(worse: float, low: float, high: float, threshold: float) -> str:
+    if worse > threshold:
+        return "regressed" if low > 0 else "noise"
+    if worse < -threshold:
+        return "improved" if high < 0 else "noise"
+    return "ok"
+
+
+def judge_case(
+    case_id: str,
+    metric: str,
+    b: pd.DataFrame,
+    c: pd.DataFrame,
+    norm: float,
+    config: GateConfig,
+    rng: np.random.Generator,
+) -> Finding | None:
+    """Compare one metric of one case over the seeds of each side; None when neither side has it."""
+    b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
+    bv, cv = b_ok[metric].dropna().to_numpy(float), c_ok[metric].dropna().to_numpy(float)
+    if len(b_ok) and not len(c_ok):
+        status = c["status"].iloc[0]
+        if status == "skipped":
+            return None
+        return Finding(
+            case_id,
+            metric,
+            _med(bv),
+            None,
+            None,
+            None,
+            None,
+            None,
+            len(bv),
+            0,
+            "regressed",
+            f"current run: {status}: {c['reason'].iloc[0]}",
+        )
+    if metric == "time_to_target_s" and len(bv) and not len(cv) and len(c_ok):
+        return Finding(
+            case_id,
+            metric,
+            _med(bv),
+            None,
+            None,
+            None,
+            None,
+            None,
+            len(bv),
+            0,
+            "regressed",
+            "the target is no longer reached within the budget",
+        )
+    if not len(bv) or not len(cv):
+        return None
+    if metric in POINTS and _time_budgeted(b_ok, c_ok):
+        return Finding(
+            case_id,
+            metric,
+            _med(bv),
+            _med(cv),
+            None,
+            None,
+            None,
+            None,
+            len(bv),
+            len(cv),
+            "not gated",
+            "stopped by its time budget, so its accuracy depends on its speed",
+        )
+    point = float(_worse(metric, np.median(bv), np.median(cv), norm))
+    draws = _worse(
+        metric, _bootstrap_medians(bv, config.resamples, rng), _bootstrap_medians(cv, config.resamples, rng), norm
+    )
+    alpha = (1 - config.confidence) / 2
+    low, high = (float(q) for q in np.quantile(draws, [alpha, 1 - alpha]))
+    raw = float(np.median(cv) / np.median(bv) - 1) * 100 if metric not in POINTS else None
+    return Finding(
+        case_id,
+        metric,
+        float(np.median(bv)),
+        float(np.median(cv)),
+        raw if raw is not None else (np.median(cv) - np.median(bv)) * 100,
+        _change_from_worse(metric, point),
+        *sorted((_change_from_worse(metric, high), _change_from_worse(metric, low))),
+        len(bv),
+        len(cv),
+        _verdict(point, low, high, _threshold(metric, config)),
+    )
+
+
+def _time_budgeted(*sides: pd.DataFrame) -> bool:
+    return any(side["reason"].fillna("").str.contains("training-time budget").any() for side in sides)
+
+
+def _med(values: np.ndarray) -> float | None:
+    return float(np.median(values)) if len(values) else None
+
+
+def judge_aggregate(findings: list[Finding], metric: str, config: GateConfig, rng: np.random.Generator) -> Finding:
+    """Geometric mean of the normalized per-case ratios of a speed metric, bootstrap over cases."""
+    changes = [f.normalized_change_pct for f in findings if f.metric == metric and f.normalized_change_pct is not None]
+    worse = -METRIC_DIRECTION[metric] * np.log1p(np.array(changes) / 100)
+    point = float(worse.mean())
+    draws = rng.choice(worse, size=(config.resamples, len(worse))).mean(axis=1)
+    alpha = (1 - config.confidence) / 2
+    low, high = (float(q) for q in np.quantile(draws, [alpha, 1 - alpha]))
+    return Finding(
+        f"ALL {len(worse)} CASES (geometric mean)",
+        metric,
+        None,
+        None,
+        None,
+        _change_from_worse(metric, point),
+        *sorted((_change_from_worse(metric, high), _change_from_worse(metric, low))),
+        len(worse),
+        len(worse),
+        _verdict(point, low, high, math.log1p(config.aggregate)),
+    )
+
+
+# --- the gate ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GateResult:
+    findings: list[Finding]
+    warnings: list[str]
+    missing: list[str]  # in the baseline, not in the current run
+    new: list[str]  # in the current run, not in the baseline
+    config: GateConfig
+    normalization: float  # current calibration / baseline calibration (1.0 when not both measured)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == "regressed"]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions) or (self.config.fail_on_missing and bool(self.missing))
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([f.__dict__ for f in self.findings])
+
+
+def environment_warnings(baseline: Side, current: Side) -> list[str]:
+    out = []
+    for key in ENV_KEYS:
+        b, c = baseline.env.get(key), current.env.get(key)
+        if b != c and (b or c):
+            out.append(f"environments differ: {key} is {b!r} in the baseline and {c!r} now")
+    for side in (baseline, current):
+        start = (side.meta.get("calibration_start") or {}).get("gflops")
+        end = (side.meta.get("calibration_end") or {}).get("gflops")
+        if start and end and abs(end / start - 1) > 0.15:
+            out.append(
+                f"{side.name}: the machine's speed changed during the run (matmul {start:.0f} → {end:.0f} "
+                "GFLOP/s); its speed figures are less reliable"
+            )
+    return out
+
+
+def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
+    warnings = environment_warnings(baseline, current)
+    b_cal, c_cal = baseline.calibration, current.calibration
+    if b_cal and c_cal:
+        normalization = b_cal / c_cal  # current speed figures are scaled to the baseline machine
+    else:
+        normalization = 1.0
+        warnings.append("no calibration in one of the runs: speed metrics are compared raw")
+    b_ids, c_ids = set(baseline.frame["case_id"]), set(current.frame["case_id"])
+    common = [i for i in dict.fromkeys(current.frame["case_id"]) if i in b_ids]
+    if not common:
+        raise BadInput(f"no cases in common between the baseline {baseline.name} and {current.name}")
+    rng = np.random.default_rng(0)
+    findings: list[Finding] = []
+    b_groups, c_groups = dict(tuple(baseline.frame.groupby("case_id"))), dict(tuple(current.frame.groupby("case_id")))
+    for case_id in common:
+        for metric in GATED:
+            norm = _speed_factor(metric, normalization)
+            finding = judge_case(case_id, metric, b_groups[case_id], c_groups[case_id], norm, config, rng)
+            if finding is not None:
+                findings.append(finding)
+    for metric in SPEED:
+        if sum(f.metric == metric and f.normalized_change_pct is not None for f in findings) >= 3:
+            findings.append(judge_aggregate(findings, metric, config, rng))
+    return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, normalization)
+
+
+def _speed_factor(metric: str, normalization: float) -> float:
+    """Scale for a current value: throughput × (baseline GFLOP/s ÷ current); time ÷ it."""
+    if metric == "throughput_samples_per_s":
+        return normalization
+    if metric == "time_to_target_s":
+        return 1 / normalization
+    return 1.0
+
+
+# --- output -----------------------------------------------------------------------------------------------------
+
+
+def _fmt_value(metric: str, v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    if metric == "peak_memory_bytes":
+        return f"{v / 2**20:,.0f} MiB"
+    if metric == "final_test_accuracy":
+        return f"{v:.4f}"
+    if metric == "time_to_target_s":
+        return f"{v:.3g} s"
+    return f"{v:,.0f}"
+
+
+def _fmt_change(metric: str, v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:+.2f} pt" if metric in POINTS else f"{v:+.1f}%"
+
+
+def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFrame:
+    rows = []
+    for f in result.findings:
+        if only_notable and f.verdict == "ok":
+            continue
+        rows.append(
+            {
+                "case": f.case_id,
+                "metric": f.metric,
+                "baseline": _fmt_value(f.metric, f.baseline),
+                "current": _fmt_value(f.metric, f.current),
+                "Δ raw": _fmt_change(f.metric, f.change_pct),
+                "Δ normalized": _fmt_change(f.metric, f.normalized_change_pct),
+                f"{result.config.confidence:.0%} CI": (
+                    f"[{_fmt_change(f.metric, f.ci_low)}, {_fmt_change(f.metric, f.ci_high)}]"
+                    if f.ci_low is not None
+                    else "—"
+                ),
+                "seeds": f"{f.n_baseline} vs {f.n_current}",
+                "verdict": f.verdict.upper() if f.verdict == "regressed" else f.verdict,
+                "note": f.note,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def headline(result: GateResult) -> str:
+    cases = len({f.case_id for f in result.findings if not f.case_id.startswith("ALL ")})
+    if result.failed:
+        parts = [f"{len(result.regressions)} regression(s)"]
+        if result.config.fail_on_missing and result.missing:
+            parts.append(f"{len(result.missing)} missing case(s)")
+        return f"gate: FAIL: {', '.join(parts)} in {cases} common cases"
+    noisy = sum(f.verdict == "noise" for f in result.findings)
+    return f"gate: PASS: {cases} common cases within tolerance" + (
+        f" ({noisy} change(s) beyond tolerance but within noise)" if noisy else ""
+    )
+
+
+def tolerance_line(config: GateConfig) -> str:
+    parts = [f"{m} {v:g} pt" if m in POINTS else f"{m} {v:.0%}" for m, v in config.tolerances.items()] + [
+        f"aggregate {config.aggregate:.0%}"
+    ]
+    return "tolerances: " + ", ".join(parts) + f"; confidence {config.confidence:.0%}"
+
+
+def markdown(result: GateResult, baseline: str, current: str) -> str:
+    lines = [
+        f"## dnnbench gate: {'❌ FAIL' if result.failed else '✅ PASS'}",
+        "",
+        f"Baseline `{baseline}` vs current `{current}`. {headline(result)}.",
+        "",
+        tolerance_line(result.config) + f"; speed normalized by calibration × {result.normalization:.3f}.",
+        "",
+    ]
+    lines += [f"> ⚠️ {w}" for w in result.warnings]
+    if result.missing:
+        lines += ["", f"Cases only in the baseline ({len(result.missing)}): " + ", ".join(result.missing)]
+    if result.new:
+        lines += ["", f"Cases only in the current run ({len(result.new)}): " + ", ".join(result.new)]
+    lines += ["", display_table(result).to_markdown(index=False, disable_numparse=True), ""]
+    return "\n".join(lines)

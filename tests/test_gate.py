@@ -1,0 +1,210 @@
+"""The gate on hand-made runs whose verdicts are checkable by hand, through the real CLI."""
+
+import json
+
+import pytest
+
+from dnnbench import gate
+from dnnbench.cases import Case
+from dnnbench.store import Journal, write_run_meta
+from tests.conftest import record, run_cli
+
+CASES = [Case(optimizer=o) for o in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")]
+
+
+def make_run(
+    folder,
+    throughput=1000.0,
+    accuracy=0.86,
+    memory=1e9,
+    gflops=100.0,
+    torch="2.14.1",
+    cases=CASES,
+    spread=(0.98, 1.0, 1.02),
+    status="ok",
+    slow=None,
+):
+    """A run of `cases` × 3 seeds; `slow` maps a case index to a throughput factor."""
+    journal = Journal(folder)
+    for i, case in enumerate(cases):
+        factor = (slow or {}).get(i, 1.0)
+        for seed, s in enumerate(spread, start=1):
+            journal.append(
+                record(
+                    case,
+                    seed,
+                    ["optimizers"],
+                    status=status,
+                    reason="training loss became nan at step 3" if status == "diverged" else "",
+                    throughput_samples_per_s=throughput * factor * s,
+                    final_test_accuracy=accuracy,
+                    peak_memory_bytes=memory,
+                    time_to_target_s=10.0 / (factor * s),
+                )
+            )
+    write_run_meta(
+        folder,
+        {
+            "env": {"device": "cpu", "torch": torch, "torch_threads": 2},
+            "calibration_start": {"gflops": gflops},
+            "calibration_end": {"gflops": gflops},
+        },
+    )
+    return folder
+
+
+def run_gate(baseline, current, *extra):
+    return run_cli("gate", "--baseline", str(baseline), "--current", str(current), *extra)
+
+
+def test_identical_runs_pass(tmp_path):
+    out = run_gate(make_run(tmp_path / "a"), make_run(tmp_path / "b"))
+    assert out.returncode == 0, out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "gate: PASS: 6 common cases within tolerance"
+
+
+def test_a_clear_regression_fails(tmp_path):
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", slow={2: 0.3})  # nesterov at 30% of its throughput
+    out = run_gate(base, cur)
+    assert out.returncode == 1
+    assert "gate: FAIL: 2 regression(s) in 6 common cases" in out.stdout  # throughput and time to target
+    rows = [line for line in out.stdout.splitlines() if "REGRESSED" in line]
+    assert all(CASES[2].id in line for line in rows)
+    assert any("throughput_samples_per_s" in line and "-70.0%" in line for line in rows)
+
+
+def test_noise_sized_changes_pass(tmp_path):
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", spread=(0.9, 1.05, 1.1), accuracy=0.855, memory=1.05e9)
+    out = run_gate(base, cur)
+    assert out.returncode == 0, out.stdout
+
+
+def test_beyond_tolerance_but_within_noise_is_not_a_regression(tmp_path):
+    # the current seeds straddle the baseline's: the median is far off, the interval includes no change
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", spread=(0.2, 0.3, 1.3))
+    result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
+    verdicts = {
+        f.verdict for f in result.findings if f.metric == "throughput_samples_per_s" and not f.case_id.startswith("ALL")
+    }
+    assert verdicts == {"noise"}
+
+
+def test_accuracy_drop_in_points(tmp_path):
+    base = make_run(tmp_path / "a")
+    assert run_gate(base, make_run(tmp_path / "b", accuracy=0.85)).returncode == 0  # 1 point: within 2
+    out = run_gate(base, make_run(tmp_path / "c", accuracy=0.80))  # 6 points
+    assert out.returncode == 1
+    assert "final_test_accuracy" in out.stdout and "-6.00 pt" in out.stdout
+
+
+def test_a_broad_small_slowdown_is_caught_by_the_aggregate(tmp_path):
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", slow=dict.fromkeys(range(6), 0.8))  # every case 25% slower
+    result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
+    per_case = [f for f in result.regressions if not f.case_id.startswith("ALL")]
+    assert per_case == []  # each case is within its own (wide) tolerance
+    aggregate = [f for f in result.regressions if f.case_id.startswith("ALL")]
+    assert {f.metric for f in aggregate} == {"throughput_samples_per_s", "time_to_target_s"}
+    assert result.exit_code == 1
+
+
+def test_calibration_normalizes_a_faster_machine(tmp_path):
+    base = make_run(tmp_path / "a", gflops=100.0)
+    faster = make_run(tmp_path / "b", throughput=2000.0, gflops=200.0)
+    result = gate.run_gate(gate.load_side(base), gate.load_side(faster), gate.GateConfig())
+    f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
+    assert f.change_pct == pytest.approx(100.0) and f.normalized_change_pct == pytest.approx(0.0, abs=1e-9)
+    # and a slower machine does not trip it either
+    slower = make_run(tmp_path / "c", throughput=400.0, gflops=40.0)
+    assert run_gate(base, slower).returncode == 0
+
+
+def test_diverged_now_is_a_regression(tmp_path):
+    base = make_run(tmp_path / "a")
+    out = run_gate(base, make_run(tmp_path / "b", status="diverged"))
+    assert out.returncode == 1
+    assert "current run: diverged: training loss became nan" in out.stdout
+
+
+def test_missing_cases_are_listed_not_failed_unless_asked(tmp_path):
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", cases=CASES[:4])
+    out = run_gate(base, cur)
+    assert out.returncode == 0
+    assert f"only in the baseline (2): {CASES[5].id}, {CASES[4].id}" in out.stdout  # sorted
+    assert run_gate(base, cur, "--fail-on-missing").returncode == 1
+
+
+def test_environment_differences_are_warned(tmp_path):
+    out = run_gate(make_run(tmp_path / "a"), make_run(tmp_path / "b", torch="2.15.0"))
+    assert "warning: environments differ: torch is '2.14.1' in the baseline and '2.15.0' now" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("missing", "no baseline at"),
+        ("corrupt", "is not a dnnbench record"),
+        ("disjoint", "no cases in common"),
+        ("bad-tolerance", "tolerance for throughput_samples_per_s must be > 0"),
+        ("unknown-metric", "unknown gate setting 'speed'"),
+    ],
+)
+def test_input_errors_exit_2_with_one_line(tmp_path, setup, expected):
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b")
+    extra = []
+    if setup == "missing":
+        base = tmp_path / "nowhere"
+    elif setup == "corrupt":
+        (base / "records.jsonl").write_text("{not json\n" + (base / "records.jsonl").read_text())
+    elif setup == "disjoint":
+        cur = make_run(tmp_path / "c", cases=[Case(optimizer="adadelta")])
+    elif setup == "bad-tolerance":
+        extra = ["--tolerance", "throughput_samples_per_s=-1"]
+    else:
+        extra = ["--tolerance", "speed=0.1"]
+    out = run_gate(base, cur, *extra)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and expected in out.stderr and "Traceback" not in out.stderr
+
+
+def test_tolerances_from_pyproject_and_command_line(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.dnnbench.gate]\nfinal_test_accuracy = 10.0\naggregate = 0.2\n")
+    config = gate.load_config(pyproject, ["throughput_samples_per_s=0.5"])
+    assert config.tolerances["final_test_accuracy"] == 10.0 and config.aggregate == 0.2
+    assert config.tolerances["throughput_samples_per_s"] == 0.5
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", accuracy=0.80)
+    assert run_gate(base, cur, "--config", str(pyproject)).returncode == 0  # 6 points < 10
+
+
+def test_markdown_for_a_pull_request(tmp_path):
+    md = tmp_path / "gate.md"
+    out = run_gate(make_run(tmp_path / "a"), make_run(tmp_path / "b", slow={0: 0.3}), "--markdown", str(md))
+    assert out.returncode == 1
+    text = md.read_text()
+    assert text.startswith("## dnnbench gate: ❌ FAIL")
+    header = text.split("\n| case ", 1)[1].splitlines()[0]
+    assert [c.strip() for c in header.split("|")[1:7]] == [
+        "metric",
+        "baseline",
+        "current",
+        "Δ raw",
+        "Δ normalized",
+        "95% CI",
+    ]
+    assert "REGRESSED" in text
+
+
+def test_saved_baseline_by_name(tmp_path):
+    run = make_run(tmp_path / "run")
+    saved = run_cli("baseline", str(run), "--name", "mine", "--dir", str(tmp_path / "baselines"))
+    assert saved.returncode == 0, saved.stderr
+    assert json.loads((tmp_path / "baselines" / "mine" / "run.json").read_text())["env"]["torch"] == "2.14.1"
+    again = run_cli("baseline", str(run), "--name", "mine", "--dir", str(tmp_path / "baselines"))
+    assert again.returncode == 2 and "--force" in again.stderr
