@@ -132,7 +132,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"baseline {baseline_path} vs current {args.current}")
-    print(gate.tolerance_line(config) + f"; speed normalized by calibration x {result.normalization:.3f}")
+    print(gate.tolerance_line(config))
+    print(f"speed normalized {result.normalization}")
     table = gate.display_table(result, only_notable=args.brief)
     if not table.empty:
         print(table.to_string(index=False))
@@ -165,6 +166,39 @@ def cmd_baseline(args: argparse.Namespace) -> int:
             shutil.copyfile(source / name, target / name)
     print(f"baseline {args.name}: {target} (from {source})")
     print(f"gate against it: python -m dnnbench gate --baseline {args.name} --current RESULTS")
+    return 0
+
+
+# --- profile -------------------------------------------------------------------------------------------------
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dnnbench.plan import expand_from_options
+    from dnnbench.profile import TOOLS, profile_case
+
+    if args.tool not in TOOLS:
+        raise BadInput(f"unknown tool {args.tool!r}; choose from: {', '.join(TOOLS)}")
+    plan = [p for p in expand_from_options(args) if p.case.id == args.case]
+    if not plan:
+        raise BadInput(
+            f"unknown case id {args.case!r} in matrix {args.matrix}; "
+            f"`python -m dnnbench list --matrix {args.matrix}` prints the ids"
+        )
+    if plan[0].skip_reason:
+        raise BadInput(f"case {args.case} is skipped here: {plan[0].skip_reason}")
+    out = Path(args.out) if args.out else Path(args.results or "results") / "profiles" / args.case
+    files = profile_case(plan[0].case, args.matrix, args.tool, out, args.dnnbench_set, args.data_dir, args.native)
+    for message in files.messages:
+        print(f"warning: {message}")
+    if files.top_ops:
+        print(files.top_ops)
+    if files.record and files.record.get("phase_fractions"):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in files.record["phase_fractions"].items())
+        print(f"phase split (whole run): {shares}")
+    for name, path in files.written.items():
+        print(f"{name:16} {path}")
     return 0
 
 
@@ -220,6 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default="results/baselines", help="where baselines live")
     p.add_argument("--force", action="store_true", help="replace an existing baseline")
     p.set_defaults(handler=cmd_baseline)
+
+    p = sub.add_parser("profile", help="py-spy flame graph, torch.profiler ops and trace for one case")
+    _matrix_options(p)
+    p.add_argument("--case", required=True, help="a case id as `list` prints it")
+    p.add_argument("--tool", default="all", help="py-spy, torch or all (default all)")
+    p.add_argument("--out", default=None, help="output folder (default RESULTS/profiles/CASE)")
+    p.add_argument("--results", default=None, help="run folder whose report should link the profile")
+    p.add_argument("--native", action="store_true", help="py-spy: include native (C/C++) frames")
+    p.set_defaults(handler=cmd_profile)
 
     p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
     p.add_argument("--workload", action="append", default=None, help="fashion-mnist (default), mnist")

@@ -151,13 +151,26 @@ def load_side(path: str | Path) -> Side:
 # --- statistics --------------------------------------------------------------------------------------------
 
 
-def _worse(metric: str, baseline: np.ndarray, current: np.ndarray, norm: float) -> np.ndarray:
+def _normalized(rows: pd.DataFrame, metric: str, run_gflops: float | None) -> np.ndarray:
+    """A side's values of `metric` (ok seeds), speed metrics put in units of the machine's speed at
+    the time: throughput per calibration GFLOP/s, time to target × GFLOP/s. Each record carries the
+    calibration measured just before and after its case; a record without one uses the run's."""
+    values = rows[metric].to_numpy(float)
+    if metric not in SPEED:
+        return values
+    cal = rows["calibration_gflops"] if "calibration_gflops" in rows else pd.Series(np.nan, index=rows.index)
+    gflops = cal.fillna(run_gflops if run_gflops else np.nan).to_numpy(float)
+    if np.isnan(gflops).any():
+        return values  # compared raw; run_gate warns
+    return values / gflops if metric == "throughput_samples_per_s" else values * gflops
+
+
+def _worse(metric: str, baseline: np.ndarray, current: np.ndarray) -> np.ndarray:
     """How much worse current is than baseline, per pair of (resampled) medians: log of the slowdown
     factor for relative metrics (> 0 is worse), lost accuracy points for POINTS."""
     if metric in POINTS:
         return (baseline - current) * 100
-    ratio = (current * norm) / baseline
-    return -METRIC_DIRECTION[metric] * np.log(ratio)
+    return -METRIC_DIRECTION[metric] * np.log(current / baseline)
 
 
 def _bootstrap_medians(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
@@ -170,15 +183,15 @@ def _bootstrap_medians(values: np.ndarray, resamples: int, rng: np.random.Genera
 class Finding:
     case_id: str
     metric: str
-    baseline: float | None
-    current: float | None
-    change_pct: float | None  # raw change of the metric, %
-    normalized_change_pct: float | None  # after calibration (speed metrics), %
-    ci_low: float | None  # normalized change, CI bounds, % (points for accuracy)
-    ci_high: float | None
-    n_baseline: int
-    n_current: int
     verdict: str  # ok, regressed, improved, noise (beyond tolerance, within noise), not gated
+    baseline: float | None = None
+    current: float | None = None
+    change_pct: float | None = None  # raw change of the metric: % (points for accuracy)
+    normalized_change_pct: float | None = None  # after calibration (speed metrics)
+    ci_low: float | None = None  # the normalized change's confidence interval
+    ci_high: float | None = None
+    n_baseline: int = 0
+    n_current: int = 0
     note: str = ""
 
 
@@ -189,11 +202,6 @@ def _change_from_worse(metric: str, worse: float) -> float:
     return (math.exp(-METRIC_DIRECTION[metric] * worse) - 1) * 100
 
 
-def _threshold(metric: str, config: GateConfig) -> float:
-    tol = config.tolerances[metric]
-    return tol if metric in POINTS else math.log1p(tol)
-
-
 def _verdict(worse: float, low: float, high: float, threshold: float) -> str:
     if worse > threshold:
         return "regressed" if low > 0 else "noise"
@@ -202,95 +210,63 @@ def _verdict(worse: float, low: float, high: float, threshold: float) -> str:
     return "ok"
 
 
-def judge_case(
-    case_id: str,
-    metric: str,
-    b: pd.DataFrame,
-    c: pd.DataFrame,
-    norm: float,
-    config: GateConfig,
-    rng: np.random.Generator,
-) -> Finding | None:
-    """Compare one metric of one case over the seeds of each side; None when neither side has it."""
-    b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
-    bv, cv = b_ok[metric].dropna().to_numpy(float), c_ok[metric].dropna().to_numpy(float)
-    if len(b_ok) and not len(c_ok):
-        status = c["status"].iloc[0]
-        if status == "skipped":
-            return None
-        return Finding(
-            case_id,
-            metric,
-            _med(bv),
-            None,
-            None,
-            None,
-            None,
-            None,
-            len(bv),
-            0,
-            "regressed",
-            f"current run: {status}: {c['reason'].iloc[0]}",
-        )
-    if metric == "time_to_target_s" and len(bv) and not len(cv) and len(c_ok):
-        return Finding(
-            case_id,
-            metric,
-            _med(bv),
-            None,
-            None,
-            None,
-            None,
-            None,
-            len(bv),
-            0,
-            "regressed",
-            "the target is no longer reached within the budget",
-        )
-    if not len(bv) or not len(cv):
-        return None
-    if metric in POINTS and _time_budgeted(b_ok, c_ok):
-        return Finding(
-            case_id,
-            metric,
-            _med(bv),
-            _med(cv),
-            None,
-            None,
-            None,
-            None,
-            len(bv),
-            len(cv),
-            "not gated",
-            "stopped by its time budget, so its accuracy depends on its speed",
-        )
-    point = float(_worse(metric, np.median(bv), np.median(cv), norm))
-    draws = _worse(
-        metric, _bootstrap_medians(bv, config.resamples, rng), _bootstrap_medians(cv, config.resamples, rng), norm
-    )
+def _interval(metric: str, draws: np.ndarray, config: GateConfig) -> tuple[float, float, float, float]:
+    """(low, high) of the 'worse' draws and the same bounds as changes of the metric."""
     alpha = (1 - config.confidence) / 2
     low, high = (float(q) for q in np.quantile(draws, [alpha, 1 - alpha]))
-    raw = float(np.median(cv) / np.median(bv) - 1) * 100 if metric not in POINTS else None
-    return Finding(
-        case_id,
-        metric,
-        float(np.median(bv)),
-        float(np.median(cv)),
-        raw if raw is not None else (np.median(cv) - np.median(bv)) * 100,
-        _change_from_worse(metric, point),
-        *sorted((_change_from_worse(metric, high), _change_from_worse(metric, low))),
-        len(bv),
-        len(cv),
-        _verdict(point, low, high, _threshold(metric, config)),
-    )
+    change_low, change_high = sorted((_change_from_worse(metric, low), _change_from_worse(metric, high)))
+    return low, high, change_low, change_high
 
 
 def _time_budgeted(*sides: pd.DataFrame) -> bool:
     return any(side["reason"].fillna("").str.contains("training-time budget").any() for side in sides)
 
 
-def _med(values: np.ndarray) -> float | None:
-    return float(np.median(values)) if len(values) else None
+def judge_case(
+    case_id: str,
+    metric: str,
+    b: pd.DataFrame,
+    c: pd.DataFrame,
+    cal: tuple[float | None, float | None],
+    config: GateConfig,
+    rng: np.random.Generator,
+) -> Finding | None:
+    """Compare one metric of one case over the seeds of each side; None when neither side has it.
+    `cal` holds the two runs' own calibrations, used for records that carry none."""
+    b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
+    b_rows, c_rows = b_ok[b_ok[metric].notna()], c_ok[c_ok[metric].notna()]
+    raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
+    base = {"case_id": case_id, "metric": metric, "n_baseline": len(raw_b), "n_current": len(raw_c)}
+    if len(raw_b):
+        base["baseline"] = float(np.median(raw_b))
+    if len(b_ok) and not len(c_ok):
+        if c["status"].iloc[0] == "skipped":
+            return None
+        note = f"current run: {c['status'].iloc[0]}: {c['reason'].iloc[0]}"
+        return Finding(verdict="regressed", note=note, **base)
+    if metric == "time_to_target_s" and len(raw_b) and not len(raw_c):
+        return Finding(verdict="regressed", note="the target is no longer reached within the budget", **base)
+    if not len(raw_b) or not len(raw_c):
+        return None
+    base["current"] = float(np.median(raw_c))
+    if metric in POINTS and _time_budgeted(b_ok, c_ok):
+        return Finding(
+            verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
+        )
+    nb, nc = _normalized(b_rows, metric, cal[0]), _normalized(c_rows, metric, cal[1])
+    point = float(_worse(metric, np.median(nb), np.median(nc)))
+    draws = _worse(metric, _bootstrap_medians(nb, config.resamples, rng), _bootstrap_medians(nc, config.resamples, rng))
+    low, high, change_low, change_high = _interval(metric, draws, config)
+    tol = config.tolerances[metric]
+    raw = _change_from_worse(metric, float(_worse(metric, np.median(raw_b), np.median(raw_c))))
+    return Finding(
+        verdict=_verdict(point, low, high, tol if metric in POINTS else math.log1p(tol)),
+        change_pct=raw,
+        normalized_change_pct=_change_from_worse(metric, point),
+        ci_low=change_low,
+        ci_high=change_high,
+        **base,
+    )
 
 
 def judge_aggregate(findings: list[Finding], metric: str, config: GateConfig, rng: np.random.Generator) -> Finding:
@@ -299,19 +275,16 @@ def judge_aggregate(findings: list[Finding], metric: str, config: GateConfig, rn
     worse = -METRIC_DIRECTION[metric] * np.log1p(np.array(changes) / 100)
     point = float(worse.mean())
     draws = rng.choice(worse, size=(config.resamples, len(worse))).mean(axis=1)
-    alpha = (1 - config.confidence) / 2
-    low, high = (float(q) for q in np.quantile(draws, [alpha, 1 - alpha]))
+    low, high, change_low, change_high = _interval(metric, draws, config)
     return Finding(
-        f"ALL {len(worse)} CASES (geometric mean)",
-        metric,
-        None,
-        None,
-        None,
-        _change_from_worse(metric, point),
-        *sorted((_change_from_worse(metric, high), _change_from_worse(metric, low))),
-        len(worse),
-        len(worse),
-        _verdict(point, low, high, math.log1p(config.aggregate)),
+        case_id=f"ALL {len(worse)} CASES (geometric mean)",
+        metric=metric,
+        verdict=_verdict(point, low, high, math.log1p(config.aggregate)),
+        normalized_change_pct=_change_from_worse(metric, point),
+        ci_low=change_low,
+        ci_high=change_high,
+        n_baseline=len(worse),
+        n_current=len(worse),
     )
 
 
@@ -325,7 +298,7 @@ class GateResult:
     missing: list[str]  # in the baseline, not in the current run
     new: list[str]  # in the current run, not in the baseline
     config: GateConfig
-    normalization: float  # current calibration / baseline calibration (1.0 when not both measured)
+    normalization: str  # how speed metrics were normalized
 
     @property
     def regressions(self) -> list[Finding]:
@@ -362,38 +335,35 @@ def environment_warnings(baseline: Side, current: Side) -> list[str]:
 
 def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     warnings = environment_warnings(baseline, current)
-    b_cal, c_cal = baseline.calibration, current.calibration
-    if b_cal and c_cal:
-        normalization = b_cal / c_cal  # current speed figures are scaled to the baseline machine
+    per_case = all(
+        "calibration_gflops" in side.frame and side.frame["calibration_gflops"].notna().any()
+        for side in (baseline, current)
+    )
+    if per_case:
+        normalization = "per case (matmul GFLOP/s measured before and after each case)"
+    elif baseline.calibration and current.calibration:
+        normalization = "per run (matmul GFLOP/s at the start and end of each run)"
     else:
-        normalization = 1.0
+        normalization = "none"
         warnings.append("no calibration in one of the runs: speed metrics are compared raw")
     b_ids, c_ids = set(baseline.frame["case_id"]), set(current.frame["case_id"])
     common = [i for i in dict.fromkeys(current.frame["case_id"]) if i in b_ids]
     if not common:
         raise BadInput(f"no cases in common between the baseline {baseline.name} and {current.name}")
     rng = np.random.default_rng(0)
+    cal = (baseline.calibration, current.calibration)
+    b_groups = dict(tuple(baseline.frame.groupby("case_id")))
+    c_groups = dict(tuple(current.frame.groupby("case_id")))
     findings: list[Finding] = []
-    b_groups, c_groups = dict(tuple(baseline.frame.groupby("case_id"))), dict(tuple(current.frame.groupby("case_id")))
     for case_id in common:
         for metric in GATED:
-            norm = _speed_factor(metric, normalization)
-            finding = judge_case(case_id, metric, b_groups[case_id], c_groups[case_id], norm, config, rng)
+            finding = judge_case(case_id, metric, b_groups[case_id], c_groups[case_id], cal, config, rng)
             if finding is not None:
                 findings.append(finding)
     for metric in SPEED:
         if sum(f.metric == metric and f.normalized_change_pct is not None for f in findings) >= 3:
             findings.append(judge_aggregate(findings, metric, config, rng))
     return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, normalization)
-
-
-def _speed_factor(metric: str, normalization: float) -> float:
-    """Scale for a current value: throughput × (baseline GFLOP/s ÷ current); time ÷ it."""
-    if metric == "throughput_samples_per_s":
-        return normalization
-    if metric == "time_to_target_s":
-        return 1 / normalization
-    return 1.0
 
 
 # --- output -----------------------------------------------------------------------------------------------------
@@ -469,7 +439,7 @@ def markdown(result: GateResult, baseline: str, current: str) -> str:
         "",
         f"Baseline `{baseline}` vs current `{current}`. {headline(result)}.",
         "",
-        tolerance_line(result.config) + f"; speed normalized by calibration × {result.normalization:.3f}.",
+        tolerance_line(result.config) + f"; speed normalized {result.normalization}.",
         "",
     ]
     lines += [f"> ⚠️ {w}" for w in result.warnings]

@@ -166,6 +166,9 @@ def _row(record: dict[str, Any], run: str) -> dict[str, Any]:
     row["target_value"] = target.get("value")
     row["target_reached"] = target.get("reached")
     row["target_status"] = target.get("status")
+    calibration = record.get("calibration") or {}
+    gflops = [calibration[k] for k in ("gflops_start", "gflops_end") if calibration.get(k)]
+    row["calibration_gflops"] = sum(gflops) / len(gflops) if gflops else None
     for k, v in (record.get("resolved") or {}).items():
         row[f"resolved_{k}"] = ",".join(map(str, v)) if isinstance(v, list) else v
     for k, v in (record.get("env") or {}).items():
