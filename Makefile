@@ -16,11 +16,14 @@ DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 APT_OK := $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 
-.PHONY: install data browser bench report test lint clean help
+.PHONY: install data browser bench report gate baseline profile test lint clean help
 
 help:
 	@echo "make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick] [RESULTS=dir] [ARGS=...]   run a benchmark matrix"
 	@echo "make report RESULTS=dir [BASELINE=dir]                                          HTML report of a run"
+	@echo "make gate BASELINE=dir RESULTS=dir [MARKDOWN=file]                             CI regression gate"
+	@echo "make baseline RESULTS=dir NAME=name                                             save a baseline"
+	@echo "make profile CASE=id [MATRIX=smoke] [TOOL=all]                                  flame graph, ops, trace"
 	@echo "make test                                                                   unit + integration tests"
 
 install: $(VENV)/.installed
@@ -67,6 +70,24 @@ bench: data
 report: install
 	@test -n "$(RESULTS)" -a -e "$(firstword $(RESULTS))" || { echo "make: report needs RESULTS=run-folder"; exit 2; }
 	$(PY) -m dnnbench report $(RESULTS) $(if $(BASELINE),--baseline $(BASELINE))
+
+# Compare a run with a baseline: exit 0 pass, 1 regression, 2 bad input.
+#   make gate BASELINE=results/baselines/ci-cpu RESULTS=results/my-run [MARKDOWN=gate.md] [GATE_ARGS=...]
+gate: install
+	@test -n "$(BASELINE)" -a "$(origin RESULTS)" != file || { echo "make: gate needs BASELINE=... and RESULTS=run-folder"; exit 2; }
+	$(PY) -m dnnbench gate --baseline $(BASELINE) --current $(RESULTS) $(if $(MARKDOWN),--markdown $(MARKDOWN)) $(GATE_ARGS)
+
+# Save a run as a named baseline under results/baselines/:  make baseline RESULTS=results/my-run NAME=ci-cpu
+baseline: install
+	@test -n "$(NAME)" -a "$(origin RESULTS)" != file || { echo "make: baseline needs RESULTS=run-folder and NAME=name"; exit 2; }
+	$(PY) -m dnnbench baseline $(RESULTS) --name $(NAME) $(if $(FORCE),--force)
+
+# Where a case's time goes:  make profile CASE=<id from dnnbench list> [MATRIX=smoke] [TOOL=all|py-spy|torch] [RESULTS=run]
+TOOL ?= all
+profile: data
+	@test -n "$(CASE)" || { echo "make: profile needs CASE=<case id> (python -m dnnbench list --matrix $(MATRIX) prints them)"; exit 2; }
+	$(PY) -m dnnbench profile --case $(CASE) --matrix $(MATRIX) --device $(DEVICE) --tool $(TOOL) \
+		$(if $(filter command line environment,$(origin RESULTS)),--results $(RESULTS))
 
 test: data browser
 	$(PY) -m pytest tests -v -rs -p no:cacheprovider $(ARGS)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -128,6 +130,32 @@ def highlights(summary: pd.DataFrame) -> list[str]:
     return out
 
 
+def profiles_section(sources: list[str | os.PathLike], report_folder: Path) -> tuple[str, str, str] | None:
+    """Links to the profiles (`dnnbench profile --results RUN`) found in the run folders, with each
+    profile's top operators; None when there are none."""
+    blocks = []
+    for source in sources:
+        run_folder = journal_path(source).parent
+        for meta_path in sorted(run_folder.glob("profiles/*/profile.json")):
+            meta = json.loads(meta_path.read_text())
+            folder = meta_path.parent
+            links = " · ".join(
+                f'<a href="{escape(os.path.relpath(folder / name, report_folder))}">{escape(label)}</a>'
+                for label, name in meta.get("files", {}).items()
+            )
+            block = f"<h3>{escape(meta['case_id'])}</h3><p>{links or 'no files'}</p>"
+            for message in meta.get("messages", []):
+                block += f"<p><em>{escape(message)}</em></p>"
+            ops = folder / "ops.csv"
+            if ops.exists():
+                top = pd.read_csv(ops).head(8)
+                block += top.to_html(index=False, border=0).replace('<table class="dataframe">', "<table>", 1)
+            blocks.append(block)
+    if not blocks:
+        return None
+    return ("profiles", "Profiles", "".join(blocks))
+
+
 def _run_meta(source: str | os.PathLike) -> dict:
     folder = journal_path(source).parent
     return {"name": folder.name, **read_run_meta(folder)}
@@ -179,7 +207,11 @@ def build_report(
         f"; baseline {baseline}" if baseline else ""
     )
     notes = highlights(summary)
-    html_path.write_text(page(title, subtitle, notes, tables, charts, runs, list(extra_sections)), encoding="utf-8")
+    sections = list(extra_sections)
+    found = profiles_section(sources, folder)
+    if found:
+        sections.append(found)
+    html_path.write_text(page(title, subtitle, notes, tables, charts, runs, sections), encoding="utf-8")
     md_path = folder / "summary.md"
     key_tables = [t for t in tables if t.name != "all_cases"]
     md_path.write_text(markdown(title, notes, key_tables, runs), encoding="utf-8")
