@@ -149,22 +149,17 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    import shutil
     from pathlib import Path
 
-    from dnnbench.store import BENCHMARK_JSON, RECORDS, RUN_META, journal_path
+    from dnnbench.store import save_baseline
 
-    source = journal_path(args.results).parent
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise BadInput(f"baseline name must be a plain folder name, got {args.name!r}")
     target = Path(args.dir) / args.name
     if target.exists() and not args.force:
         raise BadInput(f"baseline {target} exists; pass --force to replace it")
-    target.mkdir(parents=True, exist_ok=True)
-    for name in (RECORDS, RUN_META, BENCHMARK_JSON):
-        if (source / name).exists():
-            shutil.copyfile(source / name, target / name)
-    print(f"baseline {args.name}: {target} (from {source})")
+    count = save_baseline(args.results, target)
+    print(f"baseline {args.name}: {target} ({count} records from {len(args.results)} run(s))")
     print(f"gate against it: python -m dnnbench gate --baseline {args.name} --current RESULTS")
     return 0
 
@@ -248,8 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.gate]")
     p.set_defaults(handler=cmd_gate)
 
-    p = sub.add_parser("baseline", help="save a run as a named baseline under results/baselines/")
-    p.add_argument("results", help="the run folder to save")
+    p = sub.add_parser("baseline", help="save one or more runs as a named baseline under results/baselines/")
+    p.add_argument(
+        "results",
+        nargs="+",
+        help="run folders; several runs (taken at different times) make the "
+        "baseline's medians steadier on a noisy machine",
+    )
     p.add_argument("--name", required=True, help="baseline name, e.g. ci-cpu")
     p.add_argument("--dir", default="results/baselines", help="where baselines live")
     p.add_argument("--force", action="store_true", help="replace an existing baseline")

@@ -228,3 +228,33 @@ def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
             loss_rows += [{**ident, "step": s, "loss": v} for s, v in pairs]
             val_rows += [{**ident, **point} for point in curves.get("val") or []]
     return pd.DataFrame(loss_rows), pd.DataFrame(val_rows)
+
+
+def save_baseline(sources: list[str | os.PathLike], target: str | os.PathLike) -> int:
+    """Save one or more runs as a baseline folder: their records (curves left out, the gate does not
+    read them) in one journal, run.json with the first run's environment and the mean calibration,
+    and the first run's benchmark.json for pytest-benchmark's --benchmark-compare. Returns the count."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    folders = [journal_path(s).parent for s in sources]
+    records = []
+    for folder in folders:
+        for record in read_records(folder / RECORDS):
+            records.append({**record, "curves": None, "source_run": folder.name})
+    with open(target / RECORDS, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(_finite(r), allow_nan=False) + "\n" for r in records)
+    metas = [read_run_meta(folder) for folder in folders]
+    meta = dict(metas[0])
+    meta["sources"] = [
+        {"run": folder.name, "started_at": m.get("started_at"), "calibration_start": m.get("calibration_start")}
+        for folder, m in zip(folders, metas, strict=True)
+    ]
+    for name in ("calibration_start", "calibration_end"):
+        values = [(m.get(name) or {}).get("gflops") for m in metas if (m.get(name) or {}).get("gflops")]
+        if values:
+            meta[name] = {**(metas[0].get(name) or {}), "gflops": sum(values) / len(values)}
+    (target / RUN_META).unlink(missing_ok=True)
+    write_run_meta(target, meta)
+    if (folders[0] / BENCHMARK_JSON).exists():
+        (target / BENCHMARK_JSON).write_bytes((folders[0] / BENCHMARK_JSON).read_bytes())
+    return len(records)

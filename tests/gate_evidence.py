@@ -123,9 +123,49 @@ def cmd_judge(args: argparse.Namespace) -> None:
         )
     broken_acc = [f for r in broken for f in r.regressions if f.metric == "final_test_accuracy"]
     lines.append(f"- broken learning rate: {len(broken_acc)} accuracy regressions flagged across {len(broken)} runs")
+    lines += leave_one_pair_out(pairs, aa)
     print("\n".join(lines))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n")
+
+
+def _needed(results: list[gate.GateResult], config: gate.GateConfig) -> gate.GateConfig:
+    """The smallest tolerances (at the current ones' floor) that no A/A finding in `results` would
+    exceed with an interval wholly on the worse side: what these pairs alone would justify."""
+    tolerances = dict(config.tolerances)
+    aggregate = 0.0
+    for r in results:
+        for f in r.findings:
+            if f.normalized_change_pct is None or f.ci_low is None or f.metric not in gate.SPEED:
+                continue
+            worse_side = f.ci_high < 0 if f.metric == "throughput_samples_per_s" else f.ci_low > 0
+            if not worse_side:
+                continue
+            ratio = 1 + f.normalized_change_pct / 100
+            slowdown = 1 / ratio - 1 if f.metric == "throughput_samples_per_s" else ratio - 1
+            if f.case_id.startswith("ALL"):
+                aggregate = max(aggregate, slowdown)
+            else:
+                tolerances[f.metric] = max(tolerances[f.metric], slowdown)
+    return gate.GateConfig(tolerances=tolerances, aggregate=max(aggregate, 0.01), confidence=config.confidence)
+
+
+def leave_one_pair_out(pairs: list[tuple[Path, Path]], aa: list[gate.GateResult]) -> list[str]:
+    """Tolerances fitted on all pairs but one, then that pair gated with them: an out-of-sample
+    estimate of the false-alarm rate (the in-sample one flatters tolerances chosen from the same runs)."""
+    floor = gate.GateConfig(
+        tolerances=dict.fromkeys(gate.GATED, 1e-6) | {"final_test_accuracy": 2.0, "peak_memory_bytes": 0.15}
+    )
+    alarms = 0
+    for k, (b, c) in enumerate(pairs):
+        fitted = _needed([r for j, r in enumerate(aa) if j != k], floor)
+        alarms += _gate(b, c, fitted).failed
+    fitted_all = _needed(aa, floor)
+    return [
+        f"- leave-one-pair-out: {alarms} of {len(pairs)} held-out pairs would fail with tolerances fitted "
+        "on the other pairs",
+        f"- fitted on all pairs: {gate.tolerance_line(fitted_all)}",
+    ]
 
 
 def main() -> None:

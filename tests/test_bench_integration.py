@@ -91,6 +91,19 @@ def test_benchmark_json_is_pytest_benchmarks_own_format(smoke_run):
     assert "test_optimizers[" in out.stdout
 
 
+def test_pytest_benchmark_compare_works_on_our_files(smoke_run):
+    # pytest-benchmark's own --benchmark-compare / --benchmark-compare-fail read benchmark.json as is.
+    results, _ = smoke_run
+    baseline = str(results / "benchmark.json")
+    args = ["--matrix", "smoke", "-k", "cubic", "--benchmark-compare", baseline]
+    lenient = run_bench(*args, "--results", str(results.parent / "cmp-a"), "--benchmark-compare-fail=min:1000%")
+    assert lenient.returncode == 0, lenient.stdout[-2000:]
+    assert "Comparing against benchmarks from" in lenient.stdout + lenient.stderr
+    strict = run_bench(*args, "--results", str(results.parent / "cmp-b"), "--benchmark-compare-fail=min:-1000%")
+    assert strict.returncode != 0
+    assert "Performance has regressed" in strict.stdout + strict.stderr
+
+
 def test_a_second_run_into_the_same_folder_needs_resume(smoke_run):
     results, _ = smoke_run
     out = run_bench("--matrix", "smoke", "--results", str(results))

@@ -23,25 +23,28 @@ def make_run(
     spread=(0.98, 1.0, 1.02),
     status="ok",
     slow=None,
+    case_gflops=None,
 ):
-    """A run of `cases` × 3 seeds; `slow` maps a case index to a throughput factor."""
+    """A run of `cases` × 3 seeds; `slow` maps a case index to a throughput factor; `case_gflops` maps a
+    case index to the calibration its records carry (as the engine measures before and after a case)."""
     journal = Journal(folder)
     for i, case in enumerate(cases):
         factor = (slow or {}).get(i, 1.0)
         for seed, s in enumerate(spread, start=1):
-            journal.append(
-                record(
-                    case,
-                    seed,
-                    ["optimizers"],
-                    status=status,
-                    reason="training loss became nan at step 3" if status == "diverged" else "",
-                    throughput_samples_per_s=throughput * factor * s,
-                    final_test_accuracy=accuracy,
-                    peak_memory_bytes=memory,
-                    time_to_target_s=10.0 / (factor * s),
-                )
+            r = record(
+                case,
+                seed,
+                ["optimizers"],
+                status=status,
+                reason="training loss became nan at step 3" if status == "diverged" else "",
+                throughput_samples_per_s=throughput * factor * s,
+                final_test_accuracy=accuracy,
+                peak_memory_bytes=memory,
+                time_to_target_s=10.0 / (factor * s),
             )
+            if case_gflops and i in case_gflops:
+                r["calibration"] = {"gflops_start": case_gflops[i], "gflops_end": case_gflops[i]}
+            journal.append(r)
     write_run_meta(
         folder,
         {
@@ -120,6 +123,21 @@ def test_calibration_normalizes_a_faster_machine(tmp_path):
     # and a slower machine does not trip it either
     slower = make_run(tmp_path / "c", throughput=400.0, gflops=40.0)
     assert run_gate(base, slower).returncode == 0
+
+
+def test_contention_during_one_case_is_normalized_by_its_own_calibration(tmp_path):
+    # Another job slowed case 0 to half speed; the matmul measured around that case saw the same.
+    every = dict.fromkeys(range(6), 100.0)
+    base = make_run(tmp_path / "a", case_gflops=every)
+    contended = make_run(tmp_path / "b", slow={0: 0.5}, case_gflops={**every, 0: 50.0})
+    result = gate.run_gate(gate.load_side(base), gate.load_side(contended), gate.GateConfig())
+    assert result.normalization.startswith("per case")
+    f = next(f for f in result.findings if f.case_id == CASES[0].id and f.metric == "throughput_samples_per_s")
+    assert f.change_pct == pytest.approx(-50.0) and f.normalized_change_pct == pytest.approx(0.0, abs=1e-9)
+    assert f.verdict == "ok" and result.exit_code == 0
+    # the same slowdown without the matching calibration is a regression
+    slowed = make_run(tmp_path / "c", slow={0: 0.3}, case_gflops=every)
+    assert gate.run_gate(gate.load_side(base), gate.load_side(slowed), gate.GateConfig()).exit_code == 1
 
 
 def test_diverged_now_is_a_regression(tmp_path):
@@ -205,6 +223,21 @@ def test_saved_baseline_by_name(tmp_path):
     run = make_run(tmp_path / "run")
     saved = run_cli("baseline", str(run), "--name", "mine", "--dir", str(tmp_path / "baselines"))
     assert saved.returncode == 0, saved.stderr
+    assert "(18 records from 1 run(s))" in saved.stdout
     assert json.loads((tmp_path / "baselines" / "mine" / "run.json").read_text())["env"]["torch"] == "2.14.1"
     again = run_cli("baseline", str(run), "--name", "mine", "--dir", str(tmp_path / "baselines"))
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_a_baseline_merged_from_several_runs_uses_all_their_seeds(tmp_path):
+    runs = [
+        make_run(tmp_path / name, throughput=t, gflops=g) for name, t, g in (("r1", 900.0, 90.0), ("r2", 1100.0, 110.0))
+    ]
+    saved = run_cli("baseline", *map(str, runs), "--name", "two", "--dir", str(tmp_path / "baselines"))
+    assert saved.returncode == 0 and "(36 records from 2 run(s))" in saved.stdout
+    side = gate.load_side(tmp_path / "baselines" / "two")
+    assert len(side.frame) == 36 and side.calibration == pytest.approx(100.0)
+    assert {r for r in side.frame["run"]} == {"two"}
+    result = gate.run_gate(side, gate.load_side(make_run(tmp_path / "now")), gate.GateConfig())
+    f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
+    assert f.n_baseline == 6 and f.n_current == 3 and result.exit_code == 0
