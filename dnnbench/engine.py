@@ -84,6 +84,14 @@ class Plan:
     target: float | None
 
 
+def _warmup(requested: int, planned: int) -> int:
+    """Steps left out of throughput statistics: as requested, but at most a quarter of the run and,
+    when the run has two steps or more, at least the first (it pays for lazy allocation)."""
+    if requested == 0 or planned < 2:
+        return 0
+    return min(requested, max(1, planned // 4))
+
+
 def training_step(model: nn.Module, objective, optimizer, x, y, mark: Callable[[str], None]) -> torch.Tensor:
     """One update. Returns the data loss (without any L1 penalty), detached, on the device."""
     total, data_loss = objective(model(x), y)
@@ -223,7 +231,7 @@ class Training:
             n_test=n_test,
             steps_per_epoch=steps_per_epoch,
             planned_steps=planned,
-            warmup_steps=min(case.warmup_steps, planned // 4),
+            warmup_steps=_warmup(case.warmup_steps, planned),
             drop_last=drop_last,
             threads=torch.get_num_threads(),
             loss="cross_entropy" if self.classification else "mse",

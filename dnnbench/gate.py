@@ -234,6 +234,9 @@ def judge_case(
     """Compare one metric of one case over the seeds of each side; None when neither side has it.
     `cal` holds the two runs' own calibrations, used for records that carry none."""
     b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
+    shared = set(b_ok["seed"]) & set(c_ok["seed"])
+    if shared:  # compare like with like: accuracy depends on the seed, and is exact for the same one
+        b_ok, c_ok = b_ok[b_ok["seed"].isin(shared)], c_ok[c_ok["seed"].isin(shared)]
     b_rows, c_rows = b_ok[b_ok[metric].notna()], c_ok[c_ok[metric].notna()]
     raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
     base = {"case_id": case_id, "metric": metric, "n_baseline": len(raw_b), "n_current": len(raw_c)}

@@ -12,6 +12,7 @@ is for the detail behind it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from dnnbench import engine
 from dnnbench.cases import Case
 from dnnbench.errors import BadInput
 from dnnbench.meter import PHASES
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep libkineto's GPU probing errors off a CPU machine's terminal
 
 TOOLS = ("py-spy", "torch", "all")
 PROFILE_STEPS = 20  # steps in the torch.profiler window

@@ -231,8 +231,8 @@ def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def save_baseline(sources: list[str | os.PathLike], target: str | os.PathLike) -> int:
-    """Save one or more runs as a baseline folder: their records (curves left out, the gate does not
-    read them) in one journal, run.json with the first run's environment and the mean calibration,
+    """Save one or more runs as a baseline folder: their records (curves and pytest-benchmark stats left
+    out: the gate reads neither) in one journal, run.json with the first run's environment and the mean calibration,
     and the first run's benchmark.json for pytest-benchmark's --benchmark-compare. Returns the count."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
@@ -240,7 +240,7 @@ def save_baseline(sources: list[str | os.PathLike], target: str | os.PathLike) -
     records = []
     for folder in folders:
         for record in read_records(folder / RECORDS):
-            records.append({**record, "curves": None, "source_run": folder.name})
+            records.append({**record, "curves": None, "benchmark": None, "source_run": folder.name})
     with open(target / RECORDS, "w", encoding="utf-8") as f:
         f.writelines(json.dumps(_finite(r), allow_nan=False) + "\n" for r in records)
     metas = [read_run_meta(folder) for folder in folders]

@@ -112,4 +112,5 @@ def test_l1_penalty_shrinks_weights():
 def test_full_batch_is_one_step_per_epoch():
     r = run(tiny(batch_size="full", epochs=3), seed=1)
     assert r["resolved"]["batch_size"] == 500 and r["metrics"]["steps"] == 3
+    assert r["resolved"]["warmup_steps"] == 1  # the cold first step stays out of the throughput
     assert math.isclose(r["metrics"]["epochs_completed"], 3.0)

@@ -241,3 +241,14 @@ def test_a_baseline_merged_from_several_runs_uses_all_their_seeds(tmp_path):
     result = gate.run_gate(side, gate.load_side(make_run(tmp_path / "now")), gate.GateConfig())
     f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
     assert f.n_baseline == 6 and f.n_current == 3 and result.exit_code == 0
+
+
+def test_accuracy_is_compared_on_the_seeds_both_runs_have(tmp_path):
+    # Different seeds learn to different accuracies; the same seed reproduces exactly.
+    base, cur = Journal(tmp_path / "a"), Journal(tmp_path / "b")
+    for seed, accuracy in ((1, 0.80), (2, 0.86), (3, 0.87)):
+        base.append(record(CASES[0], seed, ["optimizers"], final_test_accuracy=accuracy))
+    cur.append(record(CASES[0], 1, ["optimizers"], final_test_accuracy=0.80))
+    result = gate.run_gate(gate.load_side(tmp_path / "a"), gate.load_side(tmp_path / "b"), gate.GateConfig())
+    (finding,) = [f for f in result.findings if f.metric == "final_test_accuracy"]
+    assert finding.n_baseline == 1 and finding.change_pct == pytest.approx(0.0) and finding.verdict == "ok"
