@@ -23,7 +23,7 @@ import pytest
 from dnnbench import engine
 from dnnbench import env as envmod
 from dnnbench.errors import BadInput
-from dnnbench.meter import matmul_gflops
+from dnnbench.meter import calibrate
 from dnnbench.options import PLAN_OPTIONS
 from dnnbench.plan import PlannedCase, expand_from_options
 from dnnbench.records import key, unmeasured_record
@@ -97,7 +97,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "planned_cases": len(plan),
             "planned_skips": sum(p.skip_reason is not None for p in plan),
             "env": envmod.capture(device),
-            "calibration_start": matmul_gflops(device),
+            "calibration_start": calibrate(device, seconds=0.3),
         },
     )
 
@@ -242,7 +242,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     write_run_meta(
         state.journal.dir,
         {
-            "calibration_end": matmul_gflops(state.device),
+            "calibration_end": calibrate(state.device, seconds=0.3),
             "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "status_counts": counts,
             "exit_status": int(exitstatus),

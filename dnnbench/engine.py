@@ -29,7 +29,7 @@ from dnnbench import env as envmod
 from dnnbench.cases import Case
 from dnnbench.data import Split, load_splits, make_loader
 from dnnbench.errors import BadInput
-from dnnbench.meter import PHASES, PeakMemory, StepStats, matmul_gflops, step_clock
+from dnnbench.meter import PHASES, PeakMemory, StepStats, calibrate, step_clock
 from dnnbench.models import build_mlp, weight_matrices
 from dnnbench.optimizers import build_optimizer, default_lr
 from dnnbench.records import METRICS, SCHEMA_VERSION, unmeasured_record
@@ -41,7 +41,7 @@ Driver = Callable[[Callable[[], None], Callable[[], None], int, int], None]
 DEFAULT_THREADS = torch.get_num_threads()
 MAX_CURVE_POINTS = 1000
 EVAL_CHUNK = 10_000
-CALIBRATION_SECONDS = 0.05  # per case, before and after it: ~0.1 s of a case's wall time
+CALIBRATION_SECONDS = 0.04  # per measure, before and after each case: ~0.2 s of a case's wall time
 
 
 class StopTraining(Exception):
@@ -462,7 +462,7 @@ def run(case: Case, seed: int, drive: Driver = loop_driver, data_dir: str | None
         return unmeasured_record(case.to_dict(), case.id, seed, status, _one_line(exc), envmod.capture(case.device))
 
     status, reason = "ok", ""
-    calibration_start = matmul_gflops(case.device, seconds=CALIBRATION_SECONDS)
+    calibration_start = calibrate(case.device, seconds=CALIBRATION_SECONDS)
     try:
         drive(training.step, training.between, training.plan.warmup_steps, training.plan.planned_steps)
     except StopTraining as stop:
@@ -472,11 +472,13 @@ def run(case: Case, seed: int, drive: Driver = loop_driver, data_dir: str | None
     try:
         record = training.finish(status, reason, started)
         # The machine's speed just before and after this case, for comparing its speed figures with
-        # another run's: contention that slows the case slows this fixed matmul too.
-        calibration_end = matmul_gflops(case.device, seconds=CALIBRATION_SECONDS)
+        # another run's: contention that slows the case slows these fixed measures too.
+        calibration_end = calibrate(case.device, seconds=CALIBRATION_SECONDS)
         record["calibration"] = {
             "gflops_start": calibration_start["gflops"],
             "gflops_end": calibration_end["gflops"],
+            "ref_start": calibration_start["ref_steps_per_s"],
+            "ref_end": calibration_end["ref_steps_per_s"],
             "what": calibration_end["what"],
         }
         return record

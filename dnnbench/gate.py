@@ -39,6 +39,12 @@ SPEED = ("throughput_samples_per_s", "time_to_target_s")  # normalized by the ca
 POINTS = ("final_test_accuracy",)  # tolerance in accuracy points (0.01 = 1 point), not relative
 ENV_KEYS = ("device", "torch", "torch_threads", "cpu_model", "gpu_name", "cuda_build")
 BASELINES_DIR = Path("results/baselines")
+# normalize → (record column, run.json measure): the calibration that speed figures are divided by
+NORMALIZATIONS = {
+    "reference": ("calibration_ref", "ref_steps_per_s"),
+    "matmul": ("calibration_gflops", "gflops"),
+    "none": (None, None),
+}
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class GateConfig:
         }
     )
     aggregate: float = 0.12  # allowed slowdown of the geometric mean over cases
+    normalize: str = "reference"  # which calibration speed figures are divided by (NORMALIZATIONS)
     confidence: float = 0.95
     resamples: int = 2000
     fail_on_missing: bool = False
@@ -75,8 +82,14 @@ class GateConfig:
                 changes[key] = float(value)
             elif key == "fail_on_missing":
                 changes[key] = bool(value)
+            elif key == "normalize":
+                if value not in NORMALIZATIONS:
+                    raise unknown_choice("normalization", value, NORMALIZATIONS)
+                changes[key] = value
             else:
-                raise unknown_choice("gate setting", key, (*GATED, "aggregate", "confidence", "fail_on_missing"))
+                raise unknown_choice(
+                    "gate setting", key, (*GATED, "aggregate", "normalize", "confidence", "fail_on_missing")
+                )
         return replace(self, tolerances=tolerances, **changes)
 
 
@@ -117,12 +130,11 @@ class Side:
     frame: pd.DataFrame
     meta: dict[str, Any]
 
-    @property
-    def calibration(self) -> float | None:
-        """Mean of the start and end matmul GFLOP/s of the run, if it measured them."""
-        values = [(self.meta.get(k) or {}).get("gflops") for k in ("calibration_start", "calibration_end")]
+    def calibration(self, measure: str | None) -> float | None:
+        """Mean of the run's start and end calibration `measure`, if it measured it."""
+        values = [(self.meta.get(k) or {}).get(measure) for k in ("calibration_start", "calibration_end")]
         values = [v for v in values if v]
-        return float(np.mean(values)) if values else None
+        return float(np.mean(values)) if measure and values else None
 
     @property
     def env(self) -> dict[str, Any]:
@@ -151,18 +163,18 @@ def load_side(path: str | Path) -> Side:
 # --- statistics --------------------------------------------------------------------------------------------
 
 
-def _normalized(rows: pd.DataFrame, metric: str, run_gflops: float | None) -> np.ndarray:
-    """A side's values of `metric` (ok seeds), speed metrics put in units of the machine's speed at
-    the time: throughput per calibration GFLOP/s, time to target × GFLOP/s. Each record carries the
-    calibration measured just before and after its case; a record without one uses the run's."""
+def _normalized(rows: pd.DataFrame, metric: str, column: str | None, run_value: float | None) -> np.ndarray:
+    """A side's values of `metric`, speed metrics put in units of the machine's speed at the time:
+    throughput divided by the calibration in `column`, time to target multiplied by it. Each record
+    carries the calibration measured just before and after its case; one without uses the run's."""
     values = rows[metric].to_numpy(float)
-    if metric not in SPEED:
+    if metric not in SPEED or column is None:
         return values
-    cal = rows["calibration_gflops"] if "calibration_gflops" in rows else pd.Series(np.nan, index=rows.index)
-    gflops = cal.fillna(run_gflops if run_gflops else np.nan).to_numpy(float)
-    if np.isnan(gflops).any():
+    cal = rows[column] if column in rows else pd.Series(np.nan, index=rows.index)
+    speed = cal.fillna(run_value if run_value else np.nan).to_numpy(float)
+    if np.isnan(speed).any():
         return values  # compared raw; run_gate warns
-    return values / gflops if metric == "throughput_samples_per_s" else values * gflops
+    return values / speed if metric == "throughput_samples_per_s" else values * speed
 
 
 def _worse(metric: str, baseline: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -227,12 +239,12 @@ def judge_case(
     metric: str,
     b: pd.DataFrame,
     c: pd.DataFrame,
-    cal: tuple[float | None, float | None],
+    cal: tuple[str | None, float | None, float | None],
     config: GateConfig,
     rng: np.random.Generator,
 ) -> Finding | None:
     """Compare one metric of one case over the seeds of each side; None when neither side has it.
-    `cal` holds the two runs' own calibrations, used for records that carry none."""
+    `cal` is the calibration column and the two runs' own values of it (for records without one)."""
     b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
     shared = set(b_ok["seed"]) & set(c_ok["seed"])
     if shared:  # compare like with like: accuracy depends on the seed, and is exact for the same one
@@ -256,7 +268,7 @@ def judge_case(
         return Finding(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
         )
-    nb, nc = _normalized(b_rows, metric, cal[0]), _normalized(c_rows, metric, cal[1])
+    nb, nc = _normalized(b_rows, metric, cal[0], cal[1]), _normalized(c_rows, metric, cal[0], cal[2])
     point = float(_worse(metric, np.median(nb), np.median(nc)))
     draws = _worse(metric, _bootstrap_medians(nb, config.resamples, rng), _bootstrap_medians(nc, config.resamples, rng))
     low, high, change_low, change_high = _interval(metric, draws, config)
@@ -338,23 +350,26 @@ def environment_warnings(baseline: Side, current: Side) -> list[str]:
 
 def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     warnings = environment_warnings(baseline, current)
-    per_case = all(
-        "calibration_gflops" in side.frame and side.frame["calibration_gflops"].notna().any()
-        for side in (baseline, current)
+    column, measure = NORMALIZATIONS[config.normalize]
+    what = {"reference": "the reference training step's rate", "matmul": "the matmul's GFLOP/s"}.get(config.normalize)
+    per_case = column is not None and all(
+        column in side.frame and side.frame[column].notna().any() for side in (baseline, current)
     )
-    if per_case:
-        normalization = "per case (matmul GFLOP/s measured before and after each case)"
-    elif baseline.calibration and current.calibration:
-        normalization = "per run (matmul GFLOP/s at the start and end of each run)"
+    if column is None:
+        normalization = "none (raw speed figures, as asked)"
+    elif per_case:
+        normalization = f"per case, by {what} measured before and after each case"
+    elif baseline.calibration(measure) and current.calibration(measure):
+        normalization = f"per run, by {what} at the start and end of each run"
     else:
         normalization = "none"
-        warnings.append("no calibration in one of the runs: speed metrics are compared raw")
+        warnings.append(f"no calibration ({config.normalize}) in one of the runs: speed metrics are compared raw")
     b_ids, c_ids = set(baseline.frame["case_id"]), set(current.frame["case_id"])
     common = [i for i in dict.fromkeys(current.frame["case_id"]) if i in b_ids]
     if not common:
         raise BadInput(f"no cases in common between the baseline {baseline.name} and {current.name}")
     rng = np.random.default_rng(0)
-    cal = (baseline.calibration, current.calibration)
+    cal = (column, baseline.calibration(measure), current.calibration(measure))
     b_groups = dict(tuple(baseline.frame.groupby("case_id")))
     c_groups = dict(tuple(current.frame.groupby("case_id")))
     findings: list[Finding] = []

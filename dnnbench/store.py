@@ -167,8 +167,12 @@ def _row(record: dict[str, Any], run: str) -> dict[str, Any]:
     row["target_reached"] = target.get("reached")
     row["target_status"] = target.get("status")
     calibration = record.get("calibration") or {}
-    gflops = [calibration[k] for k in ("gflops_start", "gflops_end") if calibration.get(k)]
-    row["calibration_gflops"] = sum(gflops) / len(gflops) if gflops else None
+    for column, keys in (
+        ("calibration_gflops", ("gflops_start", "gflops_end")),
+        ("calibration_ref", ("ref_start", "ref_end")),
+    ):
+        values = [calibration[k] for k in keys if calibration.get(k)]
+        row[column] = sum(values) / len(values) if values else None
     for k, v in (record.get("resolved") or {}).items():
         row[f"resolved_{k}"] = ",".join(map(str, v)) if isinstance(v, list) else v
     for k, v in (record.get("env") or {}).items():
@@ -250,9 +254,10 @@ def save_baseline(sources: list[str | os.PathLike], target: str | os.PathLike) -
         for folder, m in zip(folders, metas, strict=True)
     ]
     for name in ("calibration_start", "calibration_end"):
-        values = [(m.get(name) or {}).get("gflops") for m in metas if (m.get(name) or {}).get("gflops")]
-        if values:
-            meta[name] = {**(metas[0].get(name) or {}), "gflops": sum(values) / len(values)}
+        for measure in ("gflops", "ref_steps_per_s"):
+            values = [(m.get(name) or {}).get(measure) for m in metas if (m.get(name) or {}).get(measure)]
+            if values:
+                meta[name] = {**(meta.get(name) or {}), measure: sum(values) / len(values)}
     (target / RUN_META).unlink(missing_ok=True)
     write_run_meta(target, meta)
     if (folders[0] / BENCHMARK_JSON).exists():

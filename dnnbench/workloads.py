@@ -93,7 +93,8 @@ WORKLOADS: dict[str, Workload] = {
             hidden=(20,),
             # The noise alone gives an MSE of 0.1^2 = 0.01 and predicting 0 gives about 0.153
             # (Var x^3 = 1/7 plus the noise), so 0.02 means the net has captured about 93% of the
-            # signal variance: reached by the adaptive optimizers of the race, not by plain SGD.
+            # signal variance. Measured (quick matrix, seeds 1-2): RMSprop and Adam reach it within
+            # the race's 10 epochs, SGD, Momentum and AdaGrad do not (best 0.023-0.032).
             target=0.02,
             epochs=10,
             max_seconds=60.0,

@@ -99,6 +99,8 @@ def _aggregate(result: gate.GateResult) -> float | None:
 def cmd_judge(args: argparse.Namespace) -> None:
     out = Path(args.out)
     config = gate.load_config(ROOT / "pyproject.toml", args.tolerance)
+    if args.normalize:
+        config = config.with_overrides({"normalize": args.normalize})
     load = {p.name: gate.load_side(p) for p in sorted(out.glob("*-[0-9][0-9]")) if (p / "records.jsonl").exists()}
     aa = [s for n, s in load.items() if n.startswith("aa-")]
     slow = [s for n, s in load.items() if n.startswith("slow-")]
@@ -108,7 +110,7 @@ def cmd_judge(args: argparse.Namespace) -> None:
         f"# Gate error rates on the smoke matrix ({len(aa)} A/A runs, {len(slow)} with a ~25% slower "
         f"step, {len(broken)} with a broken learning rate; 3 seeds per case)",
         "",
-        gate.tolerance_line(config),
+        gate.tolerance_line(config) + f"; normalized by: {config.normalize}",
         "",
     ]
 
@@ -203,6 +205,7 @@ def main() -> None:
     p.add_argument("--tolerance", action="append", default=[])
     p.add_argument("--markdown", default=None)
     p.add_argument("--baseline-runs", type=int, default=5)
+    p.add_argument("--normalize", default=None, help="reference, matmul or none (default: pyproject's)")
     p.add_argument("--draws", type=int, default=200)
     p.set_defaults(func=cmd_judge)
     args = parser.parse_args()

@@ -43,14 +43,16 @@ def make_run(
                 time_to_target_s=10.0 / (factor * s),
             )
             if case_gflops and i in case_gflops:
-                r["calibration"] = {"gflops_start": case_gflops[i], "gflops_end": case_gflops[i]}
+                speed = case_gflops[i]  # both calibration measures scale with the machine here
+                r["calibration"] = {"gflops_start": speed, "gflops_end": speed, "ref_start": speed, "ref_end": speed}
             journal.append(r)
+    speed = {"gflops": gflops, "ref_steps_per_s": gflops}
     write_run_meta(
         folder,
         {
             "env": {"device": "cpu", "torch": torch, "torch_threads": 2},
-            "calibration_start": {"gflops": gflops},
-            "calibration_end": {"gflops": gflops},
+            "calibration_start": speed,
+            "calibration_end": speed,
         },
     )
     return folder
@@ -131,7 +133,7 @@ def test_contention_during_one_case_is_normalized_by_its_own_calibration(tmp_pat
     base = make_run(tmp_path / "a", case_gflops=every)
     contended = make_run(tmp_path / "b", slow={0: 0.5}, case_gflops={**every, 0: 50.0})
     result = gate.run_gate(gate.load_side(base), gate.load_side(contended), gate.GateConfig())
-    assert result.normalization.startswith("per case")
+    assert result.normalization == "per case, by the reference training step's rate measured before and after each case"
     f = next(f for f in result.findings if f.case_id == CASES[0].id and f.metric == "throughput_samples_per_s")
     assert f.change_pct == pytest.approx(-50.0) and f.normalized_change_pct == pytest.approx(0.0, abs=1e-9)
     assert f.verdict == "ok" and result.exit_code == 0
@@ -236,7 +238,7 @@ def test_a_baseline_merged_from_several_runs_uses_all_their_seeds(tmp_path):
     saved = run_cli("baseline", *map(str, runs), "--name", "two", "--dir", str(tmp_path / "baselines"))
     assert saved.returncode == 0 and "(36 records from 2 run(s))" in saved.stdout
     side = gate.load_side(tmp_path / "baselines" / "two")
-    assert len(side.frame) == 36 and side.calibration == pytest.approx(100.0)
+    assert len(side.frame) == 36 and side.calibration("ref_steps_per_s") == pytest.approx(100.0)
     assert {r for r in side.frame["run"]} == {"two"}
     result = gate.run_gate(side, gate.load_side(make_run(tmp_path / "now")), gate.GateConfig())
     f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
@@ -252,3 +254,15 @@ def test_accuracy_is_compared_on_the_seeds_both_runs_have(tmp_path):
     result = gate.run_gate(gate.load_side(tmp_path / "a"), gate.load_side(tmp_path / "b"), gate.GateConfig())
     (finding,) = [f for f in result.findings if f.metric == "final_test_accuracy"]
     assert finding.n_baseline == 1 and finding.change_pct == pytest.approx(0.0) and finding.verdict == "ok"
+
+
+def test_normalization_can_be_chosen_or_switched_off(tmp_path):
+    base = make_run(tmp_path / "a", gflops=100.0)
+    faster = make_run(tmp_path / "b", throughput=2000.0, gflops=200.0)
+    for normalize, expected in (("matmul", 0.0), ("reference", 0.0), ("none", 100.0)):
+        config = gate.GateConfig().with_overrides({"normalize": normalize})
+        result = gate.run_gate(gate.load_side(base), gate.load_side(faster), config)
+        f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
+        assert f.normalized_change_pct == pytest.approx(expected, abs=1e-9), normalize
+    out = run_gate(base, faster, "--tolerance", "normalize=gpu")
+    assert out.returncode == 2 and "unknown normalization 'gpu'; choose from: reference, matmul, none" in out.stderr
