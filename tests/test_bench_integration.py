@@ -91,16 +91,31 @@ def test_benchmark_json_is_pytest_benchmarks_own_format(smoke_run):
     assert "test_optimizers[" in out.stdout
 
 
-def test_pytest_benchmark_compare_works_on_our_files(smoke_run):
+def test_pytest_benchmark_compare_works_on_our_files(smoke_run, tmp_path):
     # pytest-benchmark's own --benchmark-compare / --benchmark-compare-fail read benchmark.json as is.
     results, _ = smoke_run
-    baseline = str(results / "benchmark.json")
-    args = ["--matrix", "smoke", "-k", "cubic", "--benchmark-compare", baseline]
-    lenient = run_bench(*args, "--results", str(results.parent / "cmp-a"), "--benchmark-compare-fail=min:1000%")
+    baseline = results / "benchmark.json"
+    args = ["--matrix", "smoke", "-k", "cubic"]
+    lenient = run_bench(
+        *args,
+        "--results",
+        str(tmp_path / "a"),
+        f"--benchmark-compare={baseline}",
+        "--benchmark-compare-fail=mean:1000%",
+    )
     assert lenient.returncode == 0, lenient.stdout[-2000:]
     assert "Comparing against benchmarks from" in lenient.stdout + lenient.stderr
-    strict = run_bench(*args, "--results", str(results.parent / "cmp-b"), "--benchmark-compare-fail=min:-1000%")
-    assert strict.returncode != 0
+    # A baseline made 100x faster than what was measured: every case has regressed against it.
+    data = json.loads(baseline.read_text())
+    for bench in data["benchmarks"]:
+        for key in ("min", "max", "mean", "median", "q1", "q3", "iqr", "ld15iqr", "hd15iqr", "total"):
+            bench["stats"][key] /= 100
+    fast = tmp_path / "fast.json"
+    fast.write_text(json.dumps(data))
+    strict = run_bench(
+        *args, "--results", str(tmp_path / "b"), f"--benchmark-compare={fast}", "--benchmark-compare-fail=mean:50%"
+    )
+    assert strict.returncode == 1
     assert "Performance has regressed" in strict.stdout + strict.stderr
 
 
