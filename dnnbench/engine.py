@@ -29,7 +29,7 @@ from dnnbench import env as envmod
 from dnnbench.cases import Case
 from dnnbench.data import Split, load_splits, make_loader
 from dnnbench.errors import BadInput
-from dnnbench.meter import PHASES, PeakMemory, StepStats, calibrate, step_clock
+from dnnbench.meter import PHASES, PeakMemory, SavedActivations, StepStats, calibrate, step_clock
 from dnnbench.models import build_mlp, weight_matrices
 from dnnbench.optimizers import build_optimizer, default_lr
 from dnnbench.records import METRICS, SCHEMA_VERSION, unmeasured_record
@@ -206,6 +206,7 @@ class Training:
         self._target_hit: dict[str, float] | None = None
         self.model.train()
         self.memory = PeakMemory(case.device)  # reset last: the peak is the training's own
+        self._params = list(self.model.parameters())
 
     # --- set-up helpers ---------------------------------------------------------------------------
 
@@ -271,7 +272,13 @@ class Training:
         x = x.to(self.device, non_blocking=non_blocking)
         y = y.to(self.device, non_blocking=non_blocking)
         clock.mark("copy")
-        loss = training_step(self.model, self._objective, self.optimizer, x, y, clock.mark)
+        if self.steps == 0 and self.case.device != "cuda":  # a warm-up step: measure the tensor footprint
+            with SavedActivations(self._params) as saved:
+                loss = training_step(self.model, self._objective, self.optimizer, x, y, clock.mark)
+            self.memory.activation_bytes = saved.nbytes
+            self.memory.batch_bytes = x.nbytes + y.nbytes
+        else:
+            loss = training_step(self.model, self._objective, self.optimizer, x, y, clock.mark)
         self._pending_losses.append(loss)
         self._batch_sizes.append(len(y))
         self.steps += 1
@@ -361,7 +368,8 @@ class Training:
         metrics.update(self._target_hit or {})
         if status == "ok":
             self._final_metrics(metrics)
-        metrics["peak_memory_bytes"] = self.memory.peak_bytes()
+        metrics["peak_memory_bytes"] = self.memory.peak_bytes(self.model, self.optimizer)
+        metrics["process_peak_rss_bytes"] = self.memory.process_peak_bytes()
         metrics["eval_time_s"] = self._eval_time
         metrics["wall_time_s"] = time.perf_counter() - started
 

@@ -59,7 +59,7 @@ class GateConfig:
             "throughput_samples_per_s": 1.0,
             "time_to_target_s": 1.0,
             "final_test_accuracy": 2.0,
-            "peak_memory_bytes": 0.25,
+            "peak_memory_bytes": 0.10,
         }
     )
     aggregate: float = 0.12  # allowed slowdown of the geometric mean over cases

@@ -30,6 +30,7 @@ METRICS = (
     "best_val_loss",
     "generalization_gap",
     "peak_memory_bytes",
+    "process_peak_rss_bytes",
     "data_wait_fraction",
     "train_time_s",
     "eval_time_s",

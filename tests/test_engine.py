@@ -20,7 +20,7 @@ def test_record_of_a_real_case_is_complete_and_sane():
     assert 0.3 < m["final_test_accuracy"] <= 1.0  # well above chance (0.1) after 5 Adam steps
     assert m["final_train_loss"] > 0 and m["best_val_accuracy"] > 0.3
     assert m["generalization_gap"] == pytest.approx(m["final_train_accuracy"] - m["final_test_accuracy"])
-    assert m["peak_memory_bytes"] > 0 and r["memory_kind"] == "process_peak_rss"
+    assert m["peak_memory_bytes"] > 0 and r["memory_kind"] == "cpu_tensor_footprint"
     assert 0 <= m["data_wait_fraction"] <= 1
     assert sum(r["phase_fractions"].values()) == pytest.approx(1.0)
     assert set(r["phase_fractions"]) == set(PHASES)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dnnbench.meter import PHASES, CpuStepClock, PeakMemory, StepStats
+from dnnbench.meter import PHASES, CpuStepClock, SavedActivations, StepStats
 
 
 def test_cpu_clock_times_each_phase():
@@ -35,13 +35,26 @@ def test_step_stats():
     assert StepStats(np.array([]), np.array([])).percentile_ms(50) is None
 
 
-def test_peak_memory_sees_a_large_allocation():
-    meter = PeakMemory("cpu")
-    base = meter.peak_bytes()
-    block = torch.ones(64 * 1024 * 1024 // 4 * 4)  # 256 MiB, touched
-    grown = meter.peak_bytes()
-    del block
-    assert grown - base > 200 * 1024 * 1024
-    meter.reset()  # the next case's peak starts from what is resident now
-    assert meter.kind == "process_peak_rss"
-    assert meter.peak_bytes() < grown
+def test_saved_activations_count_what_autograd_keeps_not_the_parameters():
+    layer = torch.nn.Linear(1000, 1000)
+    x = torch.randn(64, 1000)
+    with SavedActivations(list(layer.parameters())) as saved:
+        y = torch.relu(layer(x))
+    y.sum().backward()
+    # addmm keeps its input (64 x 1000 floats) and relu its output (64 x 1000): not the 4 MB weight
+    assert saved.nbytes == 2 * 64 * 1000 * 4
+
+
+def test_cpu_footprint_adds_optimizer_state_and_process_peak_is_recorded():
+    from dnnbench.engine import run
+    from tests.conftest import tiny
+
+    adam, sgd = run(tiny(), seed=1), run(tiny(optimizer="sgd"), seed=1)
+    params = 784 * 500 + 500 + 500 * 10 + 10
+    extra = adam["metrics"]["peak_memory_bytes"] - sgd["metrics"]["peak_memory_bytes"]
+    # Adam keeps two moments per parameter (and a step counter per tensor)
+    assert 2 * params * 4 <= extra <= 2 * params * 4 + 4 * 8
+    assert adam["memory_kind"] == "cpu_tensor_footprint"
+    assert adam["metrics"]["process_peak_rss_bytes"] > 100 * 2**20  # torch alone is hundreds of MB
+    again = run(tiny(), seed=1)
+    assert again["metrics"]["peak_memory_bytes"] == adam["metrics"]["peak_memory_bytes"]  # deterministic
