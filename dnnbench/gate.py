@@ -12,10 +12,12 @@ rank test on 3 vs 3 values cannot go below p = 0.1, so it could never flag anyth
 interval uses the same few values, shrinks to the tolerance check alone with one seed per side, and
 gives an interval that reads directly in the metric's units.
 
-Speed metrics are normalized by each run's in-run calibration (a fixed matmul's GFLOP/s, measured at
-the start and end of the run), so a baseline from a faster or slower machine does not trip the gate;
-raw and normalized changes are both shown. Besides each case, the gate judges the geometric mean of
-the normalized speed ratios over all common cases (bootstrap over cases): a slowdown of every step
+Speed metrics are normalized by the in-run calibration measured just before and after each case (a
+small reference training step's rate by default, or a fixed matmul's GFLOP/s), so a baseline from a
+faster or slower machine, or a case that ran while a neighbour held the cores, does not trip the gate;
+raw and normalized changes are both shown. Each case's sensitivity to the machine's speed is fitted
+where the records allow it (see `_calibrated`). Besides each case, the gate judges the geometric mean
+of the normalized speed ratios over all common cases (bootstrap over cases): a slowdown of every step
 by 25% is buried in a single short case's noise but stands out clearly in thirty.
 """
 
@@ -163,18 +165,46 @@ def load_side(path: str | Path) -> Side:
 # --- statistics --------------------------------------------------------------------------------------------
 
 
-def _normalized(rows: pd.DataFrame, metric: str, column: str | None, run_value: float | None) -> np.ndarray:
-    """A side's values of `metric`, speed metrics put in units of the machine's speed at the time:
-    throughput divided by the calibration in `column`, time to target multiplied by it. Each record
-    carries the calibration measured just before and after its case; one without uses the run's."""
-    values = rows[metric].to_numpy(float)
+MIN_CALIBRATION_SPREAD = 0.05  # sd of log calibration within a side below which no slope is fitted
+MAX_SLOPE = 1.5  # a case cannot be more than 1.5x as sensitive to the machine's speed as the reference
+
+
+def _calibrated(
+    metric: str, b_rows: pd.DataFrame, c_rows: pd.DataFrame, cal: tuple[str | None, float | None, float | None]
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Both sides' values of `metric`, speed metrics put at one common machine speed; and the slope used.
+
+    Each record carries the calibration measured just before and after its case (one without uses its
+    run's). Cases do not all follow the machine's speed one to one: on the 2-core VM a batch-1 case moves
+    1.7x when the reference step moves 1.6x, a batch-100 case 1.35x, the cubic cases not at all. So the
+    adjustment is a covariate adjustment (ANCOVA; CUPED in A/B testing): log(metric) is shifted by
+    slope × (log calibration − the baseline's median), with the slope fitted per case on both sides'
+    records after centring each side (so a real regression does not bias it). Where the calibration
+    hardly varies within either side (one short run each) the slope cannot be fitted, and it is ±1:
+    plain division (throughput) or multiplication (time) by the calibration."""
+    raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
+    column = cal[0]
     if metric not in SPEED or column is None:
-        return values
+        return raw_b, raw_c, None
+    x_b, x_c = (_log_calibration(rows, column, run_value) for rows, run_value in ((b_rows, cal[1]), (c_rows, cal[2])))
+    if x_b is None or x_c is None:
+        return raw_b, raw_c, None  # compared raw; run_gate warns
+    y_b, y_c = np.log(raw_b), np.log(raw_c)
+    direction = 1.0 if metric == "throughput_samples_per_s" else -1.0  # faster machine: more throughput, less time
+    slope = direction
+    dx = np.concatenate([x_b - x_b.mean(), x_c - x_c.mean()])
+    dy = np.concatenate([y_b - y_b.mean(), y_c - y_c.mean()])
+    dof = len(dx) - 2
+    if dof >= 2 and np.sqrt((dx**2).sum() / dof) >= MIN_CALIBRATION_SPREAD:
+        slope = direction * float(np.clip(direction * (dx * dy).sum() / (dx**2).sum(), 0.0, MAX_SLOPE))
+    x0 = float(np.median(x_b))
+    return np.exp(y_b - slope * (x_b - x0)), np.exp(y_c - slope * (x_c - x0)), slope
+
+
+def _log_calibration(rows: pd.DataFrame, column: str, run_value: float | None) -> np.ndarray | None:
     cal = rows[column] if column in rows else pd.Series(np.nan, index=rows.index)
     speed = cal.fillna(run_value if run_value else np.nan).to_numpy(float)
-    if np.isnan(speed).any():
-        return values  # compared raw; run_gate warns
-    return values / speed if metric == "throughput_samples_per_s" else values * speed
+    return None if np.isnan(speed).any() else np.log(speed)
 
 
 def _worse(metric: str, baseline: np.ndarray, current: np.ndarray) -> np.ndarray:
@@ -202,6 +232,7 @@ class Finding:
     normalized_change_pct: float | None = None  # after calibration (speed metrics)
     ci_low: float | None = None  # the normalized change's confidence interval
     ci_high: float | None = None
+    slope: float | None = None  # d log(metric) / d log(calibration) used to normalize (±1: plain division)
     n_baseline: int = 0
     n_current: int = 0
     note: str = ""
@@ -268,7 +299,7 @@ def judge_case(
         return Finding(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
         )
-    nb, nc = _normalized(b_rows, metric, cal[0], cal[1]), _normalized(c_rows, metric, cal[0], cal[2])
+    nb, nc, slope = _calibrated(metric, b_rows, c_rows, cal)
     point = float(_worse(metric, np.median(nb), np.median(nc)))
     draws = _worse(metric, _bootstrap_medians(nb, config.resamples, rng), _bootstrap_medians(nc, config.resamples, rng))
     low, high, change_low, change_high = _interval(metric, draws, config)
@@ -280,6 +311,7 @@ def judge_case(
         normalized_change_pct=_change_from_worse(metric, point),
         ci_low=change_low,
         ci_high=change_high,
+        slope=slope,
         **base,
     )
 
@@ -358,7 +390,10 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     if column is None:
         normalization = "none (raw speed figures, as asked)"
     elif per_case:
-        normalization = f"per case, by {what} measured before and after each case"
+        normalization = (
+            f"per case, by {what} measured before and after each case, with each case's slope fitted where "
+            "the calibration varies within a side (column slope; ±1 is plain division)"
+        )
     elif baseline.calibration(measure) and current.calibration(measure):
         normalization = f"per run, by {what} at the start and end of each run"
     else:
@@ -423,6 +458,7 @@ def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFram
                     if f.ci_low is not None
                     else "—"
                 ),
+                "slope": "—" if f.slope is None else f"{f.slope:+.2f}",
                 "seeds": f"{f.n_baseline} vs {f.n_current}",
                 "verdict": f.verdict.upper() if f.verdict == "regressed" else f.verdict,
                 "note": f.note,

@@ -3,7 +3,8 @@ slower training step, detection of an accuracy drop). Not a unit test: it runs t
 benchmarks and takes about half an hour on 2 cores.
 
     python -m tests.gate_evidence run   --out /tmp/gate-evidence --pairs 10 --repeats 3
-    python -m tests.gate_evidence judge --out /tmp/gate-evidence [--tolerance METRIC=VALUE ...]
+    python -m tests.gate_evidence judge --out /tmp/gate-evidence [--baseline results/baselines/ci-cpu]
+                                        [--tolerance METRIC=VALUE ...] [--plain-division]
 
 `run` makes 2 x pairs independent A/A smoke runs, `slow` runs with tests/plugins/slow_step.py and
 `broken` runs with tests/plugins/broken_lr.py (the faults are injected from the test side). `judge`
@@ -101,6 +102,8 @@ def cmd_judge(args: argparse.Namespace) -> None:
     config = gate.load_config(ROOT / "pyproject.toml", args.tolerance)
     if args.normalize:
         config = config.with_overrides({"normalize": args.normalize})
+    if args.plain_division:  # never fit a case's slope: divide by the calibration (what the gate did before)
+        gate.MIN_CALIBRATION_SPREAD = float("inf")
     load = {p.name: gate.load_side(p) for p in sorted(out.glob("*-[0-9][0-9]")) if (p / "records.jsonl").exists()}
     aa = [s for n, s in load.items() if n.startswith("aa-")]
     slow = [s for n, s in load.items() if n.startswith("slow-")]
@@ -110,7 +113,8 @@ def cmd_judge(args: argparse.Namespace) -> None:
         f"# Gate error rates on the smoke matrix ({len(aa)} A/A runs, {len(slow)} with a ~25% slower "
         f"step, {len(broken)} with a broken learning rate; 3 seeds per case)",
         "",
-        gate.tolerance_line(config) + f"; normalized by: {config.normalize}",
+        gate.tolerance_line(config)
+        + f"; normalized by: {config.normalize}{' (plain division)' if args.plain_division else ''}",
         "",
     ]
 
@@ -185,9 +189,33 @@ def cmd_judge(args: argparse.Namespace) -> None:
         f"- A/A false alarms: {_rate(fa)}; confirmed by a second run: {_rate(fa_confirmed)}",
         f"- slower step caught: {_rate(det)}; confirmed by a second run: {_rate(det_confirmed)}",
     ]
+    if args.baseline:
+        lines += ["", *_against_saved_baseline(gate.load_side(args.baseline), aa, slow, broken, config)]
     print("\n".join(lines))
     if args.markdown:
         Path(args.markdown).write_text("\n".join(lines) + "\n")
+
+
+def _against_saved_baseline(
+    base: gate.Side, aa: list[gate.Side], slow: list[gate.Side], broken: list[gate.Side], config: gate.GateConfig
+) -> list[str]:
+    """What our own CI does: every run against a baseline recorded earlier (another session, or another
+    machine), a failure confirmed by the next run of the same kind."""
+    results = {name: [_gate(base, s, config) for s in runs] for name, runs in (("aa", aa), ("slow", slow))}
+    confirmed = {
+        name: [r.failed and rs[(i + 1) % len(rs)].failed for i, r in enumerate(rs)] for name, rs in results.items()
+    }
+    aggregates = ", ".join(f"{_aggregate(r):+.1f}%" for r in results["aa"])
+    return [
+        f"## Against the saved baseline {base.name} (recorded at another time)",
+        "",
+        f"- A/A runs: false alarms {_rate([r.failed for r in results['aa']])}; confirmed by the next run: "
+        f"{_rate(confirmed['aa'])}",
+        f"- slower step: caught {_rate([r.failed for r in results['slow']])}; confirmed by the next run: "
+        f"{_rate(confirmed['slow'])}",
+        f"- broken learning rate: caught {_rate([_gate(base, s, config).failed for s in broken])}",
+        f"- A/A aggregate throughput changes: {aggregates}",
+    ]
 
 
 def main() -> None:
@@ -207,6 +235,8 @@ def main() -> None:
     p.add_argument("--baseline-runs", type=int, default=5)
     p.add_argument("--normalize", default=None, help="reference, matmul or none (default: pyproject's)")
     p.add_argument("--draws", type=int, default=200)
+    p.add_argument("--baseline", default=None, help="a saved baseline to gate every run against, as CI does")
+    p.add_argument("--plain-division", action="store_true", help="do not fit slopes (for comparison)")
     p.set_defaults(func=cmd_judge)
     args = parser.parse_args()
     args.func(args)
