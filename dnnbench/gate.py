@@ -39,6 +39,7 @@ from dnnbench.store import journal_path, load, read_run_meta
 GATED = ("throughput_samples_per_s", "time_to_target_s", "final_test_accuracy", "peak_memory_bytes")
 SPEED = ("throughput_samples_per_s", "time_to_target_s")  # normalized by the calibration
 POINTS = ("final_test_accuracy",)  # tolerance in accuracy points (0.01 = 1 point), not relative
+SEED_DEPENDENT = ("final_test_accuracy", "time_to_target_s")  # compared on the seeds both runs have
 ENV_KEYS = ("device", "torch", "torch_threads", "cpu_model", "gpu_name", "cuda_build")
 BASELINES_DIR = Path("results/baselines")
 # normalize → (record column, run.json measure): the calibration that speed figures are divided by
@@ -166,22 +167,46 @@ def load_side(path: str | Path) -> Side:
 
 
 MIN_CALIBRATION_SPREAD = 0.05  # sd of log calibration within a side below which no slope is fitted
+MIN_RECORDS_FOR_SLOPE = 8  # both sides together: 3 seeds against 3 are too few to fit a slope on
 MAX_SLOPE = 1.5  # a case cannot be more than 1.5x as sensitive to the machine's speed as the reference
 
 
-def _calibrated(
-    metric: str, b_rows: pd.DataFrame, c_rows: pd.DataFrame, cal: tuple[str | None, float | None, float | None]
-) -> tuple[np.ndarray, np.ndarray, float | None]:
-    """Both sides' values of `metric`, speed metrics put at one common machine speed; and the slope used.
+def fit_slope(b_ok: pd.DataFrame, c_ok: pd.DataFrame, cal: tuple[str | None, float | None, float | None]) -> float:
+    """How closely one case's throughput follows the machine's speed: d log(throughput) / d log(calibration).
 
     Each record carries the calibration measured just before and after its case (one without uses its
     run's). Cases do not all follow the machine's speed one to one: on the 2-core VM a batch-1 case moves
-    1.7x when the reference step moves 1.6x, a batch-100 case 1.35x, the cubic cases not at all. So the
-    adjustment is a covariate adjustment (ANCOVA; CUPED in A/B testing): log(metric) is shifted by
-    slope × (log calibration − the baseline's median), with the slope fitted per case on both sides'
-    records after centring each side (so a real regression does not bias it). Where the calibration
-    hardly varies within either side (one short run each) the slope cannot be fitted, and it is ±1:
-    plain division (throughput) or multiplication (time) by the calibration."""
+    1.7x when the reference step moves 1.6x, a batch-100 case 1.35x, the cubic cases not at all. So speed
+    is normalized by a covariate adjustment (ANCOVA; CUPED in A/B testing) whose slope is fitted per case
+    by least squares on both sides' records (every seed: throughput does not depend on it) after centring
+    each side, so that a real regression between the sides does not bias it; clipped to [0, MAX_SLOPE].
+    Where the calibration hardly varies within the sides, or they hold fewer than MIN_RECORDS_FOR_SLOPE
+    records (one run against one run), the slope is 1: plain division by the calibration."""
+    metric, column = "throughput_samples_per_s", cal[0]
+    if column is None:
+        return 1.0
+    b_rows, c_rows = b_ok[b_ok[metric].notna()], c_ok[c_ok[metric].notna()]
+    x_b, x_c = (_log_calibration(rows, column, run_value) for rows, run_value in ((b_rows, cal[1]), (c_rows, cal[2])))
+    if x_b is None or x_c is None or len(x_b) + len(x_c) < MIN_RECORDS_FOR_SLOPE:
+        return 1.0
+    y_b, y_c = np.log(b_rows[metric].to_numpy(float)), np.log(c_rows[metric].to_numpy(float))
+    dx = np.concatenate([x_b - x_b.mean(), x_c - x_c.mean()])
+    dy = np.concatenate([y_b - y_b.mean(), y_c - y_c.mean()])
+    if np.sqrt((dx**2).sum() / (len(dx) - 2)) < MIN_CALIBRATION_SPREAD:
+        return 1.0
+    return float(np.clip((dx * dy).sum() / (dx**2).sum(), 0.0, MAX_SLOPE))
+
+
+def _calibrated(
+    metric: str,
+    b_rows: pd.DataFrame,
+    c_rows: pd.DataFrame,
+    cal: tuple[str | None, float | None, float | None],
+    slope: float,
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Both sides' values of `metric`, a speed metric put at the baseline's median machine speed:
+    log(metric) shifted by slope × (log calibration − that median); time to target moves against
+    throughput (its slope is −slope). Also the signed slope used, None where nothing was adjusted."""
     raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
     column = cal[0]
     if metric not in SPEED or column is None:
@@ -189,16 +214,9 @@ def _calibrated(
     x_b, x_c = (_log_calibration(rows, column, run_value) for rows, run_value in ((b_rows, cal[1]), (c_rows, cal[2])))
     if x_b is None or x_c is None:
         return raw_b, raw_c, None  # compared raw; run_gate warns
-    y_b, y_c = np.log(raw_b), np.log(raw_c)
-    direction = 1.0 if metric == "throughput_samples_per_s" else -1.0  # faster machine: more throughput, less time
-    slope = direction
-    dx = np.concatenate([x_b - x_b.mean(), x_c - x_c.mean()])
-    dy = np.concatenate([y_b - y_b.mean(), y_c - y_c.mean()])
-    dof = len(dx) - 2
-    if dof >= 2 and np.sqrt((dx**2).sum() / dof) >= MIN_CALIBRATION_SPREAD:
-        slope = direction * float(np.clip(direction * (dx * dy).sum() / (dx**2).sum(), 0.0, MAX_SLOPE))
+    signed = slope if metric == "throughput_samples_per_s" else -slope
     x0 = float(np.median(x_b))
-    return np.exp(y_b - slope * (x_b - x0)), np.exp(y_c - slope * (x_c - x0)), slope
+    return raw_b * np.exp(-signed * (x_b - x0)), raw_c * np.exp(-signed * (x_c - x0)), signed
 
 
 def _log_calibration(rows: pd.DataFrame, column: str, run_value: float | None) -> np.ndarray | None:
@@ -277,8 +295,9 @@ def judge_case(
     """Compare one metric of one case over the seeds of each side; None when neither side has it.
     `cal` is the calibration column and the two runs' own values of it (for records without one)."""
     b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
+    slope = fit_slope(b_ok, c_ok, cal) if metric in SPEED else 1.0
     shared = set(b_ok["seed"]) & set(c_ok["seed"])
-    if shared:  # compare like with like: accuracy depends on the seed, and is exact for the same one
+    if shared and metric in SEED_DEPENDENT:  # compare like with like; accuracy is exact for the same seed
         b_ok, c_ok = b_ok[b_ok["seed"].isin(shared)], c_ok[c_ok["seed"].isin(shared)]
     b_rows, c_rows = b_ok[b_ok[metric].notna()], c_ok[c_ok[metric].notna()]
     raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
@@ -299,7 +318,7 @@ def judge_case(
         return Finding(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
         )
-    nb, nc, slope = _calibrated(metric, b_rows, c_rows, cal)
+    nb, nc, signed_slope = _calibrated(metric, b_rows, c_rows, cal, slope)
     point = float(_worse(metric, np.median(nb), np.median(nc)))
     draws = _worse(metric, _bootstrap_medians(nb, config.resamples, rng), _bootstrap_medians(nc, config.resamples, rng))
     low, high, change_low, change_high = _interval(metric, draws, config)
@@ -311,7 +330,7 @@ def judge_case(
         normalized_change_pct=_change_from_worse(metric, point),
         ci_low=change_low,
         ci_high=change_high,
-        slope=slope,
+        slope=signed_slope,
         **base,
     )
 
@@ -399,6 +418,12 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     else:
         normalization = "none"
         warnings.append(f"no calibration ({config.normalize}) in one of the runs: speed metrics are compared raw")
+    if column is not None and baseline.frame.groupby(["case_id", "seed"]).size().max() == 1:
+        warnings.append(
+            f"the baseline {baseline.name} is a single run: speed is divided by the calibration, which over-corrects "
+            "cases that follow the machine's speed less than the reference does; save a baseline from several runs "
+            "(dnnbench baseline RUN1 RUN2 ...) so each case's slope is fitted (docs/gate.md)"
+        )
     b_ids, c_ids = set(baseline.frame["case_id"]), set(current.frame["case_id"])
     common = [i for i in dict.fromkeys(current.frame["case_id"]) if i in b_ids]
     if not common:

@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from dnnbench import gate
@@ -138,6 +137,7 @@ def test_contention_during_one_case_is_normalized_by_its_own_calibration(tmp_pat
     f = next(f for f in result.findings if f.case_id == CASES[0].id and f.metric == "throughput_samples_per_s")
     assert f.change_pct == pytest.approx(-50.0) and f.normalized_change_pct == pytest.approx(0.0, abs=1e-9)
     assert f.slope == 1.0  # the calibration is constant within each side: plain division
+    assert any(w.startswith(f"the baseline {base.name} is a single run") for w in result.warnings)
     assert f.verdict == "ok" and result.exit_code == 0
     # the same slowdown without the matching calibration is a regression
     slowed = make_run(tmp_path / "c", slow={0: 0.3}, case_gflops=every)
@@ -270,11 +270,11 @@ def test_normalization_can_be_chosen_or_switched_off(tmp_path):
     assert out.returncode == 2 and "unknown normalization 'gpu'; choose from: reference, matmul, none" in out.stderr
 
 
-def append_state(journal, ref, slope=0.5, slowdown=1.0):
-    """Every case × 3 seeds on a machine whose reference step runs at `ref` steps/s; each case follows the
+def append_state(journal, ref, slope=0.5, slowdown=1.0, seeds=3):
+    """Every case × `seeds` seeds on a machine whose reference step runs at `ref` steps/s; each case follows the
     machine's speed with the given slope: throughput 1000 × (ref/1000)^slope, times `slowdown`."""
     for case in CASES:
-        for seed, s in enumerate((0.99, 1.0, 1.01), start=1):
+        for seed, s in enumerate((0.99, 1.0, 1.01)[:seeds], start=1):
             tp = 1000 * (ref / 1000) ** slope * slowdown * s
             r = record(
                 case,
@@ -293,17 +293,26 @@ def test_each_cases_sensitivity_to_the_machine_is_fitted_on_a_baseline_that_saw_
     # The shared VM flips between a fast and a slow state; the cases move half as much as the reference
     # step (slope 0.5). A baseline recorded in both states shows it; plain division would over-correct.
     baseline = Journal(tmp_path / "base")
-    append_state(baseline, ref=1000.0)
-    append_state(baseline, ref=600.0)
+    for ref in (1000.0, 600.0, 800.0):  # three runs
+        append_state(baseline, ref=ref)
     fast = Journal(tmp_path / "fast")
     append_state(fast, ref=1600.0)
     result = gate.run_gate(gate.load_side(tmp_path / "base"), gate.load_side(tmp_path / "fast"), gate.GateConfig())
     f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
     assert f.slope == pytest.approx(0.5, abs=0.02)
+    assert not any("single run" in w for w in result.warnings)
+    ttt = next(f for f in result.findings if f.metric == "time_to_target_s")
+    assert ttt.slope == pytest.approx(-0.5, abs=0.02) and abs(ttt.normalized_change_pct) < 2
+    # a current run of one seed is judged on all the baseline's seeds: speed does not depend on the seed
+    one_seed = Journal(tmp_path / "one-seed")
+    append_state(one_seed, ref=1600.0, seeds=1)
+    result = gate.run_gate(gate.load_side(tmp_path / "base"), gate.load_side(tmp_path / "one-seed"), gate.GateConfig())
+    f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
+    assert f.n_baseline == 9 and f.slope == pytest.approx(0.5, abs=0.02) and result.exit_code == 0
     assert f.change_pct > 20 and abs(f.normalized_change_pct) < 2
     assert result.exit_code == 0, gate.display_table(result, only_notable=True)
     # plain division (slope 1) would have called the fast run 25% slower: 1265/1600 against ~1000/1000
-    plain = 1000 * 1.6**0.5 / 1600 / np.median([1000 / 1000, 1000 * 0.6**0.5 / 600])
+    plain = 1000 * 1.6**0.5 / 1600 / (1000 * 0.8**0.5 / 800)  # the baseline's median normalized value
     assert plain < 0.8
     # a real 25% slowdown of every case in the fast state is still caught
     slower = Journal(tmp_path / "slower")
