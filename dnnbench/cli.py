@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--markdown", default=None, help="also write the verdict as Markdown (pull-request comment)")
     p.add_argument("--fail-on-missing", action="store_true", help="fail when baseline cases are missing")
-    p.add_argument("--brief", action="store_true", help="print only rows that are not ok")
+    p.add_argument("--brief", action="store_true", help="print only the aggregates and the rows that are not ok")
     p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.gate]")
     p.set_defaults(handler=cmd_gate)
 

@@ -468,8 +468,8 @@ def _fmt_change(metric: str, v: float | None) -> str:
 def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFrame:
     rows = []
     for f in result.findings:
-        if only_notable and f.verdict == "ok":
-            continue
+        if only_notable and f.verdict in ("ok", "not gated") and not f.case_id.startswith("ALL "):
+            continue  # the brief table: the aggregates, and the rows that need a look
         rows.append(
             {
                 "case": f.case_id,

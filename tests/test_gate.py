@@ -320,3 +320,11 @@ def test_each_cases_sensitivity_to_the_machine_is_fitted_on_a_baseline_that_saw_
     result = gate.run_gate(gate.load_side(tmp_path / "base"), gate.load_side(tmp_path / "slower"), gate.GateConfig())
     assert [f.metric for f in result.regressions] == ["throughput_samples_per_s", "time_to_target_s"]
     assert all(f.case_id.startswith("ALL") for f in result.regressions)
+
+
+def test_brief_output_keeps_the_aggregates_and_what_needs_a_look(tmp_path):
+    base = make_run(tmp_path / "a")
+    out = run_gate(base, make_run(tmp_path / "b", slow={2: 0.3}), "--brief")
+    rows = [line for line in out.stdout.splitlines() if "_cpu " in line or "ALL " in line]
+    assert {line.split()[0] for line in rows} == {CASES[2].id, "ALL"}
+    assert sum("REGRESSED" in line for line in rows) == 2 and out.returncode == 1
