@@ -16,7 +16,7 @@ Speed metrics are normalized by the in-run calibration measured just before and 
 small reference training step's rate by default, or a fixed matmul's GFLOP/s), so a baseline from a
 faster or slower machine, or a case that ran while a neighbour held the cores, does not trip the gate;
 raw and normalized changes are both shown. Each case's sensitivity to the machine's speed is fitted
-where the records allow it (see `_calibrated`). Besides each case, the gate judges the geometric mean
+where the records allow it (see `fit_slope`). Besides each case, the gate judges the geometric mean
 of the normalized speed ratios over all common cases (bootstrap over cases): a slowdown of every step
 by 25% is buried in a single short case's noise but stands out clearly in thirty.
 """
@@ -291,11 +291,12 @@ def judge_case(
     cal: tuple[str | None, float | None, float | None],
     config: GateConfig,
     rng: np.random.Generator,
+    slope: float = 1.0,
 ) -> Finding | None:
     """Compare one metric of one case over the seeds of each side; None when neither side has it.
-    `cal` is the calibration column and the two runs' own values of it (for records without one)."""
+    `cal` is the calibration column and the two runs' own values of it (for records without one);
+    `slope` the case's fitted sensitivity to it (fit_slope)."""
     b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
-    slope = fit_slope(b_ok, c_ok, cal) if metric in SPEED else 1.0
     shared = set(b_ok["seed"]) & set(c_ok["seed"])
     if shared and metric in SEED_DEPENDENT:  # compare like with like; accuracy is exact for the same seed
         b_ok, c_ok = b_ok[b_ok["seed"].isin(shared)], c_ok[c_ok["seed"].isin(shared)]
@@ -434,8 +435,10 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     c_groups = dict(tuple(current.frame.groupby("case_id")))
     findings: list[Finding] = []
     for case_id in common:
+        b, c = b_groups[case_id], c_groups[case_id]
+        slope = fit_slope(b[b["status"] == "ok"], c[c["status"] == "ok"], cal)
         for metric in GATED:
-            finding = judge_case(case_id, metric, b_groups[case_id], c_groups[case_id], cal, config, rng)
+            finding = judge_case(case_id, metric, b, c, cal, config, rng, slope)
             if finding is not None:
                 findings.append(finding)
     for metric in SPEED:
