@@ -34,10 +34,15 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, timeout: floa
     )
 
 
+def bench_command(*args: str) -> list[str]:
+    """The command line of `pytest bench ARGS`, as `make bench` runs it."""
+    return [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", *args]
+
+
 def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`pytest bench ARGS` in a child process, as `make bench` runs it."""
+    """`pytest bench ARGS` in a child process."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", *args],
+        bench_command(*args),
         cwd=ROOT,
         capture_output=True,
         text=True,

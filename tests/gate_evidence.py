@@ -21,7 +21,6 @@ import itertools
 import json
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,26 +28,13 @@ import numpy as np
 import pandas as pd
 
 from dnnbench import gate
+from tests.conftest import bench_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def smoke(folder: Path, repeats: int, plugin: str | None = None) -> float:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "bench",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--matrix",
-        "smoke",
-        "--repeats",
-        str(repeats),
-        "--results",
-        str(folder),
-    ]
+    cmd = bench_command("--matrix", "smoke", "--repeats", str(repeats), "--results", str(folder))
     if plugin:
         cmd += ["-p", plugin]
     start = time.perf_counter()

@@ -11,7 +11,7 @@ import pytest
 from dnnbench.matrices import SUITES
 from dnnbench.plan import expand
 from dnnbench.store import load
-from tests.conftest import ROOT, run_bench
+from tests.conftest import ROOT, bench_command, run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -135,19 +135,7 @@ def test_diverging_cases_are_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_killed_run_keeps_its_records_and_resume_finishes_it(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "bench",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "--matrix",
-        "smoke",
-        "--results",
-        str(tmp_path),
-    ]
+    cmd = bench_command("--matrix", "smoke", "--results", str(tmp_path))
     child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     journal = tmp_path / "records.jsonl"
     deadline = time.time() + 300
