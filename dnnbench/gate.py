@@ -42,7 +42,7 @@ POINTS = ("final_test_accuracy",)  # tolerance in accuracy points (0.01 = 1 poin
 SEED_DEPENDENT = ("final_test_accuracy", "time_to_target_s")  # compared on the seeds both runs have
 ENV_KEYS = ("device", "torch", "torch_threads", "cpu_model", "gpu_name", "cuda_build")
 BASELINES_DIR = Path("results/baselines")
-# normalize → (record column, run.json measure): the calibration that speed figures are divided by
+# normalize → (record column, run.json measure): the calibration that speed figures are adjusted by
 NORMALIZATIONS = {
     "reference": ("calibration_ref", "ref_steps_per_s"),
     "matmul": ("calibration_gflops", "gflops"),
@@ -66,7 +66,7 @@ class GateConfig:
         }
     )
     aggregate: float = 0.12  # allowed slowdown of the geometric mean over cases
-    normalize: str = "reference"  # which calibration speed figures are divided by (NORMALIZATIONS)
+    normalize: str = "reference"  # which calibration speed figures are adjusted by (NORMALIZATIONS)
     confidence: float = 0.95
     resamples: int = 2000
     fail_on_missing: bool = False

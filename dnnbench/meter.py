@@ -196,7 +196,7 @@ class PeakMemory:
 # Two measures of the machine's speed at a moment, taken around every case and every run: a fixed
 # matmul (compute-bound: GFLOP/s) and a fixed small training step (784-256-10 MLP, batch 64, Adam:
 # steps/s), which also feels what slows small training steps (Python and dispatch overhead, memory
-# traffic). The gate divides speed figures by one of them (docs/gate.md says which and why).
+# traffic). The gate adjusts speed figures by one of them, with a slope fitted per case (docs/gate.md).
 
 
 def matmul_gflops(device: str, size: int = 512, seconds: float = 0.3) -> dict[str, float | str]:
