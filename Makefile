@@ -1,5 +1,5 @@
 # dnnbench — every target does its own set-up: venv, editable install, data.
-#   make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick|smoke|full|seed] [RESULTS=dir] [ARGS="-k adam"]
+#   make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick|smoke|full|note] [RESULTS=dir] [ARGS="-k adam"]
 #   make test
 
 SHELL := /bin/bash

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from dnnbench.errors import BadInput
+from dnnbench.core.errors import BadInput
 from dnnbench.options import PLAN_OPTIONS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from dnnbench.plan import expand_from_options
+    from dnnbench.definitions.plan import expand_from_options
 
     plan = expand_from_options(args)
     by_case: dict[str, list] = {}
@@ -59,10 +59,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run cases of a matrix without pytest (the profile tool's child process uses this)."""
-    from dnnbench import engine
-    from dnnbench.plan import expand_from_options
-    from dnnbench.store import Journal
-    from dnnbench.summary import one_line_summary
+    from dnnbench.definitions.plan import expand_from_options
+    from dnnbench.measurement import engine
+    from dnnbench.results.journal import Journal
+    from dnnbench.views.progress import one_line_summary
 
     plan = expand_from_options(args)
     if args.case:
@@ -79,12 +79,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if p.skip_reason:
             print(f"{p.id}: skipped: {p.skip_reason}")
             continue
-        record = engine.run(p.case, p.seed, data_dir=args.data_dir)
-        record.update(suite=p.suites[0], suites=list(p.suites), run_id=journal.dir.name if journal else None)
+        record = engine.run(p.case, p.seed, data_dir=args.data_dir, suites=p.suites)
         if journal:
-            journal.append(record)
+            record = journal.append(record)
         print(f"{p.id}: {one_line_summary(record)}", flush=True)
-        worst = max(worst, 1 if record["status"] == "error" else 0)
+        worst = max(worst, 1 if record.status == "error" else 0)
     return worst
 
 
@@ -92,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:
-    from dnnbench import data
+    from dnnbench.definitions import data
 
     for name in args.workload:
         root = data.locate(name, args.data_dir)
@@ -104,7 +103,7 @@ def cmd_fetch_data(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dnnbench.report import build_report
+    from dnnbench.views.report import build_report
 
     files = build_report(args.results, baseline=args.baseline, out=args.output)
     size = files.html.stat().st_size
@@ -121,7 +120,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dnnbench import gate
+    from dnnbench.views import gate
 
     config = gate.load_config(Path(args.config), args.tolerance)
     if args.fail_on_missing:
@@ -151,7 +150,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dnnbench.store import save_baseline
+    from dnnbench.results.baselines import save_baseline
 
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise BadInput(f"baseline name must be a plain folder name, got {args.name!r}")
@@ -170,8 +169,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dnnbench.plan import expand_from_options
-    from dnnbench.profile import TOOLS, profile_case
+    from dnnbench.definitions.plan import expand_from_options
+    from dnnbench.views.profile import TOOLS, profile_case
 
     if args.tool not in TOOLS:
         raise BadInput(f"unknown tool {args.tool!r}; choose from: {', '.join(TOOLS)}")
@@ -189,11 +188,30 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print(f"warning: {message}")
     if files.top_ops:
         print(files.top_ops)
-    if files.record and files.record.get("phase_fractions"):
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in files.record["phase_fractions"].items())
+    if files.record and files.record.phase_fractions:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in files.record.phase_fractions.items())
         print(f"phase split (whole run): {shares}")
     for name, path in files.written.items():
         print(f"{name:16} {path}")
+    return 0
+
+
+# --- metrics ---------------------------------------------------------------------------------------------------
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """The metric registry: every figure a record carries, its unit, direction and how the gate judges it."""
+    from dnnbench.core import metrics
+
+    if args.markdown:
+        print(metrics.markdown_table(), end="")
+        return 0
+    better = {+1: "higher", -1: "lower", 0: "-"}
+    width = max(len(name) for name in metrics.METRICS)
+    print(f"{'METRIC':<{width}}  {'UNIT':<10} {'BETTER':<7} GATE")
+    for m in metrics.METRICS.values():
+        gate = f"{m.gate} (default {m.tolerance:g})" if m.gate else "-"
+        print(f"{m.name:<{width}}  {m.unit or '-':<10} {better[m.direction]:<7} {gate}")
     return 0
 
 
@@ -263,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None, help="run folder whose report should link the profile")
     p.add_argument("--native", action="store_true", help="py-spy: include native (C/C++) frames")
     p.set_defaults(handler=cmd_profile)
+
+    p = sub.add_parser("metrics", help="the metrics a record carries, with unit, direction and gate")
+    p.add_argument("--markdown", action="store_true", help="the table of docs/metrics.md")
+    p.set_defaults(handler=cmd_metrics)
 
     p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
     p.add_argument("--workload", action="append", default=None, help="fashion-mnist (default), mnist")

@@ -1,4 +1,4 @@
-"""Command-line options shared by the pytest front-end (bench/conftest.py) and the CLI.
+"""Command-line options shared by the pytest front-end (pytest_plugin.py) and the CLI.
 
 Kept free of torch imports so that `python -m dnnbench report` and `gate` start quickly.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # The options that choose a plan, shared by the pytest front-end and the CLI (same spelling).
 PLAN_OPTIONS: list[tuple[str, dict]] = [
-    ("--matrix", {"default": "smoke", "help": "named matrix: smoke, quick, full or seed (default smoke)"}),
+    ("--matrix", {"default": "smoke", "help": "named matrix: smoke, quick, full or note (default smoke)"}),
     ("--device", {"default": "cpu", "help": "cpu, cuda or auto (default cpu)"}),
     ("--repeats", {"type": int, "default": None, "help": "seeds 1..N per case (default per matrix)"}),
     ("--seeds", {"default": None, "help": "explicit seeds, e.g. 1,2,3 (overrides --repeats)"}),

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dnnbench.cases import Case
-from dnnbench.records import METRICS, SCHEMA_VERSION
+from dnnbench.core.record import Record, Target
+from dnnbench.definitions.cases import Case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def fashion_root() -> Path:
-    from dnnbench.data import locate
+    from dnnbench.definitions.data import locate
 
     return locate("fashion-mnist")
 
@@ -73,24 +73,22 @@ def record(
     status: str = "ok",
     reason: str = "",
     target: float | None = 0.85,
+    calibration=None,
     **metrics,
-) -> dict:
+) -> Record:
     """A hand-made record with the given metrics, for tests whose expected values are checkable by hand."""
-    m = dict.fromkeys(METRICS)
-    m.update(metrics)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "case_id": case.id,
-        "seed": seed,
-        "suite": suites[0],
-        "suites": suites,
-        "case": case.to_dict(),
-        "status": status,
-        "reason": reason,
-        "metrics": m,
-        "phase_fractions": None,
-        "resolved": {"batch_size": 100 if case.batch_size != "full" else 50000},
-        "target": {"metric": "val_accuracy", "value": target, "reached": m["time_to_target_s"] is not None},
-        "curves": None,
-        "env": {"device": case.device},
-    }
+    reached = metrics.get("time_to_target_s") is not None
+    return Record(
+        case_id=case.id,
+        seed=seed,
+        case=case.to_dict(),
+        status=status,
+        reason=reason,
+        env={"device": case.device},
+        metrics=metrics,
+        resolved={"batch_size": 100 if case.batch_size != "full" else 50000},
+        target=Target("val_accuracy", target, reached, "reached" if reached else "not reached"),
+        calibration=calibration,
+        suite=suites[0],
+        suites=tuple(suites),
+    )

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dnnbench import gate
+from dnnbench.views import gate
+from dnnbench.views.gate import statistics  # noqa: F401  (gate.statistics below)
 from tests.conftest import bench_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,7 +78,7 @@ def _aggregate(result: gate.GateResult) -> float | None:
         (
             f.normalized_change_pct
             for f in result.findings
-            if f.case_id.startswith("ALL") and f.metric == "throughput_samples_per_s"
+            if f.scope == "aggregate" and f.metric == "throughput_samples_per_s"
         ),
         None,
     )
@@ -89,7 +90,7 @@ def cmd_judge(args: argparse.Namespace) -> None:
     if args.normalize:
         config = config.with_overrides({"normalize": args.normalize})
     if args.plain_division:  # never fit a case's slope: divide by the calibration (what the gate did before)
-        gate.MIN_CALIBRATION_SPREAD = float("inf")
+        gate.statistics.MIN_CALIBRATION_SPREAD = float("inf")
     load = {p.name: gate.load_side(p) for p in sorted(out.glob("*-[0-9][0-9]")) if (p / "records.jsonl").exists()}
     aa = [s for n, s in load.items() if n.startswith("aa-")]
     slow = [s for n, s in load.items() if n.startswith("slow-")]
@@ -135,7 +136,7 @@ def cmd_judge(args: argparse.Namespace) -> None:
             f.normalized_change_pct
             for r in every_aa
             for f in r.findings
-            if f.metric == metric and not f.case_id.startswith("ALL") and f.normalized_change_pct is not None
+            if f.metric == metric and f.scope == "case" and f.normalized_change_pct is not None
         ]
         if changes:
             q = np.percentile(np.abs(changes), [50, 95, 99])

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from dnnbench.matrices import SUITES
-from dnnbench.plan import expand
-from dnnbench.store import load
+from dnnbench.definitions.matrices import SUITES
+from dnnbench.definitions.plan import expand
+from dnnbench.results.frames import load
 from tests.conftest import ROOT, bench_command, run_bench
 
 pytestmark = pytest.mark.slow
@@ -44,8 +44,6 @@ def test_every_axis_produced_a_sane_record(smoke_run):
     assert (ok.throughput_samples_per_s > 0).all()
     assert (ok.step_time_ms_median > 0).all()
     assert ok.data_wait_fraction.between(0, 1).all()
-    phases = ok.filter(like="phase_").sum(axis=1)
-    assert phases.between(0.999, 1.001).all()
     classified = ok[ok.workload == "fashion-mnist"]
     assert classified.final_test_accuracy.between(0.3, 1.0).all()  # far above the 0.1 of chance
     assert (ok[ok.workload == "cubic"].final_test_loss < 0.1).all()  # below the 0.153 of predicting 0
@@ -60,7 +58,7 @@ def test_progress_and_skip_reasons_are_printed(smoke_run):
     assert "skipped: pin_memory only speeds host-to-GPU copies" in out.stdout
 
 
-def test_the_seed_race_uses_the_same_batches_for_every_optimizer(smoke_run):
+def test_the_note_race_uses_the_same_batches_for_every_optimizer(smoke_run):
     results, _ = smoke_run
     frame = load(results)
     race = frame[(frame.workload == "cubic") & (frame.status == "ok")]

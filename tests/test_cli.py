@@ -22,7 +22,7 @@ def test_list_prints_cases_and_skips_with_reasons():
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["list", "--matrix", "nope"], "unknown matrix 'nope'; choose from: smoke, quick, full, seed"),
+        (["list", "--matrix", "nope"], "unknown matrix 'nope'; choose from: smoke, quick, full, note"),
         (["list", "--device", "gpu"], "unknown device 'gpu'; choose from: cpu, cuda, auto"),
         (["list", "--device", "cuda"], "no CUDA device is available"),
         (["list", "--set", "optimizer=adamx"], "unknown optimizer 'adamx'; choose from: sgd, momentum"),
@@ -69,7 +69,7 @@ def test_missing_dataset_offline_is_one_line_exit_2(tmp_path):
 def test_bench_front_end_rejects_bad_input_the_same_way():
     out = run_bench("--matrix", "huge")
     assert out.returncode == 2
-    assert "dnnbench: error: unknown matrix 'huge'; choose from: smoke, quick, full, seed" in out.stdout + out.stderr
+    assert "dnnbench: error: unknown matrix 'huge'; choose from: smoke, quick, full, note" in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
 
 

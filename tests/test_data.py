@@ -3,9 +3,9 @@ import shutil
 import pytest
 import torch
 
-from dnnbench import data
-from dnnbench.data import DataMissing, load_splits, locate, make_loader
-from dnnbench.workloads import get_workload
+from dnnbench.definitions import data
+from dnnbench.definitions.data import DataMissing, load_splits, locate, make_loader
+from dnnbench.definitions.workloads import get_workload
 
 FMNIST = get_workload("fashion-mnist")
 

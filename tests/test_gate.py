@@ -2,11 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 
-from dnnbench import gate
-from dnnbench.cases import Case
-from dnnbench.store import Journal, write_run_meta
+from dnnbench.core.record import Calibration
+from dnnbench.definitions.cases import Case
+from dnnbench.results.journal import Journal, write_run_meta
+from dnnbench.views import gate
+from dnnbench.views.gate import statistics
 from tests.conftest import record, run_cli
 
 CASES = [Case(optimizer=o) for o in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")]
@@ -31,6 +34,11 @@ def make_run(
     for i, case in enumerate(cases):
         factor = (slow or {}).get(i, 1.0)
         for seed, s in enumerate(spread, start=1):
+            calibration = None
+            if case_gflops and i in case_gflops:
+                speed = case_gflops[i]  # both calibration probes scale with the machine here
+                probes = {"matmul_gflops": speed, "reference_steps_per_s": speed}
+                calibration = Calibration(probes, probes)
             r = record(
                 case,
                 seed,
@@ -41,12 +49,10 @@ def make_run(
                 final_test_accuracy=accuracy,
                 peak_memory_bytes=memory,
                 time_to_target_s=10.0 / (factor * s),
+                calibration=calibration,
             )
-            if case_gflops and i in case_gflops:
-                speed = case_gflops[i]  # both calibration measures scale with the machine here
-                r["calibration"] = {"gflops_start": speed, "gflops_end": speed, "ref_start": speed, "ref_end": speed}
             journal.append(r)
-    speed = {"gflops": gflops, "ref_steps_per_s": gflops}
+    speed = {"matmul_gflops": gflops, "reference_steps_per_s": gflops}
     write_run_meta(
         folder,
         {
@@ -91,9 +97,7 @@ def test_beyond_tolerance_but_within_noise_is_not_a_regression(tmp_path):
     base = make_run(tmp_path / "a")
     cur = make_run(tmp_path / "b", spread=(0.2, 0.3, 1.3))
     result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
-    verdicts = {
-        f.verdict for f in result.findings if f.metric == "throughput_samples_per_s" and not f.case_id.startswith("ALL")
-    }
+    verdicts = {f.verdict for f in result.findings if f.metric == "throughput_samples_per_s" and f.scope == "case"}
     assert verdicts == {"noise"}
 
 
@@ -109,9 +113,9 @@ def test_a_broad_small_slowdown_is_caught_by_the_aggregate(tmp_path):
     base = make_run(tmp_path / "a")
     cur = make_run(tmp_path / "b", slow=dict.fromkeys(range(6), 0.8))  # every case 25% slower
     result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
-    per_case = [f for f in result.regressions if not f.case_id.startswith("ALL")]
+    per_case = [f for f in result.regressions if f.scope == "case"]
     assert per_case == []  # each case is within its own (wide) tolerance
-    aggregate = [f for f in result.regressions if f.case_id.startswith("ALL")]
+    aggregate = [f for f in result.regressions if f.scope == "aggregate"]
     assert {f.metric for f in aggregate} == {"throughput_samples_per_s", "time_to_target_s"}
     assert result.exit_code == 1
 
@@ -171,7 +175,7 @@ def test_environment_differences_are_warned(tmp_path):
         ("missing", "no baseline at"),
         ("corrupt", "is not a dnnbench record"),
         ("disjoint", "no cases in common"),
-        ("bad-tolerance", "tolerance for throughput_samples_per_s must be > 0"),
+        ("bad-tolerance", "tolerance for throughput_samples_per_s must be a finite number > 0"),
         ("unknown-metric", "unknown gate setting 'speed'"),
     ],
 )
@@ -240,7 +244,7 @@ def test_a_baseline_merged_from_several_runs_uses_all_their_seeds(tmp_path):
     saved = run_cli("baseline", *map(str, runs), "--name", "two", "--dir", str(tmp_path / "baselines"))
     assert saved.returncode == 0 and "(36 records from 2 run(s))" in saved.stdout
     side = gate.load_side(tmp_path / "baselines" / "two")
-    assert len(side.frame) == 36 and side.calibration("ref_steps_per_s") == pytest.approx(100.0)
+    assert len(side.frame) == 36 and side.calibration("reference_steps_per_s") == pytest.approx(100.0)
     assert {r for r in side.frame["run"]} == {"two"}
     result = gate.run_gate(side, gate.load_side(make_run(tmp_path / "now")), gate.GateConfig())
     f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
@@ -284,8 +288,11 @@ def append_state(journal, ref, slope=0.5, slowdown=1.0, seeds=3):
                 final_test_accuracy=0.86,
                 peak_memory_bytes=1e9,
                 time_to_target_s=1e4 / tp,
+                calibration=Calibration(
+                    {"matmul_gflops": 100.0, "reference_steps_per_s": ref},
+                    {"matmul_gflops": 100.0, "reference_steps_per_s": ref},
+                ),
             )
-            r["calibration"] = {"gflops_start": 100.0, "gflops_end": 100.0, "ref_start": ref, "ref_end": ref}
             journal.append(r)
 
 
@@ -311,15 +318,18 @@ def test_each_cases_sensitivity_to_the_machine_is_fitted_on_a_baseline_that_saw_
     assert f.n_baseline == 9 and f.slope == pytest.approx(0.5, abs=0.02) and result.exit_code == 0
     assert f.change_pct > 20 and abs(f.normalized_change_pct) < 2
     assert result.exit_code == 0, gate.display_table(result, only_notable=True)
-    # plain division (slope 1) would have called the fast run 25% slower: 1265/1600 against ~1000/1000
-    plain = 1000 * 1.6**0.5 / 1600 / (1000 * 0.8**0.5 / 800)  # the baseline's median normalized value
-    assert plain < 0.8
+    # plain division (slope 1) would have called the fast run about 20% slower
+    b, c = gate.load_side(tmp_path / "base").frame, gate.load_side(tmp_path / "fast").frame
+    b, c = b[b.case_id == CASES[0].id], c[c.case_id == CASES[0].id]
+    ref = statistics.SpeedReference("calibration_ref")
+    nb, nc, _ = statistics.adjusted("throughput_samples_per_s", b, c, ref, slope=1.0)
+    assert np.median(nc) / np.median(nb) < 0.85
     # a real 25% slowdown of every case in the fast state is still caught
     slower = Journal(tmp_path / "slower")
     append_state(slower, ref=1600.0, slowdown=0.8)
     result = gate.run_gate(gate.load_side(tmp_path / "base"), gate.load_side(tmp_path / "slower"), gate.GateConfig())
     assert [f.metric for f in result.regressions] == ["throughput_samples_per_s", "time_to_target_s"]
-    assert all(f.case_id.startswith("ALL") for f in result.regressions)
+    assert all(f.scope == "aggregate" for f in result.regressions)
 
 
 def test_brief_output_keeps_the_aggregates_and_what_needs_a_look(tmp_path):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dnnbench.meter import PHASES, CpuStepClock, SavedActivations, StepStats
+from dnnbench.measurement.clocks import PHASES, CpuStepClock, StepStats
+from dnnbench.measurement.memory import SavedActivations
 
 
 def test_cpu_clock_times_each_phase():
@@ -46,15 +47,15 @@ def test_saved_activations_count_what_autograd_keeps_not_the_parameters():
 
 
 def test_cpu_footprint_adds_optimizer_state_and_process_peak_is_recorded():
-    from dnnbench.engine import run
+    from dnnbench.measurement.engine import run
     from tests.conftest import tiny
 
     adam, sgd = run(tiny(), seed=1), run(tiny(optimizer="sgd"), seed=1)
     params = 784 * 500 + 500 + 500 * 10 + 10
-    extra = adam["metrics"]["peak_memory_bytes"] - sgd["metrics"]["peak_memory_bytes"]
+    extra = adam.metrics["peak_memory_bytes"] - sgd.metrics["peak_memory_bytes"]
     # Adam keeps two moments per parameter (and a step counter per tensor)
     assert 2 * params * 4 <= extra <= 2 * params * 4 + 4 * 8
-    assert adam["memory_kind"] == "cpu_tensor_footprint"
-    assert adam["metrics"]["process_peak_rss_bytes"] > 100 * 2**20  # torch alone is hundreds of MB
+    assert adam.memory_kind == "cpu_tensor_footprint"
+    assert adam.metrics["process_peak_rss_bytes"] > 100 * 2**20  # torch alone is hundreds of MB
     again = run(tiny(), seed=1)
-    assert again["metrics"]["peak_memory_bytes"] == adam["metrics"]["peak_memory_bytes"]  # deterministic
+    assert again.metrics["peak_memory_bytes"] == adam.metrics["peak_memory_bytes"]  # deterministic

@@ -1,9 +1,9 @@
 import pytest
 
-from dnnbench.cases import Case
-from dnnbench.errors import BadInput
-from dnnbench.matrices import SUITES
-from dnnbench.plan import expand, skip_reason
+from dnnbench.core.errors import BadInput
+from dnnbench.definitions.cases import Case
+from dnnbench.definitions.matrices import SUITES
+from dnnbench.definitions.plan import expand, skip_reason
 
 
 def test_smoke_covers_every_axis():
@@ -66,7 +66,9 @@ def test_repeats_seeds_and_overrides():
 
 
 def test_bad_plan_input():
-    with pytest.raises(BadInput, match="unknown matrix 'huge'; choose from: smoke, quick, full, seed"):
+    with pytest.raises(BadInput, match="unknown matrix 'huge'; choose from: smoke, quick, full, note"):
         expand("huge")
+    with pytest.raises(BadInput, match="matrix 'seed' is now called 'note'"):
+        expand("seed")
     with pytest.raises(BadInput, match="--repeats must be a positive integer"):
         expand("smoke", repeats=0)

@@ -6,7 +6,7 @@ import shutil
 import matplotlib.image
 import pytest
 
-from dnnbench.report import CHARTS, build_report
+from dnnbench.views.report import CHARTS, build_report
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

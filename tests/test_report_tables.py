@@ -3,11 +3,19 @@
 import pandas as pd
 import pytest
 
-from dnnbench.analysis import case_summary, compare
-from dnnbench.cases import Case
-from dnnbench.report import build_report, highlights
-from dnnbench.report.tables import all_cases, baseline_delta, batch_device, cell, loaders, optimizer_regularization
-from dnnbench.store import Journal, load
+from dnnbench.definitions.cases import Case
+from dnnbench.results.analysis import case_summary, compare
+from dnnbench.results.frames import load
+from dnnbench.results.journal import Journal
+from dnnbench.views.report import build_report, highlights
+from dnnbench.views.report.tables import (
+    all_cases,
+    baseline_delta,
+    batch_device,
+    cell,
+    loaders,
+    optimizer_regularization,
+)
 from tests.conftest import record
 
 ADAM, SGD = Case(), Case(optimizer="sgd")

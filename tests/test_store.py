@@ -2,11 +2,15 @@ import json
 
 import pytest
 
-from dnnbench.engine import run
-from dnnbench.errors import BadInput
-from dnnbench.records import METRICS
-from dnnbench.store import Journal, load, read_records
-from tests.conftest import tiny
+from dnnbench.core.errors import BadInput
+from dnnbench.core.metrics import METRICS
+from dnnbench.core.record import SCHEMA_VERSION, Record
+from dnnbench.measurement.engine import run
+from dnnbench.results.frames import load
+from dnnbench.results.journal import Journal, read_records, read_run_meta
+from tests.conftest import ROOT, tiny
+
+CI_BASELINE = ROOT / "results" / "baselines" / "ci-cpu"
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +36,20 @@ def test_journal_appends_and_loads_one_row_per_case_and_seed(tmp_path, two_recor
         "env_torch",
         "resolved_batch_size",
         "target_reached",
+        "calibration_ref",
     } <= set(frame.columns)
     assert list(frame["optimizer"]) == ["adam", "sgd"]
     assert frame["throughput_samples_per_s"].dtype.kind == "f"
     assert frame.loc[0, "run"] == "run"
+
+
+def test_a_record_survives_its_json_round_trip(tmp_path, two_records):
+    journal = Journal(tmp_path)
+    stored = journal.append(two_records[0], benchmark={"fullname": "x", "stats": {"median": 0.1}})
+    (back,) = journal.records()
+    assert back == stored
+    assert back.run_id == tmp_path.name and back.benchmark["fullname"] == "x"
+    assert json.loads(journal.path.read_text())["schema_version"] == SCHEMA_VERSION
 
 
 def test_several_runs_load_together(tmp_path, two_records):
@@ -46,22 +60,22 @@ def test_several_runs_load_together(tmp_path, two_records):
 
 
 def test_non_finite_values_become_null(tmp_path, two_records):
-    record = json.loads(json.dumps(two_records[0]))
-    record["curves"]["loss"]["loss"][0] = float("nan")
-    record["metrics"]["final_train_loss"] = float("inf")
+    data = two_records[0].to_json()
+    data["curves"]["loss"]["loss"][0] = float("nan")
+    data["metrics"]["final_train_loss"] = float("inf")
     journal = Journal(tmp_path)
-    journal.append(record)
+    journal.append(Record.from_json(data))
     text = journal.path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     back = read_records(journal.path)[0]
-    assert back["curves"]["loss"]["loss"][0] is None and back["metrics"]["final_train_loss"] is None
+    assert back.curves["loss"]["loss"][0] is None and back.metrics["final_train_loss"] is None
 
 
 def test_a_torn_last_line_is_dropped_with_a_warning(tmp_path, two_records, capsys):
     journal = Journal(tmp_path)
     journal.append(two_records[0])
     with open(journal.path, "a") as f:
-        f.write('{"schema_version": 1, "case_id": "half-writ')  # killed mid-write
+        f.write('{"schema_version": 2, "case_id": "half-writ')  # killed mid-write
     assert len(journal.records()) == 1
     assert "torn last line" in capsys.readouterr().err
 
@@ -79,8 +93,24 @@ def test_corrupt_middle_line_and_missing_run_are_bad_input(tmp_path, two_records
 
 
 def test_unknown_schema_version_is_refused(tmp_path, two_records):
-    record = dict(two_records[0], schema_version=99)
+    data = dict(two_records[0].to_json(), schema_version=99)
     path = tmp_path / "records.jsonl"
-    path.write_text(json.dumps(record) + "\n" + json.dumps(two_records[1]) + "\n")
+    path.write_text(json.dumps(data) + "\n" + json.dumps(two_records[1].to_json()) + "\n")
     with pytest.raises(BadInput, match="schema version 99"):
         read_records(path)
+
+
+def test_the_committed_version_1_baseline_loads_with_its_calibration():
+    lines = (CI_BASELINE / "records.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["schema_version"] == 1  # written before the typed record; must keep loading
+    records = read_records(CI_BASELINE / "records.jsonl")
+    assert len(records) == len(lines)
+    r = records[0]
+    assert r.calibration.start["matmul_gflops"] == first["calibration"]["gflops_start"]
+    assert r.calibration.end["reference_steps_per_s"] == first["calibration"]["ref_end"]
+    assert r.metrics["throughput_samples_per_s"] == first["metrics"]["throughput_samples_per_s"]
+    meta = read_run_meta(CI_BASELINE)
+    assert meta["calibration_start"]["reference_steps_per_s"] > 0  # run.json's v1 probe names, renamed
+    frame = load(CI_BASELINE)
+    assert frame.loc[frame.status == "ok", "calibration_ref"].notna().all()

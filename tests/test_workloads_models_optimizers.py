@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from dnnbench.models import build_mlp, weight_matrices
-from dnnbench.optimizers import OPTIMIZERS, build_optimizer
-from dnnbench.workloads import WORKLOADS, get_workload
+from dnnbench.definitions.models import build_mlp, weight_matrices
+from dnnbench.definitions.optimizers import OPTIMIZERS, build_optimizer
+from dnnbench.definitions.workloads import WORKLOADS, get_workload
 
 
 def test_targets_point_the_right_way():
@@ -18,7 +18,7 @@ def test_every_workload_states_its_budget_and_cadence():
         assert w.epochs >= 1 and w.max_seconds > 0 and w.eval_every >= 1 and w.n_train > 0
 
 
-def test_seed_mnist_dnn_shape():
+def test_note_mnist_dnn_shape():
     model = build_mlp(784, (500,), 10)
     linears = [m for m in model if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(784, 500), (500, 10)]
@@ -42,20 +42,6 @@ def test_batchnorm_and_dropout_placement():
     ]
 
 
-def test_seed_dropout_demo():
-    # The note's demo: torch.manual_seed(1); x = torch.randn(5, 5); nn.Dropout(p=0.5)(x).
-    torch.manual_seed(1)
-    m = nn.Dropout(p=0.5)
-    x = torch.randn(5, 5)
-    assert torch.allclose(x[0], torch.tensor([-1.5256, -0.7502, -0.6540, -1.6095, -0.1002]), atol=1e-4)
-    y = m(x)
-    kept = y != 0
-    assert kept.any() and (~kept).any()
-    assert torch.allclose(y[kept], x[kept] * 2)  # training output scaled by 1/(1-p)
-    m.eval()
-    assert torch.equal(m(x), x)
-
-
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_takes_a_step(name):
     torch.manual_seed(0)
@@ -67,7 +53,7 @@ def test_every_optimizer_takes_a_step(name):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
-def test_seed_hyperparameters():
+def test_note_hyperparameters():
     model = build_mlp(4, (8,), 2)
     assert build_optimizer("momentum", model.parameters(), 0.01, None).defaults["momentum"] == 0.8
     assert build_optimizer("rmsprop", model.parameters(), 0.01, None).defaults["alpha"] == 0.9

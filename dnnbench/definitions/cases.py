@@ -1,0 +1,258 @@
+"""Case: one point of the benchmark space, validated on construction, with a stable readable id.
+
+A Case is a frozen dataclass of plain values, so it travels into records as JSON and back. Fields
+left at None take the workload's or optimizer's default; the engine records the resolved values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from dnnbench.core.errors import BadInput, unknown_choice
+from dnnbench.definitions.devices import DEVICES
+from dnnbench.definitions.optimizers import OPTIMIZERS
+from dnnbench.definitions.workloads import get_workload
+
+REGULARIZATIONS = ("none", "batchnorm", "dropout", "batchnorm+dropout", "l2", "l1")
+LOADERS = ("torchvision", "tensor", "device")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One training configuration. `seed` is not part of it: every case runs under several seeds."""
+
+    workload: str = "fashion-mnist"
+    batch_size: int | str = 100  # an integer ≥ 1, or "full" for the whole training split
+    optimizer: str = "adam"
+    lr: float | None = None  # None → the optimizer's default (optimizers.py)
+    regularization: str = "none"
+    dropout_p: float = 0.5  # nn.Dropout's default, as in the study note
+    weight_decay: float = 1e-4  # the L2 strength when regularization is "l2"
+    l1_lambda: float = 1e-5  # the L1 strength when regularization is "l1": loss + λ·Σ|w|
+    hidden: tuple[int, ...] | None = None  # None → the workload's MLP (seed: one layer of 500)
+    loader: str = "tensor"
+    num_workers: int = 0
+    pin_memory: bool = False
+    device: str = "cpu"
+    epochs: int | None = None  # budget; None → the workload's
+    max_seconds: float | None = None  # training-time budget; None → the workload's
+    train_samples: int | None = None  # use only the first n of the training split (smoke runs)
+    eval_samples: int | None = None  # cap on validation / test / train-evaluation set sizes
+    eval_every: int | None = None  # samples between validations; None → the workload's
+    features: int | None = None  # input width of the synthetic workload
+    threads: int | None = None  # torch intra-op threads; None → torch's default (all cores)
+    warmup_steps: int = 10  # steps left out of throughput statistics (capped at a quarter of the run)
+
+    def __post_init__(self) -> None:
+        validate(self)
+        _canonicalize(self)
+
+    @property
+    def id(self) -> str:
+        return case_id(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["hidden"] is not None:
+            d["hidden"] = list(d["hidden"])
+        return d
+
+    def replace(self, **changes: Any) -> Case:
+        return dataclasses.replace(self, **changes)
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _positive_int_or_none(name: str, v: object) -> None:
+    if v is not None and (not _is_int(v) or v < 1):
+        raise BadInput(f"{name} must be a positive integer, got {v!r}")
+
+
+def validate(c: Case) -> None:
+    """Raise BadInput naming the first bad field; called by Case on construction."""
+    workload = get_workload(c.workload)
+    if c.batch_size != "full" and (not _is_int(c.batch_size) or c.batch_size < 1):
+        raise BadInput(f"batch_size must be a positive integer or 'full', got {c.batch_size!r}")
+    if c.optimizer not in OPTIMIZERS:
+        raise unknown_choice("optimizer", c.optimizer, OPTIMIZERS)
+    if c.lr is not None and (not _is_number(c.lr) or not c.lr > 0):
+        raise BadInput(f"lr must be a number > 0, got {c.lr!r}")
+    if c.regularization not in REGULARIZATIONS:
+        raise unknown_choice("regularization", c.regularization, REGULARIZATIONS)
+    if not _is_number(c.dropout_p) or not 0 <= c.dropout_p < 1:
+        raise BadInput(f"dropout_p must be in [0, 1), got {c.dropout_p!r}")
+    for name in ("weight_decay", "l1_lambda"):
+        value = getattr(c, name)
+        if not _is_number(value) or value < 0:
+            raise BadInput(f"{name} must be a number >= 0, got {value!r}")
+    if c.hidden is not None and (not isinstance(c.hidden, tuple) or not all(_is_int(h) and h >= 1 for h in c.hidden)):
+        raise BadInput(f"hidden must be layer widths >= 1 such as 500 or 256,128, got {c.hidden!r}")
+    if c.loader not in LOADERS:
+        raise unknown_choice("loader", c.loader, LOADERS)
+    if not _is_int(c.num_workers) or c.num_workers < 0:
+        raise BadInput(f"num_workers must be an integer >= 0, got {c.num_workers!r}")
+    if not isinstance(c.pin_memory, bool):
+        raise BadInput(f"pin_memory must be true or false, got {c.pin_memory!r}")
+    if c.device not in DEVICES:
+        raise unknown_choice("device", c.device, (*DEVICES, "auto"))
+    for name in ("epochs", "train_samples", "eval_samples", "eval_every", "features", "threads"):
+        _positive_int_or_none(name, getattr(c, name))
+    if c.max_seconds is not None and (not _is_number(c.max_seconds) or not c.max_seconds > 0):
+        raise BadInput(f"max_seconds must be a number > 0, got {c.max_seconds!r}")
+    if not _is_int(c.warmup_steps) or c.warmup_steps < 0:
+        raise BadInput(f"warmup_steps must be an integer >= 0, got {c.warmup_steps!r}")
+    if c.features is not None and c.workload != "synthetic":
+        raise BadInput(f"features applies to the synthetic workload only, not {c.workload!r}")
+    if c.train_samples is not None and c.train_samples > workload.n_train:
+        raise BadInput(
+            f"train_samples {c.train_samples} exceeds the {workload.n_train} samples of the {c.workload} training split"
+        )
+
+
+def _canonicalize(c: Case) -> None:
+    """Spell a default one way: an explicit value equal to the default becomes None, so the same
+    configuration always gets the same id (the note's Adam lr=0.001 is Adam's default)."""
+    workload = get_workload(c.workload)
+    defaults = {
+        "lr": OPTIMIZERS[c.optimizer].default_lr,
+        "hidden": workload.hidden,
+        "epochs": workload.epochs,
+        "max_seconds": workload.max_seconds,
+        "eval_every": workload.eval_every,
+        "features": workload.in_features if c.workload == "synthetic" else None,
+    }
+    for name, default in defaults.items():
+        if getattr(c, name) is not None and getattr(c, name) == default:
+            object.__setattr__(c, name, None)
+
+
+# --- ids ----------------------------------------------------------------------------------------
+
+_DEFAULTS = Case.__dataclass_fields__
+
+
+def _default(name: str) -> Any:
+    return _DEFAULTS[name].default
+
+
+def _g(v: float) -> str:
+    return f"{v:g}"
+
+
+# Tokens for fields shown only when they differ from the Case default, in id order.
+_OPTIONAL_TOKENS: dict[str, Any] = {
+    "lr": lambda c: f"lr{_g(c.lr)}",
+    "regularization": lambda c: c.regularization,
+    "dropout_p": lambda c: f"p{_g(c.dropout_p)}",
+    "weight_decay": lambda c: f"wd{_g(c.weight_decay)}",
+    "l1_lambda": lambda c: f"l1w{_g(c.l1_lambda)}",
+    "hidden": lambda c: "h" + ("x".join(str(h) for h in c.hidden) or "0"),
+}
+_BUDGET_TOKENS: dict[str, Any] = {
+    "num_workers": lambda c: f"w{c.num_workers}",
+    "pin_memory": lambda c: "pin",
+    "epochs": lambda c: f"e{c.epochs}",
+    "max_seconds": lambda c: f"t{_g(c.max_seconds)}s",
+    "train_samples": lambda c: f"n{c.train_samples}",
+    "eval_samples": lambda c: f"v{c.eval_samples}",
+    "eval_every": lambda c: f"ev{c.eval_every}",
+    "features": lambda c: f"f{c.features}",
+    "threads": lambda c: f"th{c.threads}",
+    "warmup_steps": lambda c: f"wu{c.warmup_steps}",
+}
+
+
+def case_id(c: Case) -> str:
+    """Readable and unique: workload, batch, optimizer, loader and device always; other fields when
+    they differ from the defaults. Used by `list`, pytest ids, records, `profile --case` and -k."""
+    parts = [c.workload, f"b{c.batch_size}", c.optimizer]
+    parts += [tok(c) for name, tok in _OPTIONAL_TOKENS.items() if getattr(c, name) != _default(name)]
+    parts.append(c.loader)
+    parts += [tok(c) for name, tok in _BUDGET_TOKENS.items() if getattr(c, name) != _default(name)]
+    parts.append(c.device)
+    return "_".join(parts)
+
+
+# --- overrides from the command line --------------------------------------------------------------
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _parse_optional(parse):
+    return lambda text: None if text.lower() in ("none", "default", "") else parse(text)
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    if text.strip() in ("", "0"):
+        return ()
+    return tuple(int(part) for part in text.split(","))
+
+
+def _parse_batch(text: str) -> int | str:
+    return "full" if text == "full" else int(text)
+
+
+_INT = (int, "an integer")
+_FLOAT = (float, "a number")
+_PARSERS: dict[str, tuple[Any, str]] = {
+    "workload": (str, "a workload name"),
+    "batch_size": (_parse_batch, "a positive integer or 'full'"),
+    "optimizer": (str, "an optimizer name"),
+    "lr": (_parse_optional(float), "a number > 0 or 'default'"),
+    "regularization": (str, "a regularization name"),
+    "dropout_p": _FLOAT,
+    "weight_decay": _FLOAT,
+    "l1_lambda": _FLOAT,
+    "hidden": (_parse_optional(_parse_hidden), "layer widths such as 500 or 256,128"),
+    "loader": (str, "a loader name"),
+    "num_workers": _INT,
+    "pin_memory": (_parse_bool, "true or false"),
+    "device": (str, "cpu, cuda or auto"),
+    "epochs": (_parse_optional(int), "a positive integer"),
+    "max_seconds": (_parse_optional(float), "a number of seconds"),
+    "train_samples": (_parse_optional(int), "a positive integer"),
+    "eval_samples": (_parse_optional(int), "a positive integer"),
+    "eval_every": (_parse_optional(int), "a positive integer (samples)"),
+    "features": (_parse_optional(int), "a positive integer"),
+    "threads": (_parse_optional(int), "a positive integer"),
+    "warmup_steps": _INT,
+}
+assert set(_PARSERS) == set(_DEFAULTS), "every Case field needs a parser"
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Turn ["lr=0.05", "hidden=256,128"] into typed Case field values; BadInput on anything else."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise BadInput(f"--set expects FIELD=VALUE, got {item!r}")
+        if key == "seed":
+            raise BadInput("seed is not a case field; use --repeats N (seeds 1..N) or --seeds 1,2,3")
+        if key not in _PARSERS:
+            raise unknown_choice("case field", key, _PARSERS)
+        parse, expected = _PARSERS[key]
+        try:
+            out[key] = parse(text.strip())
+        except ValueError:
+            raise BadInput(f"bad value {text!r} for {key}: expected {expected}") from None
+    return out

@@ -1,0 +1,305 @@
+"""Data: find the real IDX files, split them, and build the three loader kinds.
+
+Sources are tried in this order: --data-dir / $DNNBENCH_DATA, the Debian package location
+(`dataset-fashion-mnist`), then torchvision's download into the cache folder. The validation split is
+held out of the training set with a fixed generator, so every case and seed sees the same split; the
+test set is used only for the final accuracy.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset, TensorDataset
+
+from dnnbench.core.errors import BadInput
+from dnnbench.definitions.workloads import Workload
+
+DEBIAN_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+SPLIT_SEED = 0  # fixed: the train/validation split must not change with the case seed
+CUBIC_DATA_SEED = 1  # the note's torch.manual_seed(1)
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class DataMissing(BadInput):
+    """A data set's files are nowhere to be found and cannot be downloaded."""
+
+
+def _torchvision_class(name: str):
+    import torchvision
+
+    return {"fashion-mnist": torchvision.datasets.FashionMNIST, "mnist": torchvision.datasets.MNIST}[name]
+
+
+# --- locating and staging the IDX files ---------------------------------------------------------------
+
+
+def cache_root() -> Path:
+    """Where staged and downloaded data sets live: $DNNBENCH_CACHE, else ~/.cache/dnnbench/data."""
+    if os.environ.get("DNNBENCH_CACHE"):
+        return Path(os.environ["DNNBENCH_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "dnnbench" / "data"
+
+
+def _user_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    chosen = data_dir or os.environ.get("DNNBENCH_DATA")
+    return Path(chosen) if chosen else None
+
+
+def _has_torchvision_layout(root: Path, name: str) -> bool:
+    raw = root / _torchvision_class(name).__name__ / "raw"
+    return all((raw / f).is_file() for f in IDX_FILES)
+
+
+def _flat_files(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files lying directly in `folder`, gzipped or not; None unless all four are there."""
+    found = {}
+    for f in IDX_FILES:
+        for candidate in (folder / f, folder / f"{f}.gz"):
+            if candidate.is_file():
+                found[f] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def _stage(files: dict[str, Path], root: Path, name: str) -> None:
+    """Copy (and gunzip) IDX files into torchvision's layout root/<Class>/raw.
+
+    No md5 check against torchvision's list: Debian recompresses the archives, so their checksums
+    differ while the contents are the same. torchvision's reader checks each file's IDX header and
+    _image_splits checks the example counts instead.
+    """
+    raw = root / _torchvision_class(name).__name__ / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for base, src in files.items():
+        partial = raw / f"{base}.partial"  # renamed when complete: a killed copy never looks done
+        opener = gzip.open if src.suffix == ".gz" else open
+        with opener(src, "rb") as fin, open(partial, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        partial.replace(raw / base)
+
+
+def _staging_root(folder: Path) -> Path:
+    """Each source folder stages into its own place in the cache, so that a --data-dir is never
+    shadowed by files staged earlier from somewhere else."""
+    return cache_root() / "staged" / str(folder.resolve()).strip("/").replace("/", "_")
+
+
+def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Return a torchvision root holding the data set's IDX files, staging or downloading them first."""
+    cache = cache_root() / "download"
+    sources = [d for d in (_user_dir(data_dir), DEBIAN_DIRS.get(name)) if d is not None]
+    for folder in sources:
+        if _has_torchvision_layout(folder, name):
+            return folder
+        files = _flat_files(folder)
+        if files:
+            staged = _staging_root(folder)
+            if not _has_torchvision_layout(staged, name):
+                _stage(files, staged, name)
+            return staged
+    if _has_torchvision_layout(cache, name):
+        return cache
+    looked = ", ".join(str(s) for s in [*sources, cache])
+    if download:
+        try:
+            _torchvision_class(name)(str(cache), train=True, download=True)
+            _torchvision_class(name)(str(cache), train=False, download=True)
+            return cache
+        except Exception:  # torchvision raises RuntimeError/URLError per mirror; offline either way
+            pass
+    hint = " or use the fashion-mnist workload" if name != "fashion-mnist" else ""
+    raise DataMissing(
+        f"{name} data set not found (looked in {looked}) and could not be downloaded; "
+        f"put its four IDX files in a folder and pass --data-dir or set DNNBENCH_DATA{hint}"
+    )
+
+
+def available(name: str, data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether a data set can be used without a download (cheap; used to plan skips)."""
+    try:
+        locate(name, data_dir, download=False)
+        return True
+    except DataMissing:
+        return False
+
+
+# --- splits held in memory --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    x: torch.Tensor  # float32 features; images keep their (N, 1, 28, 28) shape, as ToTensor gives
+    y: torch.Tensor  # int64 classes, or float32 (N, 1) regression targets
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def head(self, n: int | None) -> Split:
+        return self if n is None or n >= len(self) else Split(self.x[:n], self.y[:n])
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: Split
+    val: Split
+    test: Split
+    image_dataset: object | None = None  # the torchvision dataset (PIL → ToTensor) behind `train`
+    train_indices: torch.Tensor | None = None  # rows of image_dataset that form `train`
+
+
+def _held_out_split(n_total: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
+    perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return perm[n_val:], perm[:n_val]
+
+
+@functools.lru_cache(maxsize=4)
+def _image_splits(name: str, root: str) -> Splits:
+    import torchvision.transforms as T
+
+    cls = _torchvision_class(name)
+    train_set = cls(root, train=True, transform=T.ToTensor(), download=False)
+    test_set = cls(root, train=False, download=False)
+    if (len(train_set), len(test_set)) != (60_000, 10_000):
+        raise DataMissing(
+            f"{name} files under {root} hold {len(train_set)} training and {len(test_set)} test "
+            "examples, not 60000 and 10000: not the real data set"
+        )
+    as_float = lambda data: (data.float() / 255.0).unsqueeze(1)  # noqa: E731  exactly ToTensor's values
+    train_idx, val_idx = _held_out_split(len(train_set), 10_000)
+    x_all, y_all = as_float(train_set.data), train_set.targets.long()
+    return Splits(
+        train=Split(x_all[train_idx], y_all[train_idx]),
+        val=Split(x_all[val_idx], y_all[val_idx]),
+        test=Split(as_float(test_set.data), test_set.targets.long()),
+        image_dataset=train_set,
+        train_indices=train_idx,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _cubic_splits(workload: Workload) -> Splits:
+    gen = torch.Generator().manual_seed(CUBIC_DATA_SEED)
+    n = workload.n_train + workload.n_val + workload.n_test
+    x = torch.linspace(-1, 1, n).unsqueeze(1)
+    y = x.pow(3) + 0.1 * torch.randn(x.shape, generator=gen)
+    perm = torch.randperm(n, generator=gen)
+    a, b = workload.n_train, workload.n_train + workload.n_val
+    return Splits(
+        train=Split(x[perm[:a]], y[perm[:a]]),
+        val=Split(x[perm[a:b]], y[perm[a:b]]),
+        test=Split(x[perm[b:]], y[perm[b:]]),
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _synthetic_splits(workload: Workload, n_train: int, features: int) -> Splits:
+    gen = torch.Generator().manual_seed(SPLIT_SEED)
+
+    def make(n: int) -> Split:
+        return Split(
+            torch.randn(n, features, generator=gen),
+            torch.randint(0, workload.out_features, (n,), generator=gen),
+        )
+
+    return Splits(train=make(n_train), val=make(workload.n_val), test=make(workload.n_test))
+
+
+def load_splits(
+    workload: Workload,
+    train_samples: int | None = None,
+    features: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> Splits:
+    """The workload's train / validation / test splits as in-memory tensors (cached per process)."""
+    if workload.name == "cubic":
+        splits = _cubic_splits(workload)
+    elif workload.name == "synthetic":
+        splits = _synthetic_splits(workload, train_samples or workload.n_train, features or workload.in_features)
+    else:
+        splits = _image_splits(workload.name, str(locate(workload.name, data_dir)))
+    if train_samples is None or train_samples >= len(splits.train):
+        return splits
+    indices = None if splits.train_indices is None else splits.train_indices[:train_samples]
+    return Splits(splits.train.head(train_samples), splits.val, splits.test, splits.image_dataset, indices)
+
+
+# --- the three loader kinds ---------------------------------------------------------------------------
+
+
+class DeviceBatches:
+    """Tensors resident on the device, reshuffled with randperm each epoch and sliced: no DataLoader,
+    no workers, no per-item Python (airbench's loader)."""
+
+    def __init__(
+        self, split: Split, batch_size: int, device: torch.device, generator: torch.Generator, drop_last: bool = False
+    ):
+        self.x = split.x.to(device)
+        self.y = split.y.to(device)
+        self.batch_size = batch_size
+        self.generator = generator
+        self.drop_last = drop_last  # as DataLoader's: leave out a short last batch
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return len(self.y) // self.batch_size
+        return -(-len(self.y) // self.batch_size)
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.y), generator=self.generator).to(self.x.device)
+        end = len(self) * self.batch_size if self.drop_last else len(perm)
+        for start in range(0, end, self.batch_size):
+            idx = perm[start : start + self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+def make_loader(
+    kind: str,
+    splits: Splits,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    drop_last: bool = False,
+):
+    """An iterable of (x, y) batches, one pass per epoch.
+
+    torchvision: the note's pipeline (dataset item → PIL image → ToTensor, collated by DataLoader);
+    tensor: preprocessed tensors through TensorDataset + DataLoader; device: see DeviceBatches.
+    The two DataLoader kinds shuffle with the same seeded generator, so they yield identical batches.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if kind == "device":
+        return DeviceBatches(splits.train, batch_size, device, generator, drop_last=drop_last)
+    if kind == "torchvision":
+        if splits.image_dataset is None:
+            raise BadInput("the torchvision loader needs an image data set (fashion-mnist or mnist)")
+        dataset = Subset(splits.image_dataset, splits.train_indices.tolist())
+    elif kind == "tensor":
+        dataset = TensorDataset(splits.train.x, splits.train.y)
+    else:  # Case validation makes this unreachable
+        raise BadInput(f"unknown loader {kind!r}")
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+    )

@@ -1,0 +1,53 @@
+"""Optimizer registry: name → torch.optim factory with documented defaults.
+
+Defaults follow the study note where it gives one (Momentum 0.8 and RMSprop alpha 0.9 from its
+optimizer race, Adam betas (0.9, 0.99) from its Adam listing) and PyTorch's own otherwise. Learning
+rates are per optimizer because one rate does not suit them all: plain SGD needs about 10x Adam's.
+torch is imported lazily so that listing cases stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    torch_class: str  # name in torch.optim
+    default_lr: float
+    options: dict[str, Any] = field(default_factory=dict)  # fixed hyper-parameters besides lr
+    default_weight_decay: float = 0.0  # AdamW's decoupled decay is part of what it is
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "sgd": OptimizerSpec("SGD", 0.1),
+    "momentum": OptimizerSpec("SGD", 0.01, {"momentum": 0.8}),
+    "nesterov": OptimizerSpec("SGD", 0.01, {"momentum": 0.9, "nesterov": True}),
+    "adagrad": OptimizerSpec("Adagrad", 0.01, {"lr_decay": 0.0}),
+    "rmsprop": OptimizerSpec("RMSprop", 0.001, {"alpha": 0.9, "eps": 1e-8}),
+    "adam": OptimizerSpec("Adam", 0.001, {"betas": (0.9, 0.99), "eps": 1e-8}),
+    "adamw": OptimizerSpec("AdamW", 0.001, {"betas": (0.9, 0.999)}, default_weight_decay=0.01),
+    "adadelta": OptimizerSpec("Adadelta", 1.0, {"rho": 0.9}),
+}
+
+
+def default_lr(name: str) -> float:
+    return OPTIMIZERS[name].default_lr
+
+
+def build_optimizer(name: str, params: Iterable[Any], lr: float, l2: float | None):
+    """Build the optimizer; `l2` (weight_decay) applies to weight matrices only, not biases or BatchNorm.
+
+    `l2=None` keeps the optimizer's own default decay (0, or AdamW's 0.01).
+    """
+    import torch
+
+    spec = OPTIMIZERS[name]
+    decay = spec.default_weight_decay if l2 is None else l2
+    decayed, plain = [], []
+    for p in params:
+        (decayed if p.ndim >= 2 else plain).append(p)
+    groups = [{"params": decayed, "weight_decay": decay}, {"params": plain, "weight_decay": 0.0}]
+    return getattr(torch.optim, spec.torch_class)(groups, lr=lr, **spec.options)

@@ -1,0 +1,111 @@
+"""Plan: expand a named matrix into the (case, seed) pairs a run will measure, with skip reasons.
+
+Combinations that mean nothing on this machine (pin_memory without CUDA, workers for the device
+loader, a data set that is not here) stay in the plan with a stated reason, so that `list`, the
+pytest output, the records and the report all show them instead of silently dropping them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dnnbench.core.errors import BadInput
+from dnnbench.definitions import data
+from dnnbench.definitions.cases import Case, parse_overrides
+from dnnbench.definitions.devices import resolve_device
+from dnnbench.definitions.matrices import DEFAULT_REPEATS, get_matrix
+from dnnbench.definitions.workloads import get_workload
+
+
+@dataclass(frozen=True)
+class PlannedCase:
+    suites: tuple[str, ...]  # every suite of the matrix that lists this case; the first to run it measures
+    case: Case
+    seed: int
+    skip_reason: str | None
+
+    @property
+    def id(self) -> str:
+        """The pytest id: case id and seed."""
+        return f"{self.case.id}-s{self.seed}"
+
+
+def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | None:
+    """Why a case cannot be measured here, or None."""
+    workload = get_workload(case.workload)
+    if case.pin_memory and case.device == "cpu":
+        return "pin_memory only speeds host-to-GPU copies and the device is cpu"
+    if case.loader == "device" and case.num_workers:
+        return "the device loader slices resident tensors: it has no DataLoader workers"
+    if case.loader == "device" and case.pin_memory:
+        return "the device loader keeps tensors on the device: there is nothing to pin"
+    if case.loader == "torchvision" and not workload.image:
+        return f"the torchvision loader needs an image data set and {case.workload} has none"
+    if case.batch_size == 1 and "batchnorm" in case.regularization:
+        return "BatchNorm cannot normalise a batch of one sample in training"
+    n_train = case.train_samples or workload.n_train
+    if isinstance(case.batch_size, int) and case.batch_size > n_train:
+        return f"batch_size {case.batch_size} exceeds the {n_train} training samples"
+    if workload.needs_files and not data.available(case.workload, data_dir):
+        return (
+            f"the {case.workload} data set is not on this machine (offline): put its IDX files in a "
+            "folder passed as --data-dir or DNNBENCH_DATA to include it"
+        )
+    return None
+
+
+def expand_from_options(options) -> list[PlannedCase]:
+    """expand() with the values of PLAN_OPTIONS as parsed by argparse or pytest."""
+    return expand(
+        options.matrix,
+        device=options.device,
+        overrides=parse_overrides(options.dnnbench_set),
+        repeats=options.repeats,
+        seeds=parse_seeds(options.seeds) if options.seeds else None,
+        data_dir=options.data_dir,
+    )
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BadInput(f"--seeds expects integers such as 1,2,3, got {text!r}") from None
+    if not seeds:
+        raise BadInput("--seeds needs at least one seed")
+    return seeds
+
+
+def expand(
+    matrix: str,
+    device: str = "cpu",
+    overrides: dict | None = None,
+    repeats: int | None = None,
+    seeds: list[int] | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> list[PlannedCase]:
+    """The run's plan in matrix order. Overrides (--set) apply to every case; cases that become
+    identical merge. Naming a workload explicitly makes its missing data an error, not a skip."""
+    overrides = dict(overrides or {})
+    device = resolve_device(overrides.pop("device", device))
+    if repeats is not None and (not isinstance(repeats, int) or repeats < 1):
+        raise BadInput(f"--repeats must be a positive integer, got {repeats!r}")
+    if seeds is None:
+        seeds = list(range(1, (repeats or DEFAULT_REPEATS.get(matrix, 1)) + 1))
+    if "workload" in overrides and get_workload(overrides["workload"]).needs_files:
+        data.locate(overrides["workload"], data_dir)  # raises DataMissing (exit 2) when absent
+
+    order: list[Case] = []
+    suites_of: dict[Case, list[str]] = {}
+    for suite, cases in get_matrix(matrix, device).items():
+        for case in cases:
+            case = case.replace(**overrides) if overrides else case
+            if case not in suites_of:
+                order.append(case)
+                suites_of[case] = []
+            if suite not in suites_of[case]:
+                suites_of[case].append(suite)
+
+    reasons = {case: skip_reason(case, data_dir) for case in order}
+    return [PlannedCase(tuple(suites_of[case]), case, s, reasons[case]) for case in order for s in seeds]

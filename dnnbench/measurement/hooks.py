@@ -1,0 +1,43 @@
+"""Hooks: the documented way to wrap or observe the training step from outside the engine.
+
+The profiler uses one to turn each phase into a named torch.profiler range; a data-parallel or
+torch.compile wrapper would override `wrap_model`. Every method has a no-op default, and the engine
+calls the phase methods only when a subclass overrides them, so an unhooked step pays nothing.
+
+    class Ranges(Hooks):
+        def phase_end(self, phase): ...     # after each of clocks.PHASES, in order
+    engine.run(case, seed, hooks=Ranges())
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class Hooks:
+    """Override what you need; the engine calls:
+
+    - `wrap_model(model)` once, after the model is built and moved to the device, before the
+      optimizer sees its parameters; return the module to train.
+    - `step_begin()` at the start of every timed step, before the batch is fetched.
+    - `phase_end(phase)` right after the engine's clock marks the end of each phase of the step
+      (data_wait, copy, forward, backward, optimizer).
+    """
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def step_begin(self) -> None:
+        return None
+
+    def phase_end(self, phase: str) -> None:
+        return None
+
+    @property
+    def observes_steps(self) -> bool:
+        """Whether this object overrides a per-step method (else the engine skips the calls)."""
+        cls = type(self)
+        return cls.step_begin is not Hooks.step_begin or cls.phase_end is not Hooks.phase_end
+
+
+NO_HOOKS = Hooks()

@@ -1,0 +1,141 @@
+"""Recording: a finished Training → its Record (the figures, the target, the curves, the context)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from dnnbench.core.record import Calibration, Record, Target
+from dnnbench.measurement import env as envmod
+from dnnbench.measurement.clocks import PHASES, StepStats
+from dnnbench.measurement.training import Training
+
+MAX_CURVE_POINTS = 1000
+
+
+def downsample(values: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> dict[str, Any]:
+    """Loss curve for the record: every step when short, else means of equal buckets of steps."""
+    n = len(values)
+    if n <= max_points:
+        return {"step": list(range(1, n + 1)), "loss": [float(v) for v in values], "bucket": 1}
+    bucket = math.ceil(n / max_points)
+    usable = (n // bucket) * bucket
+    means = values[:usable].reshape(-1, bucket).mean(axis=1)
+    return {
+        "step": [int((i + 1) * bucket) for i in range(len(means))],
+        "loss": [float(v) for v in means],
+        "bucket": bucket,
+    }
+
+
+def timing_metrics(training: Training) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """Throughput and step-time percentiles over the steady-state steps, and the phase split."""
+    p, plan = training.progress, training.plan
+    rows = p.step_rows()
+    metrics: dict[str, Any] = {
+        "steps": p.steps,
+        "samples": p.samples,
+        "epochs_completed": p.samples / plan.n_train,
+        "train_time_s": float(rows.sum()),
+    }
+    if len(rows) == 0:
+        return metrics, None
+    warm = plan.warmup_steps if len(rows) > plan.warmup_steps else 0
+    steady = rows[warm:]
+    stats = StepStats(steady.sum(axis=1), np.array(p.batch_sizes[warm : len(rows)]))
+    metrics["throughput_samples_per_s"] = stats.throughput
+    metrics["step_time_ms_median"] = stats.percentile_ms(50)
+    metrics["step_time_ms_p10"] = stats.percentile_ms(10)
+    metrics["step_time_ms_p90"] = stats.percentile_ms(90)
+    totals = steady.sum(axis=0)
+    if totals.sum() <= 0:
+        return metrics, None
+    fractions = {phase: float(t / totals.sum()) for phase, t in zip(PHASES, totals, strict=True)}
+    metrics["data_wait_fraction"] = fractions["data_wait"]
+    return metrics, fractions
+
+
+def final_metrics(training: Training) -> dict[str, Any]:
+    """Test and train figures at the end, and the best validation figures on the way."""
+    started = time.perf_counter()
+    test_metric, test_loss = training.evaluate("test")
+    train_metric, train_loss = training.evaluate("train")
+    training.validation.eval_time += time.perf_counter() - started
+    metrics: dict[str, Any] = {"final_test_loss": test_loss, "final_train_loss": train_loss}
+    if training.plan.classification:
+        metrics["final_test_accuracy"] = test_metric
+        metrics["final_train_accuracy"] = train_metric
+        metrics["generalization_gap"] = train_metric - test_metric
+    else:
+        metrics["generalization_gap"] = test_loss - train_loss
+    curve = training.validation.curve
+    if curve:
+        metrics["best_val_loss"] = min(v["val_loss"] for v in curve)
+        if training.plan.classification:
+            metrics["best_val_accuracy"] = max(v["val_metric"] for v in curve)
+    return metrics
+
+
+def target_of(training: Training, status: str) -> Target:
+    w, plan, hit = training.workload, training.plan, training.validation.target_hit
+    if w.target is None:
+        text = "no target (the workload has none)"
+    elif hit:
+        text = "reached"
+    elif status == "ok":
+        text = f"not reached within the budget ({plan.epochs} epochs, {plan.max_seconds:g} s)"
+    else:
+        text = f"not reached ({status})"
+    return Target(w.target_metric, w.target, hit is not None, text, plan.eval_every)
+
+
+def collect_metrics(training: Training, status: str, started: float) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """Every metric of a finished (or stopped) training, with the final evaluations when it ended ok;
+    the wall time counts from `started` to the end of those evaluations."""
+    metrics, phase_fractions = timing_metrics(training)
+    metrics.update(training.validation.target_hit or {})
+    if status == "ok":
+        metrics.update(final_metrics(training))
+    setup = training.setup
+    metrics["peak_memory_bytes"] = training.memory.peak_bytes(setup.model, setup.optimizer)
+    metrics["process_peak_rss_bytes"] = training.memory.process_peak_bytes()
+    metrics["eval_time_s"] = training.validation.eval_time
+    metrics["wall_time_s"] = time.perf_counter() - started
+    return metrics, phase_fractions
+
+
+def record_of(
+    training: Training,
+    status: str,
+    reason: str,
+    measured: tuple[dict[str, Any], dict[str, float] | None],
+    calibration: Calibration | None,
+    suites: tuple[str, ...],
+    suite: str | None,
+) -> Record:
+    """The record of a training from its collected metrics and phase split."""
+    metrics, phase_fractions = measured
+    case = training.case
+    return Record(
+        case_id=case.id,
+        seed=training.seed,
+        case=case.to_dict(),
+        status=status,
+        reason=reason,
+        env=envmod.capture(case.device),
+        metrics=metrics,
+        phase_fractions=phase_fractions,
+        resolved={**asdict(training.plan), "hidden": list(training.plan.hidden), "device": case.device},
+        target=target_of(training, status),
+        curves={"loss": downsample(np.array(training.progress.loss_values)), "val": training.validation.curve},
+        memory_kind=training.memory.kind,
+        calibration=calibration,
+        suite=suite,
+        suites=suites,
+        finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

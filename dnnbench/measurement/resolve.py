@@ -1,0 +1,81 @@
+"""Plan resolution: a case's defaults resolved against its workload and the data's size.
+
+A pure function of its arguments (no torch, no global state), so what a run will do can be read,
+tested and recorded before anything is built.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dnnbench.core.errors import BadInput
+from dnnbench.definitions.cases import Case
+from dnnbench.definitions.optimizers import default_lr
+from dnnbench.definitions.workloads import Workload
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the run will actually do."""
+
+    batch_size: int
+    lr: float
+    hidden: tuple[int, ...]
+    epochs: int
+    max_seconds: float
+    eval_every: int
+    n_train: int
+    n_val: int
+    n_test: int
+    steps_per_epoch: int
+    planned_steps: int
+    warmup_steps: int
+    drop_last: bool
+    threads: int
+    loss: str
+    target_metric: str
+    target: float | None
+
+    @property
+    def classification(self) -> bool:
+        return self.loss == "cross_entropy"
+
+
+def warmup_steps(requested: int, planned: int) -> int:
+    """Steps left out of throughput statistics: as requested, but at most a quarter of the run and,
+    when the run has two steps or more, at least the first (it pays for lazy allocation)."""
+    if requested == 0 or planned < 2:
+        return 0
+    return min(requested, max(1, planned // 4))
+
+
+def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_test: int, threads: int) -> Plan:
+    """The plan of `case` on splits of the given sizes, with `threads` torch threads."""
+    batch = n_train if case.batch_size == "full" else int(case.batch_size)
+    if batch > n_train:
+        raise BadInput(f"batch_size {batch} exceeds the {n_train} training samples; use 'full'")
+    # BatchNorm cannot train on a final batch of one sample; drop it in that one case.
+    drop_last = "batchnorm" in case.regularization and n_train % batch == 1
+    steps_per_epoch = n_train // batch if drop_last else math.ceil(n_train / batch)
+    epochs = case.epochs or workload.epochs
+    planned = steps_per_epoch * epochs
+    return Plan(
+        batch_size=batch,
+        lr=case.lr or default_lr(case.optimizer),
+        hidden=case.hidden if case.hidden is not None else workload.hidden,
+        epochs=epochs,
+        max_seconds=case.max_seconds or workload.max_seconds,
+        eval_every=case.eval_every or workload.eval_every,
+        n_train=n_train,
+        n_val=n_val,
+        n_test=n_test,
+        steps_per_epoch=steps_per_epoch,
+        planned_steps=planned,
+        warmup_steps=warmup_steps(case.warmup_steps, planned),
+        drop_last=drop_last,
+        threads=threads,
+        loss="cross_entropy" if workload.task == "classification" else "mse",
+        target_metric=workload.target_metric,
+        target=workload.target,
+    )

@@ -1,0 +1,83 @@
+"""Set-up: build what a case trains (model, optimizer, objective, loader, evaluation sets) on a device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dnnbench.definitions.cases import Case
+from dnnbench.definitions.data import Split, Splits, make_loader
+from dnnbench.definitions.models import build_mlp, weight_matrices
+from dnnbench.definitions.optimizers import build_optimizer
+from dnnbench.definitions.workloads import Workload
+from dnnbench.measurement.hooks import Hooks
+from dnnbench.measurement.resolve import Plan
+
+
+@dataclass
+class Setup:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    objective: object  # (output, y) -> (total loss, data loss)
+    loader: object  # an iterable of (x, y) batches, one pass per epoch
+    eval_sets: dict[str, Split]  # val, test, train (a slice of it)
+    weights: list[torch.Tensor]  # what L1 and L2 penalize
+
+
+class Objective:
+    """The loss, plus λ·Σ|w| over the weight matrices when L1 is on (the note: not built into torch)."""
+
+    def __init__(self, loss_fn: nn.Module, weights: list[torch.Tensor], l1: float) -> None:
+        self.loss_fn, self.weights, self.l1 = loss_fn, weights, l1
+
+    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        data_loss = self.loss_fn(out, y)
+        if not self.l1:
+            return data_loss, data_loss
+        return data_loss + self.l1 * sum(w.abs().sum() for w in self.weights), data_loss
+
+
+def _to(split: Split, device: torch.device) -> Split:
+    return Split(split.x.to(device), split.y.to(device))
+
+
+def build(case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int, hooks: Hooks) -> Setup:
+    """Everything the case trains, seeded with `seed` (model initialisation, dropout, shuffling)."""
+    device = torch.device(case.device)
+    torch.manual_seed(seed)
+    regularization = case.regularization
+    model = build_mlp(
+        case.features or workload.in_features,
+        plan.hidden,
+        workload.out_features,
+        batchnorm="batchnorm" in regularization,
+        dropout_p=case.dropout_p if "dropout" in regularization else None,
+    ).to(device)
+    weights = weight_matrices(model)
+    model = hooks.wrap_model(model)
+    optimizer = build_optimizer(
+        case.optimizer, model.parameters(), plan.lr, l2=case.weight_decay if regularization == "l2" else None
+    )
+    loss_fn = nn.CrossEntropyLoss() if plan.classification else nn.MSELoss()
+    l1 = case.l1_lambda if regularization == "l1" else 0.0
+    loader = make_loader(
+        case.loader,
+        splits,
+        plan.batch_size,
+        seed,
+        device,
+        num_workers=case.num_workers,
+        pin_memory=case.pin_memory,
+        drop_last=plan.drop_last,
+    )
+    cap = case.eval_samples
+    eval_sets = {
+        "val": _to(splits.val.head(cap), device),
+        "test": _to(splits.test.head(cap), device),
+        "train": _to(splits.train.head(cap or plan.n_val), device),
+    }
+    model.train()
+    return Setup(model, optimizer, loss_fn, Objective(loss_fn, weights, l1), loader, eval_sets, weights)

@@ -1,0 +1,45 @@
+"""The training step and evaluation: the two functions that touch the model.
+
+Kept small and free of bookkeeping, so that a wrapper (compile, data parallel) or a user's own
+workload can replace them without touching timing or records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from dnnbench.definitions.data import Split
+
+EVAL_CHUNK = 10_000  # samples per forward pass in evaluation
+
+
+def training_step(model: nn.Module, objective, optimizer, x, y, mark: Callable[[str], None]) -> torch.Tensor:
+    """One update. Returns the data loss (without any L1 penalty), detached, on the device."""
+    total, data_loss = objective(model(x), y)
+    mark("forward")
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    mark("backward")
+    optimizer.step()
+    mark("optimizer")
+    return data_loss.detach()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, loss_fn, classification: bool) -> tuple[float, float]:
+    """(metric, mean loss) on a split in eval mode: accuracy for classification, MSE for regression."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(split), EVAL_CHUNK):
+        x, y = split.x[i : i + EVAL_CHUNK], split.y[i : i + EVAL_CHUNK]
+        out = model(x)
+        loss_sum += float(loss_fn(out, y)) * len(y)
+        if classification:
+            correct += int((out.argmax(1) == y).sum())
+    model.train(was_training)
+    mean_loss = loss_sum / len(split)
+    return (correct / len(split) if classification else mean_loss), mean_loss

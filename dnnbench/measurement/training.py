@@ -1,0 +1,203 @@
+"""Training: one case under one seed, driven step by step.
+
+`Training.step()` is one timed training step (fetch the batch, copy it, forward, backward, optimizer
+step); `Training.between()` is the untimed work between steps (evaluation when due, budget and
+divergence checks). A driver (engine.py) calls them; the engine's own clocks produce the figures.
+The bookkeeping lives in two small parts: `Progress` (steps, samples, step clocks, losses) and
+`Validation` (the validation curve at its cadence and the first time the target was reached).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from dnnbench.definitions.cases import Case
+from dnnbench.definitions.data import load_splits
+from dnnbench.definitions.workloads import Workload, get_workload
+from dnnbench.measurement.clocks import PHASES, step_clock
+from dnnbench.measurement.hooks import NO_HOOKS, Hooks
+from dnnbench.measurement.memory import PeakMemory, SavedActivations
+from dnnbench.measurement.resolve import Plan, resolve_plan
+from dnnbench.measurement.setup import build
+from dnnbench.measurement.step import evaluate, training_step
+
+DEFAULT_THREADS = torch.get_num_threads()
+
+
+class StopTraining(Exception):
+    """Raised by Training.between() to end a run early: budget spent (ok) or loss not finite (diverged)."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Progress:
+    """What the timed steps produced: counts, per-step phase times (read back per window), losses."""
+
+    steps: int = 0
+    samples: int = 0
+    host_train_time: float = 0.0  # perf_counter around each step: the budget's clock
+    batch_sizes: list[int] = field(default_factory=list)
+    phase_rows: list[np.ndarray] = field(default_factory=list)
+    pending_losses: list[torch.Tensor] = field(default_factory=list)
+    loss_values: list[float] = field(default_factory=list)
+
+    @property
+    def train_time_s(self) -> float:
+        return float(sum(rows.sum() for rows in self.phase_rows))
+
+    def step_rows(self) -> np.ndarray:
+        """Phase durations of every finished step, shape (steps, len(PHASES))."""
+        rows = np.concatenate(self.phase_rows) if self.phase_rows else np.zeros((0, len(PHASES)))
+        return rows[: len(self.batch_sizes)]
+
+
+@dataclass
+class Validation:
+    """The validation curve at the plan's cadence and the first point where the target was reached."""
+
+    next_eval_at: int
+    curve: list[dict[str, float]] = field(default_factory=list)
+    target_hit: dict[str, float] | None = None
+    eval_time: float = 0.0
+    last_eval_samples: int = -1
+
+
+class Training:
+    """One case under one seed, ready to be driven step by step."""
+
+    def __init__(self, case: Case, seed: int, data_dir: str | None = None, hooks: Hooks = NO_HOOKS) -> None:
+        self.case, self.seed = case, seed
+        self.workload: Workload = get_workload(case.workload)
+        self.device = torch.device(case.device)
+        torch.set_num_threads(case.threads or DEFAULT_THREADS)
+        splits = load_splits(self.workload, case.train_samples, case.features, data_dir)
+        self.plan: Plan = resolve_plan(
+            case, self.workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads()
+        )
+        self.setup = build(case, self.plan, self.workload, splits, seed, hooks)
+        self.clock = step_clock(case.device)
+        self.hooks = hooks
+        self._observed = hooks.observes_steps
+        self._mark = self._hooked_mark if self._observed else self.clock.mark
+        self.progress = Progress()
+        self.validation = Validation(next_eval_at=self.plan.eval_every)
+        self._iterator = None
+        self.memory = PeakMemory(case.device)  # reset last: the peak is the training's own
+        self._params = list(self.setup.model.parameters())
+
+    def _hooked_mark(self, phase: str) -> None:
+        self.clock.mark(phase)
+        self.hooks.phase_end(phase)
+
+    def _next_batch(self):
+        if self._iterator is None:
+            self._iterator = iter(self.setup.loader)  # DataLoader workers start here, inside the timed step
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self._iterator = iter(self.setup.loader)
+            return next(self._iterator)
+
+    # --- the two halves of the loop ---------------------------------------------------------------
+
+    def step(self) -> None:
+        """One timed training step, split into the phases of clocks.PHASES."""
+        started = time.perf_counter()
+        mark, s, p = self._mark, self.setup, self.progress
+        self.clock.begin()
+        if self._observed:
+            self.hooks.step_begin()
+        x, y = self._next_batch()
+        mark("data_wait")
+        non_blocking = self.case.pin_memory
+        x = x.to(self.device, non_blocking=non_blocking)
+        y = y.to(self.device, non_blocking=non_blocking)
+        mark("copy")
+        if p.steps == 0 and self.case.device != "cuda":  # a warm-up step: measure the tensor footprint
+            with SavedActivations(self._params) as saved:
+                loss = training_step(s.model, s.objective, s.optimizer, x, y, mark)
+            self.memory.activation_bytes = saved.nbytes
+            self.memory.batch_bytes = x.nbytes + y.nbytes
+        else:
+            loss = training_step(s.model, s.objective, s.optimizer, x, y, mark)
+        p.pending_losses.append(loss)
+        p.batch_sizes.append(len(y))
+        p.steps += 1
+        p.samples += len(y)
+        p.host_train_time += time.perf_counter() - started
+
+    def between(self) -> None:
+        """Untimed work before the next step: stop on budget, evaluate when due."""
+        p, v = self.progress, self.validation
+        if p.steps == 0:
+            return
+        if p.host_train_time >= self.plan.max_seconds:
+            self.close_window()
+            self.evaluate_if_new()
+            done = p.samples / self.plan.n_train
+            raise StopTraining(
+                "ok",
+                f"stopped by the {self.plan.max_seconds:g} s training-time budget after "
+                f"{done:.2f} of {self.plan.epochs} epochs",
+            )
+        if p.samples >= v.next_eval_at:
+            self.close_window()
+            self.evaluate_if_new()
+            while v.next_eval_at <= p.samples:
+                v.next_eval_at += self.plan.eval_every
+
+    # --- windows and evaluation -------------------------------------------------------------------
+
+    def close_window(self) -> None:
+        """Read back the window's clocks and losses (synchronizes on CUDA) and check for divergence."""
+        p = self.progress
+        p.phase_rows.append(self.clock.collect())
+        if p.pending_losses:
+            values = torch.stack(p.pending_losses).float().cpu().numpy()
+            p.pending_losses = []
+            p.loss_values.extend(values.tolist())
+            finite = np.isfinite(values)
+            if not finite.all():
+                first = int(np.argmin(finite))
+                step = p.steps - len(values) + first + 1
+                raise StopTraining("diverged", f"training loss became {values[first]} at step {step}")
+
+    def evaluate_if_new(self) -> None:
+        """Evaluate on the validation split unless nothing was trained since the last evaluation."""
+        p, v = self.progress, self.validation
+        if v.last_eval_samples == p.samples:
+            return
+        started = time.perf_counter()
+        metric, loss = self.evaluate("val")
+        v.eval_time += time.perf_counter() - started
+        v.last_eval_samples = p.samples
+        train_time = p.train_time_s
+        v.curve.append(
+            {
+                "step": p.steps,
+                "samples": p.samples,
+                "epoch": p.samples / self.plan.n_train,
+                "train_time_s": train_time,
+                "val_metric": metric,
+                "val_loss": loss,
+            }
+        )
+        if v.target_hit is None and self.workload.reached(metric):
+            v.target_hit = {
+                "time_to_target_s": train_time,
+                "steps_to_target": p.steps,
+                "epochs_to_target": p.samples / self.plan.n_train,
+            }
+
+    def evaluate(self, split: str) -> tuple[float, float]:
+        """(metric, loss) of the model on one of the evaluation sets: val, test or train."""
+        s = self.setup
+        return evaluate(s.model, s.eval_sets[split], s.loss_fn, self.plan.classification)

@@ -1,0 +1,295 @@
+"""The pytest-benchmark front-end, registered as the `dnnbench` pytest plugin (entry point pytest11).
+
+pytest owns collection, selection (-k, -m, file names) and parametrization; pytest-benchmark owns
+the timing statistics and benchmark.json's format; the engine owns the measurement. A suite module
+(bench/test_*.py) sets `SUITE = "name"` and asks for the `planned` cases of its suite, handing each
+to the `measure` fixture, which drives the engine's training steps through `benchmark.pedantic`
+(one round per training step, the untimed work between steps as pedantic's setup) and journals
+the record. The plugin stays inert in a session that collects no suite module (e.g. `pytest tests`).
+
+    pytest bench --matrix smoke --device cpu --results results/my-run [--resume] [--set lr=0.01]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnnbench.core.errors import BadInput
+from dnnbench.core.record import Record, finite
+from dnnbench.definitions.plan import PlannedCase, expand_from_options
+from dnnbench.measurement import engine
+from dnnbench.measurement import env as envmod
+from dnnbench.measurement.calibration import calibrate
+from dnnbench.measurement.clocks import synchronized_perf_counter
+from dnnbench.options import PLAN_OPTIONS
+from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_run_meta
+from dnnbench.views.progress import one_line_summary
+
+RUN_CALIBRATION_SECONDS = 0.3
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dnnbench")
+    for flag, spec in PLAN_OPTIONS:
+        group.addoption(flag, **spec)
+    group.addoption("--results", default=None, help="run folder (default results/<matrix>-<device>-<time>)")
+    group.addoption("--resume", action="store_true", help="skip case × seed pairs already in the journal")
+
+
+def _fail(message: str) -> None:
+    """Bad input: one line, exit code 2, no traceback."""
+    pytest.exit(f"dnnbench: error: {message}", returncode=2)
+
+
+@dataclass
+class RunState:
+    """One benchmark run: its plan, its journal and what was measured in this session."""
+
+    plan: list[PlannedCase]
+    by_id: dict[str, PlannedCase]
+    journal: Journal
+    device: str
+    data_dir: str | None
+    finished: dict[tuple[str, int], Record]
+    resumed: set[tuple[str, int]]
+    measured: list[Any] = field(default_factory=list)  # pytest-benchmark's Metadata of this session
+    summaries: dict[str, str] = field(default_factory=dict)  # nodeid → progress line
+
+
+class BenchSession:
+    """The plugin's per-session object: it creates the run when the first suite module is collected."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.state: RunState | None = None
+
+    # --- the run --------------------------------------------------------------------------------
+
+    def start(self) -> RunState:
+        if self.state is not None:
+            return self.state
+        option = self.config.option
+        try:
+            plan = expand_from_options(option)
+        except BadInput as exc:
+            _fail(str(exc))
+        device = plan[0].case.device if plan else option.device
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        journal = Journal(Path(option.results or f"results/{option.matrix}-{device}-{stamp}"))
+        try:
+            finished = journal.finished()
+        except BadInput as exc:
+            _fail(str(exc))
+        if finished and not option.resume:
+            _fail(
+                f"{journal.dir} already holds {len(finished)} records; pass --resume to continue that run "
+                "or choose another --results folder"
+            )
+        self.state = RunState(
+            plan, {p.id: p for p in plan}, journal, device, option.data_dir, finished, resumed=set(finished)
+        )
+        probes, what = calibrate(device, seconds=RUN_CALIBRATION_SECONDS)
+        write_run_meta(
+            journal.dir,
+            {
+                "matrix": option.matrix,
+                "device": device,
+                "seeds": sorted({p.seed for p in plan}),
+                "overrides": option.dnnbench_set,
+                "command": " ".join(shlex.quote(a) for a in sys.argv),
+                "make_command": os.environ.get("DNNBENCH_COMMAND"),
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "planned_cases": len(plan),
+                "planned_skips": sum(p.skip_reason is not None for p in plan),
+                "env": envmod.capture(device),
+                "calibration_start": {**probes, "what": what},
+            },
+        )
+        return self.state
+
+    # --- collection -----------------------------------------------------------------------------
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        suite = getattr(metafunc.module, "SUITE", None)
+        if "planned" not in metafunc.fixturenames or suite is None:
+            return
+        state = self.start()
+        # The parameter is the id string, so that benchmark.json's "params" stay plain JSON.
+        mine = [p.id for p in state.plan if suite in p.suites]
+        metafunc.parametrize("planned", mine, ids=mine)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """pytest-benchmark's own marker sets each case's group (its suite) and, on CUDA, a timer that
+        synchronizes the device (perf_counter alone would time only the kernel launches)."""
+        if self.state is None:
+            return
+        cuda = {"timer": synchronized_perf_counter} if self.state.device == "cuda" else {}
+        for item in items:
+            suite = getattr(getattr(item, "module", None), "SUITE", None)
+            if suite and "measure" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.benchmark(group=suite, **cuda))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        state = self.state
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if state is None or reporter is None:
+            return
+        skips = sum(p.skip_reason is not None for p in state.plan)
+        reporter.write_line(
+            f"dnnbench: matrix {self.config.option.matrix} on {state.device}: {len(state.plan)} case x seed pairs "
+            f"({skips} skipped by rule, {len(state.resumed)} already in the journal)"
+        )
+        reporter.write_line(f"dnnbench: results -> {state.journal.dir}")
+
+    # --- progress and the end of the run ----------------------------------------------------------
+
+    def pytest_runtest_logfinish(self, nodeid: str, location) -> None:
+        """Progress: one line of figures under each finished case."""
+        line = self.state.summaries.pop(nodeid, None) if self.state else None
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if line and reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line(f"    {line}")
+
+    def pytest_benchmark_update_json(self, config: pytest.Config, benchmarks, output_json: dict[str, Any]) -> None:
+        """Keep benchmark.json whole: add the entries of cases that pytest-benchmark left out (stopped
+        early by a budget or divergence, which leave pedantic through an exception) or that an earlier
+        session of this run measured (--resume); each record carries its entry."""
+        if self.state is None:
+            return
+        present = {b["fullname"] for b in output_json["benchmarks"]}
+        for record in self.state.journal.records():
+            entry = record.benchmark
+            if entry and entry["fullname"] not in present:
+                output_json["benchmarks"].append(dict(entry))
+                present.add(entry["fullname"])
+        output_json["dnnbench"] = {"results": str(self.state.journal.dir), "device": self.state.device}
+
+    def write_benchmark_json(self) -> Path | None:
+        """benchmark.json in the run folder, made by pytest-benchmark's own hooks (its format)."""
+        state, hook, config = self.state, self.config.hook, self.config
+        if state is None or not any(r.benchmark for r in state.journal.records()):
+            return None
+        machine = hook.pytest_benchmark_generate_machine_info(config=config)
+        hook.pytest_benchmark_update_machine_info(config=config, machine_info=machine)
+        commit = hook.pytest_benchmark_generate_commit_info(config=config)
+        hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit)
+        output = hook.pytest_benchmark_generate_json(
+            config=config, benchmarks=state.measured, include_data=False, machine_info=machine, commit_info=commit
+        )
+        hook.pytest_benchmark_update_json(config=config, benchmarks=state.measured, output_json=output)
+        path = state.journal.dir / BENCHMARK_JSON
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(finite(output), indent=4, default=str))
+        tmp.replace(path)
+        return path
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        state = self.state
+        if state is None:
+            return
+        self.write_benchmark_json()
+        counts: dict[str, int] = {}
+        for r in state.journal.records():
+            counts[r.status] = counts.get(r.status, 0) + 1
+        probes, what = calibrate(state.device, seconds=RUN_CALIBRATION_SECONDS)
+        write_run_meta(
+            state.journal.dir,
+            {
+                "calibration_end": {**probes, "what": what},
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "status_counts": counts,
+                "exit_status": int(exitstatus),
+            },
+        )
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if self.state is None:
+            return
+        terminalreporter.write_sep("=", "dnnbench")
+        terminalreporter.write_line(f"records   {self.state.journal.path}")
+        path = self.state.journal.dir / BENCHMARK_JSON
+        if path.exists():
+            terminalreporter.write_line(f"benchmark {path}")
+
+
+SESSION = pytest.StashKey[BenchSession]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    session = BenchSession(config)
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, "dnnbench-session")
+
+
+def pedantic_driver(benchmark) -> engine.Driver:
+    """Drive the engine through pytest-benchmark: every training step is one timed round. A case
+    stopped early leaves pedantic through StopTraining; pytest-benchmark then drops it from its own
+    list, and BenchSession.pytest_benchmark_update_json puts its rounds back from the record."""
+
+    def drive(step, between, warmup: int, planned: int) -> None:
+        benchmark.pedantic(step, setup=between, rounds=max(1, planned - warmup), warmup_rounds=warmup)
+
+    return drive
+
+
+def _benchmark_entry(benchmark) -> dict[str, Any] | None:
+    """pytest-benchmark's own JSON entry for this case (its rounds' statistics), if it timed any."""
+    stats = benchmark.stats
+    if stats is None or not stats.stats.rounds:
+        return None
+    return stats.as_dict(include_data=False)
+
+
+@pytest.fixture
+def measure(request: pytest.FixtureRequest, benchmark):
+    """measure(planned_id): run one planned case × seed, or skip it with its reason."""
+    state = request.config.stash[SESSION].start()
+    suite = request.module.SUITE
+
+    def _measure(planned_id: str) -> Record:
+        planned = state.by_id[planned_id]
+        key = (planned.case.id, planned.seed)
+        if key in state.finished:
+            first = state.finished[key].suite
+            why = "--resume" if key in state.resumed else f"shared with the {first} suite"
+            state.summaries[request.node.nodeid] = f"skipped: measured already in this run ({why})"
+            pytest.skip(f"measured already in this run ({why})")
+        context = {"suite": suite, "suites": planned.suites}
+        if planned.skip_reason:
+            record = state.journal.append(engine.skipped(planned.case, planned.seed, planned.skip_reason, **context))
+            state.finished[key] = record
+            state.summaries[request.node.nodeid] = f"skipped: {planned.skip_reason}"
+            pytest.skip(planned.skip_reason)
+        drive = engine.loop_driver if benchmark.disabled else pedantic_driver(benchmark)
+        record = engine.run(planned.case, planned.seed, drive=drive, data_dir=state.data_dir, **context)
+        benchmark.extra_info.update(
+            {
+                "case_id": planned.case.id,
+                "seed": planned.seed,
+                "suite": suite,
+                "status": record.status,
+                "reason": record.reason,
+                **{k: v for k, v in record.metrics.items() if v is not None},
+            }
+        )
+        entry = None if benchmark.disabled else _benchmark_entry(benchmark)
+        if entry is not None:
+            state.measured.append(benchmark.stats)
+        record = state.journal.append(record, benchmark=entry)
+        state.finished[key] = record
+        state.summaries[request.node.nodeid] = one_line_summary(record)
+        if record.status == "error":
+            pytest.fail(f"{planned.id}: {record.reason}", pytrace=False)
+        return record
+
+    return _measure

@@ -1,0 +1,102 @@
+"""Records → pandas: one row per case × seed (and run), and the curves in long form for charts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from dnnbench.core.metrics import METRICS
+from dnnbench.core.record import Record
+from dnnbench.results.journal import records_of
+
+Sources = str | os.PathLike | Iterable[str | os.PathLike]  # one run or several
+
+# Calibration probes as frame columns (the gate adjusts speed by them).
+PROBE_COLUMNS = {"matmul_gflops": "calibration_gflops", "reference_steps_per_s": "calibration_ref"}
+
+
+def row(record: Record, run: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "run": run,
+        "case_id": record.case_id,
+        "seed": record.seed,
+        "suite": record.suite,
+        "suites": ",".join(record.suites),
+        "status": record.status,
+        "reason": record.reason,
+        "protocol": record.protocol,
+    }
+    out.update(record.case)
+    if isinstance(out.get("hidden"), list):
+        out["hidden"] = ",".join(str(h) for h in out["hidden"])
+    out.update(record.metrics)
+    for phase, share in (record.phase_fractions or {}).items():
+        out[f"phase_{phase}"] = share
+    target = record.target
+    out["target_metric"] = target.metric if target else None
+    out["target_value"] = target.value if target else None
+    out["target_reached"] = target.reached if target else None
+    out["target_status"] = target.status if target else None
+    for probe, column in PROBE_COLUMNS.items():
+        out[column] = record.calibration.mean(probe) if record.calibration else None
+    for k, v in (record.resolved or {}).items():
+        out[f"resolved_{k}"] = ",".join(map(str, v)) if isinstance(v, list) else v
+    for k, v in record.env.items():
+        out[f"env_{k}"] = v
+    return out
+
+
+def _sources(sources: Sources) -> list[str | os.PathLike]:
+    return [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+
+
+def load(sources: Sources) -> pd.DataFrame:
+    """One or several runs → a DataFrame with one row per case × seed (and run).
+
+    Columns: run, case_id, seed, suite, status, reason, every Case field, every metric of the
+    registry, phase_<name>, target_*, calibration_*, resolved_<field> and env_<field>.
+    """
+    rows = []
+    for source in _sources(sources):
+        run, records = records_of(source)
+        rows += [row(r, run) for r in records]
+    frame = pd.DataFrame(rows)
+    for m in METRICS:
+        if m in frame:
+            frame[m] = pd.to_numeric(frame[m], errors="coerce")
+    return frame
+
+
+def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curves of one or several runs in long form, for charts: (loss per step, validation points).
+
+    Both carry run, case_id, seed, suites and the case fields that charts colour by.
+    """
+    loss_rows, val_rows = [], []
+    for source in _sources(sources):
+        run, records = records_of(source)
+        for r in records:
+            if not r.curves:
+                continue
+            case = r.case
+            ident = {
+                "run": run,
+                "case_id": r.case_id,
+                "seed": r.seed,
+                "status": r.status,
+                "suites": ",".join(r.suites),
+                "workload": case.get("workload"),
+                "optimizer": case.get("optimizer"),
+                "regularization": case.get("regularization"),
+                "loader": case.get("loader"),
+                "device": case.get("device"),
+                "batch_size": str(case.get("batch_size")),
+            }
+            loss = r.curves.get("loss") or {}
+            pairs = zip(loss.get("step", []), loss.get("loss", []), strict=True)
+            loss_rows += [{**ident, "step": s, "loss": v} for s, v in pairs]
+            val_rows += [{**ident, **point} for point in r.curves.get("val") or []]
+    return pd.DataFrame(loss_rows), pd.DataFrame(val_rows)

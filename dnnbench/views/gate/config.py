@@ -1,0 +1,90 @@
+"""The gate's settings: tolerances per metric (defaults from the metric registry), the aggregate's
+tolerance, the normalization and the statistics; read from [tool.dnnbench.gate] and --tolerance."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dnnbench.core.errors import BadInput, unknown_choice
+from dnnbench.core.metrics import METRICS, gated
+
+# normalize → (frame column of the per-case calibration, run.json probe): what speed is adjusted by
+NORMALIZATIONS: dict[str, tuple[str | None, str | None]] = {
+    "reference": ("calibration_ref", "reference_steps_per_s"),
+    "matmul": ("calibration_gflops", "matmul_gflops"),
+    "none": (None, None),
+}
+
+
+def _default_tolerances() -> dict[str, float]:
+    return {name: float(METRICS[name].tolerance) for name in gated()}
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Tolerances (units: core/metrics.GATE_KINDS) and the statistics' settings.
+
+    The defaults are set from the A/A noise measured between independent smoke runs on a 2-core
+    machine (docs/gate.md): the widest A/A per-case slowdown seen stays inside the tolerance."""
+
+    tolerances: dict[str, float] = field(default_factory=_default_tolerances)
+    aggregate: float = 0.12  # allowed slowdown of the geometric mean over cases
+    normalize: str = "reference"  # which calibration speed figures are adjusted by (NORMALIZATIONS)
+    confidence: float = 0.95
+    resamples: int = 2000
+    fail_on_missing: bool = False
+
+    def with_overrides(self, overrides: dict[str, Any]) -> GateConfig:
+        tolerances = dict(self.tolerances)
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            if key in tolerances:
+                tolerances[key] = _positive(key, value)
+            elif key == "aggregate":
+                changes[key] = _positive(key, value)
+            elif key == "confidence":
+                if not 0 < float(value) < 1:
+                    raise BadInput(f"confidence must be in (0, 1), got {value!r}")
+                changes[key] = float(value)
+            elif key == "fail_on_missing":
+                changes[key] = bool(value)
+            elif key == "normalize":
+                if value not in NORMALIZATIONS:
+                    raise unknown_choice("normalization", value, NORMALIZATIONS)
+                changes[key] = value
+            else:
+                raise unknown_choice(
+                    "gate setting", key, (*tolerances, "aggregate", "normalize", "confidence", "fail_on_missing")
+                )
+        return replace(self, tolerances=tolerances, **changes)
+
+
+def _positive(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"tolerance for {name} must be a number, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise BadInput(f"tolerance for {name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def load_config(pyproject: Path | None, cli: list[str]) -> GateConfig:
+    """Defaults, then [tool.dnnbench.gate] of pyproject.toml, then --tolerance METRIC=VALUE."""
+    config = GateConfig()
+    if pyproject is not None and pyproject.is_file():
+        try:
+            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("dnnbench", {}).get("gate", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInput(f"{pyproject}: {exc}") from None
+        config = config.with_overrides(table)
+    overrides = {}
+    for item in cli:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise BadInput(f"--tolerance expects METRIC=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return config.with_overrides(overrides)

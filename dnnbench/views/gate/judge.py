@@ -1,0 +1,202 @@
+"""Judgement: per case and metric, and over all cases, did the current run regress?
+
+A change is a regression when both hold: it is worse than the metric's tolerance, and the bootstrap
+confidence interval of the change lies wholly on the worse side of "no change" (docs/gate.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from dnnbench.core.errors import BadInput
+from dnnbench.core.metrics import METRICS, gated
+from dnnbench.views.gate import statistics as st
+from dnnbench.views.gate.config import NORMALIZATIONS, GateConfig
+from dnnbench.views.gate.sides import Side, environment_warnings
+
+WHAT = {"reference": "the reference training step's rate", "matmul": "the matmul's GFLOP/s"}
+
+
+@dataclass
+class Finding:
+    case_id: str  # for an aggregate: a label such as "ALL 32 CASES (geometric mean)"
+    metric: str
+    verdict: str  # ok, regressed, improved, noise (beyond tolerance, within noise), not gated
+    scope: str = "case"  # "case", or "aggregate" (the geometric mean over cases)
+    baseline: float | None = None
+    current: float | None = None
+    change_pct: float | None = None  # raw change of the metric: % (points for accuracy)
+    normalized_change_pct: float | None = None  # after calibration (speed metrics)
+    ci_low: float | None = None  # the normalized change's confidence interval
+    ci_high: float | None = None
+    slope: float | None = None  # d log(metric) / d log(calibration) used to normalize (±1: plain division)
+    n_baseline: int = 0
+    n_current: int = 0
+    note: str = ""
+
+
+@dataclass
+class GateResult:
+    findings: list[Finding]
+    warnings: list[str]
+    missing: list[str]  # in the baseline, not in the current run
+    new: list[str]  # in the current run, not in the baseline
+    config: GateConfig
+    normalization: str  # how speed metrics were normalized, in words
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == "regressed"]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions) or (self.config.fail_on_missing and bool(self.missing))
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    @property
+    def case_count(self) -> int:
+        return len({f.case_id for f in self.findings if f.scope == "case"})
+
+
+def _time_budgeted(*sides: pd.DataFrame) -> bool:
+    return any(side["reason"].fillna("").str.contains("training-time budget").any() for side in sides)
+
+
+def judge_case(
+    case_id: str,
+    metric: str,
+    b: pd.DataFrame,
+    c: pd.DataFrame,
+    ref: st.SpeedReference,
+    config: GateConfig,
+    rng: np.random.Generator,
+    slope: float = 1.0,
+) -> Finding | None:
+    """Compare one metric of one case over the seeds of each side; None when neither side has it.
+    `slope` is the case's fitted sensitivity to the machine's speed (statistics.fit_slope)."""
+    b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
+    shared = set(b_ok["seed"]) & set(c_ok["seed"])
+    if shared and METRICS[metric].per_seed:  # compare like with like; accuracy is exact for the same seed
+        b_ok, c_ok = b_ok[b_ok["seed"].isin(shared)], c_ok[c_ok["seed"].isin(shared)]
+    b_rows, c_rows = b_ok[b_ok[metric].notna()], c_ok[c_ok[metric].notna()]
+    raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
+    base = {"case_id": case_id, "metric": metric, "n_baseline": len(raw_b), "n_current": len(raw_c)}
+    if len(raw_b):
+        base["baseline"] = float(np.median(raw_b))
+    if len(b_ok) and not len(c_ok):
+        if c["status"].iloc[0] == "skipped":
+            return None
+        note = f"current run: {c['status'].iloc[0]}: {c['reason'].iloc[0]}"
+        return Finding(verdict="regressed", note=note, **base)
+    if metric == "time_to_target_s" and len(raw_b) and not len(raw_c):
+        return Finding(verdict="regressed", note="the target is no longer reached within the budget", **base)
+    if not len(raw_b) or not len(raw_c):
+        return None
+    base["current"] = float(np.median(raw_c))
+    if METRICS[metric].gate == "points" and _time_budgeted(b_ok, c_ok):
+        return Finding(
+            verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
+        )
+    nb, nc, signed_slope = st.adjusted(metric, b_rows, c_rows, ref, slope)
+    point = float(st.worse(metric, np.median(nb), np.median(nc)))
+    draws = st.worse(
+        metric,
+        st.bootstrap_medians(nb, config.resamples, rng),
+        st.bootstrap_medians(nc, config.resamples, rng),
+    )
+    ci = st.interval(metric, draws, config.confidence)
+    raw = st.change_from_worse(metric, float(st.worse(metric, np.median(raw_b), np.median(raw_c))))
+    return Finding(
+        verdict=st.verdict(point, ci, st.threshold(metric, config.tolerances[metric])),
+        change_pct=raw,
+        normalized_change_pct=st.change_from_worse(metric, point),
+        ci_low=ci.change_low,
+        ci_high=ci.change_high,
+        slope=signed_slope,
+        **base,
+    )
+
+
+def judge_aggregate(findings: list[Finding], metric: str, config: GateConfig, rng: np.random.Generator) -> Finding:
+    """Geometric mean of the normalized per-case ratios of a speed metric, bootstrap over cases."""
+    changes = [
+        f.normalized_change_pct
+        for f in findings
+        if f.scope == "case" and f.metric == metric and f.normalized_change_pct is not None
+    ]
+    worse = -METRICS[metric].direction * np.log1p(np.array(changes) / 100)
+    point = float(worse.mean())
+    draws = rng.choice(worse, size=(config.resamples, len(worse))).mean(axis=1)
+    ci = st.interval(metric, draws, config.confidence)
+    return Finding(
+        case_id=f"ALL {len(worse)} CASES (geometric mean)",
+        metric=metric,
+        scope="aggregate",
+        verdict=st.verdict(point, ci, np.log1p(config.aggregate)),
+        normalized_change_pct=st.change_from_worse(metric, point),
+        ci_low=ci.change_low,
+        ci_high=ci.change_high,
+        n_baseline=len(worse),
+        n_current=len(worse),
+    )
+
+
+def _normalization(baseline: Side, current: Side, config: GateConfig) -> tuple[st.SpeedReference, str, list[str]]:
+    """What speed is adjusted by, that choice in words, and warnings about it."""
+    column, probe = NORMALIZATIONS[config.normalize]
+    warnings = []
+    what = WHAT.get(config.normalize)
+    per_case = column is not None and all(
+        column in side.frame and side.frame[column].notna().any() for side in (baseline, current)
+    )
+    if column is None:
+        words = "none (raw speed figures, as asked)"
+    elif per_case:
+        words = (
+            f"per case, by {what} measured before and after each case, with each case's slope fitted where "
+            "the calibration varies within a side (column slope; ±1 is plain division)"
+        )
+    elif baseline.calibration(probe) and current.calibration(probe):
+        words = f"per run, by {what} at the start and end of each run"
+    else:
+        words = "none"
+        warnings.append(f"no calibration ({config.normalize}) in one of the runs: speed metrics are compared raw")
+    if column is not None and baseline.is_single_run:
+        warnings.append(
+            f"the baseline {baseline.name} is a single run: speed is divided by the calibration, which over-corrects "
+            "cases that follow the machine's speed less than the reference does; save a baseline from several runs "
+            "(dnnbench baseline RUN1 RUN2 ...) so each case's slope is fitted (docs/gate.md)"
+        )
+    ref = st.SpeedReference(column, baseline.calibration(probe), current.calibration(probe))
+    return ref, words, warnings
+
+
+def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
+    warnings = environment_warnings(baseline, current)
+    ref, words, more = _normalization(baseline, current, config)
+    warnings += more
+    b_ids, c_ids = set(baseline.frame["case_id"]), set(current.frame["case_id"])
+    common = [i for i in dict.fromkeys(current.frame["case_id"]) if i in b_ids]
+    if not common:
+        raise BadInput(f"no cases in common between the baseline {baseline.name} and {current.name}")
+    rng = np.random.default_rng(0)
+    b_groups = dict(tuple(baseline.frame.groupby("case_id")))
+    c_groups = dict(tuple(current.frame.groupby("case_id")))
+    findings: list[Finding] = []
+    for case_id in common:
+        b, c = b_groups[case_id], c_groups[case_id]
+        slope = st.fit_slope(b[b["status"] == "ok"], c[c["status"] == "ok"], ref)
+        for metric in gated():
+            finding = judge_case(case_id, metric, b, c, ref, config, rng, slope)
+            if finding is not None:
+                findings.append(finding)
+    for metric in (m for m in gated() if METRICS[m].gate == "speed"):
+        if sum(f.metric == metric and f.normalized_change_pct is not None for f in findings) >= 3:
+            findings.append(judge_aggregate(findings, metric, config, rng))
+    return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, words)

@@ -1,0 +1,74 @@
+"""The gate's verdict for people: a terminal table, a headline, and Markdown for pull requests."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dnnbench.core.metrics import METRICS
+from dnnbench.views.gate.config import GateConfig
+from dnnbench.views.gate.judge import GateResult
+
+
+def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFrame:
+    rows = []
+    for f in result.findings:
+        if only_notable and f.verdict in ("ok", "not gated") and f.scope == "case":
+            continue  # the brief table: the aggregates, and the rows that need a look
+        m = METRICS[f.metric]
+        rows.append(
+            {
+                "case": f.case_id,
+                "metric": f.metric,
+                "baseline": m.format(f.baseline),
+                "current": m.format(f.current),
+                "Δ raw": m.format_change(f.change_pct),
+                "Δ normalized": m.format_change(f.normalized_change_pct),
+                f"{result.config.confidence:.0%} CI": (
+                    f"[{m.format_change(f.ci_low)}, {m.format_change(f.ci_high)}]" if f.ci_low is not None else "—"
+                ),
+                "slope": "—" if f.slope is None else f"{f.slope:+.2f}",
+                "seeds": f"{f.n_baseline} vs {f.n_current}",
+                "verdict": f.verdict.upper() if f.verdict == "regressed" else f.verdict,
+                "note": f.note,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def headline(result: GateResult) -> str:
+    cases = result.case_count
+    if result.failed:
+        parts = [f"{len(result.regressions)} regression(s)"]
+        if result.config.fail_on_missing and result.missing:
+            parts.append(f"{len(result.missing)} missing case(s)")
+        return f"gate: FAIL: {', '.join(parts)} in {cases} common cases"
+    noisy = sum(f.verdict == "noise" for f in result.findings)
+    return f"gate: PASS: {cases} common cases within tolerance" + (
+        f" ({noisy} change(s) beyond tolerance but within noise)" if noisy else ""
+    )
+
+
+def tolerance_line(config: GateConfig) -> str:
+    parts = [
+        f"{name} {value:g} pt" if METRICS[name].gate == "points" else f"{name} {value:.0%}"
+        for name, value in config.tolerances.items()
+    ] + [f"aggregate {config.aggregate:.0%}"]
+    return "tolerances: " + ", ".join(parts) + f"; confidence {config.confidence:.0%}"
+
+
+def markdown(result: GateResult, baseline: str, current: str) -> str:
+    lines = [
+        f"## dnnbench gate: {'❌ FAIL' if result.failed else '✅ PASS'}",
+        "",
+        f"Baseline `{baseline}` vs current `{current}`. {headline(result)}.",
+        "",
+        tolerance_line(result.config) + f"; speed normalized {result.normalization}.",
+        "",
+    ]
+    lines += [f"> ⚠️ {w}" for w in result.warnings]
+    if result.missing:
+        lines += ["", f"Cases only in the baseline ({len(result.missing)}): " + ", ".join(result.missing)]
+    if result.new:
+        lines += ["", f"Cases only in the current run ({len(result.new)}): " + ", ".join(result.new)]
+    lines += ["", display_table(result).to_markdown(index=False, disable_numparse=True), ""]
+    return "\n".join(lines)

@@ -1,0 +1,218 @@
+"""Report: runs → tables (CSV), charts (PNG), summary.md and one self-contained report.html.
+
+    build_report(["results/quick-cpu-…"], baseline="results/baselines/ci-cpu") → paths written
+
+Reads records through store and analysis only; knows nothing of torch or of how cases ran.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from dnnbench.results.analysis import case_summary
+from dnnbench.results.frames import load, load_curves
+from dnnbench.results.journal import journal_path, read_run_meta
+from dnnbench.views.report import charts as ch
+from dnnbench.views.report.html import Chart, markdown, page
+from dnnbench.views.report.tables import build_tables
+
+
+@dataclass
+class ReportFiles:
+    html: Path
+    markdown: Path
+    tables: list[Path]
+    charts: list[Path]
+
+
+CHARTS = [
+    # (name, title, caption)
+    (
+        "race",
+        "Optimizer race: loss per step",
+        "The note's race on y = x³ + 0.1·noise (same batches for every optimizer; y limited to 0–0.2 as in the "
+        "note) and the classification optimizer suite. Line = mean over seeds, band = min–max.",
+    ),
+    (
+        "validation",
+        "Validation metric against training time",
+        "Evaluation time is excluded from the x axis; the dashed line is the workload's target. One line per seed.",
+    ),
+    ("throughput", "Throughput against batch size", "Median over seeds with the min–max band; log axes."),
+    (
+        "loaders",
+        "DataLoader settings heatmap",
+        "Median throughput per num_workers × pin_memory, one panel per loader kind and device.",
+    ),
+    (
+        "regularization",
+        "Regularization: accuracy and generalization gap",
+        "Final test accuracy and train − test accuracy gap per regularization.",
+    ),
+    (
+        "time_to_target",
+        "Time to target per optimizer",
+        "Training time until the validation metric first reached the target; dots are seeds.",
+    ),
+    (
+        "phases",
+        "Phase split per case",
+        "Share of training-step time waiting for data, copying to the device, in forward, backward and the "
+        "optimizer step.",
+    ),
+]
+
+
+def _figure(name: str, frame: pd.DataFrame, summary: pd.DataFrame, loss: pd.DataFrame, val: pd.DataFrame):
+    targets = frame.groupby("workload")["target_value"].first().to_dict() if "target_value" in frame else {}
+    return {
+        "race": lambda: ch.race(loss),
+        "validation": lambda: ch.validation_vs_time(val, targets),
+        "throughput": lambda: ch.throughput_vs_batch(frame),
+        "loaders": lambda: ch.loader_heatmaps(summary),
+        "regularization": lambda: ch.regularization(frame),
+        "time_to_target": lambda: ch.time_to_target(frame),
+        "phases": lambda: ch.phase_split(frame),
+    }[name]()
+
+
+def highlights(summary: pd.DataFrame) -> list[str]:
+    """The four questions at a glance: fastest, soonest to target, best generalization, data wait."""
+    out = []
+    counts = summary["status"].value_counts()
+    out.append(f"{len(summary)} cases: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".")
+    ok = summary[summary["status"] == "ok"]
+    real = ok[ok["workload"] != "synthetic"]
+    for workload, rows in real[real["throughput_samples_per_s"].notna()].groupby("workload"):
+        best = rows.loc[rows["throughput_samples_per_s"].idxmax()]
+        out.append(f"Fastest on {workload}: {best.case_id} at {best.throughput_samples_per_s:,.0f} samples/s.")
+    for workload, rows in real[real["target_value"].notna()].groupby("workload"):
+        reached = rows[rows["time_to_target_s"].notna()]
+        missed = rows[rows["target_reached"] == 0]
+        target = rows["target_value"].iloc[0]
+        if reached.empty:
+            out.append(f"No {workload} case reached the target ({target:g}) within its budget.")
+            continue
+        best = reached.loc[reached["time_to_target_s"].idxmin()]
+        out.append(
+            f"Soonest to the {workload} target ({target:g}): {best.case_id} in "
+            f"{best.time_to_target_s:.3g} s of training ({best.epochs_to_target:.2f} epochs); "
+            f"{len(missed)} case(s) did not reach it within their budget."
+        )
+    acc = real[real["final_test_accuracy"].notna()]
+    for workload, rows in acc.groupby("workload"):
+        best = rows.loc[rows["final_test_accuracy"].idxmax()]
+        line = f"Best {workload} test accuracy: {best.case_id} at {best.final_test_accuracy:.4f}"
+        gaps = rows["generalization_gap"].dropna()
+        if len(gaps):
+            tight = rows.loc[gaps.abs().idxmin()]
+            line += f"; smallest train − test gap: {tight.case_id} ({tight.generalization_gap:+.4f})"
+        out.append(line + ".")
+    wait = real[real["data_wait_fraction"].notna()]
+    if not wait.empty:
+        worst = wait.loc[wait["data_wait_fraction"].idxmax()]
+        least = wait.loc[wait["data_wait_fraction"].idxmin()]
+        out.append(
+            f"Data loading hurts most in {worst.case_id}: {worst.data_wait_fraction:.0%} of step time waiting "
+            f"for data (least: {least.case_id}, {least.data_wait_fraction:.0%})."
+        )
+    problems = summary[summary["status"].isin(["diverged", "oom", "error"])]
+    for row in problems.itertuples():
+        out.append(f"{row.status.upper()}: {row.case_id}: {row.reason}")
+    return out
+
+
+def profiles_section(sources: list[str | os.PathLike], report_folder: Path) -> tuple[str, str, str] | None:
+    """Links to the profiles (`dnnbench profile --results RUN`) found in the run folders, with each
+    profile's top operators; None when there are none."""
+    blocks = []
+    for source in sources:
+        run_folder = journal_path(source).parent
+        for meta_path in sorted(run_folder.glob("profiles/*/profile.json")):
+            meta = json.loads(meta_path.read_text())
+            folder = meta_path.parent
+            links = " · ".join(
+                f'<a href="{escape(os.path.relpath(folder / name, report_folder))}">{escape(label)}</a>'
+                for label, name in meta.get("files", {}).items()
+            )
+            block = f"<h3>{escape(meta['case_id'])}</h3><p>{links or 'no files'}</p>"
+            for message in meta.get("messages", []):
+                block += f"<p><em>{escape(message)}</em></p>"
+            ops = folder / "ops.csv"
+            if ops.exists():
+                top = pd.read_csv(ops).head(8)
+                block += top.to_html(index=False, border=0).replace('<table class="dataframe">', "<table>", 1)
+            blocks.append(block)
+    if not blocks:
+        return None
+    return ("profiles", "Profiles", "".join(blocks))
+
+
+def _run_meta(source: str | os.PathLike) -> dict:
+    folder = journal_path(source).parent
+    return {"name": folder.name, **read_run_meta(folder)}
+
+
+def build_report(
+    sources: list[str | os.PathLike],
+    baseline: str | os.PathLike | None = None,
+    out: str | os.PathLike | None = None,
+) -> ReportFiles:
+    """Write report.html, summary.md, tables/*.csv and charts/*.png; return their paths.
+
+    `out` defaults to report.html in the first run's folder; the other files go beside it."""
+    frame = load(sources)
+    summary = case_summary(frame)
+    baseline_summary = case_summary(load(baseline)) if baseline else None
+    loss, val = load_curves(sources)
+    html_path = Path(out) if out else journal_path(sources[0]).parent / "report.html"
+    folder = html_path.parent
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    (folder / "charts").mkdir(parents=True, exist_ok=True)
+
+    tables = build_tables(summary, baseline_summary)
+    table_files = []
+    for t in tables:
+        path = folder / "tables" / f"{t.name}.csv"
+        t.numbers.to_csv(path, index=False)
+        table_files.append(path)
+
+    charts, chart_files = [], []
+    for name, title, caption in CHARTS:
+        fig = _figure(name, frame, summary, loss, val)
+        if fig is None:
+            continue
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        ch.close(fig)
+        path = folder / "charts" / f"{name}.png"
+        path.write_bytes(buffer.getvalue())
+        chart_files.append(path)
+        charts.append(Chart(name, title, caption, base64.b64encode(buffer.getvalue()).decode(), f"charts/{name}.png"))
+
+    runs = [_run_meta(s) for s in sources]
+    names = ", ".join(r["name"] for r in runs)
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    title = f"dnnbench report: {names}"
+    subtitle = f"{len(frame)} case × seed records; generated {generated}" + (
+        f"; baseline {baseline}" if baseline else ""
+    )
+    notes = highlights(summary)
+    sections = []
+    found = profiles_section(sources, folder)
+    if found:
+        sections.append(found)
+    html_path.write_text(page(title, subtitle, notes, tables, charts, runs, sections), encoding="utf-8")
+    md_path = folder / "summary.md"
+    key_tables = [t for t in tables if t.name != "all_cases"]
+    md_path.write_text(markdown(title, notes, key_tables, runs), encoding="utf-8")
+    return ReportFiles(html_path, md_path, table_files, chart_files)

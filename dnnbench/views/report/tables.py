@@ -1,0 +1,230 @@
+"""Comparison tables: case summaries (analysis.case_summary) → display tables with units.
+
+Every table keeps cases that were skipped, diverged or missed their target, with that status in
+the cell, rather than dropping them. Numbers are medians over seeds; the spread (min–max) follows
+in brackets when a case has more than one seed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from dnnbench.core.metrics import METRICS, label, overview
+from dnnbench.results.analysis import compare, in_suite
+
+
+@dataclass
+class Table:
+    name: str  # file stem for the CSV
+    title: str
+    caption: str
+    display: pd.DataFrame  # formatted strings, for HTML and Markdown
+    numbers: pd.DataFrame  # the numeric rows behind it, for the CSV
+
+
+def _fmt(metric: str, value: float) -> str:
+    return METRICS[metric].format(value)
+
+
+def cell(row: pd.Series, metric: str) -> str:
+    """One table cell: the median with its spread, or the reason there is no number."""
+    status = str(row["status"])
+    if status in ("skipped", "diverged", "oom", "error"):
+        return status
+    value = row.get(metric)
+    if metric == "time_to_target_s":
+        if row.get("target_value") is None or (
+            isinstance(row.get("target_value"), float) and math.isnan(row["target_value"])
+        ):
+            return "no target"
+        n_ok = int(row.get("ok_seeds") or 0)
+        reached = int(row.get("target_reached") or 0)
+        if reached == 0:
+            return "not reached"
+        if reached < n_ok:
+            return f"{_fmt(metric, value)} ({reached}/{n_ok} seeds)"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = _fmt(metric, value)
+    lo, hi, n = row.get(f"{metric}_min"), row.get(f"{metric}_max"), row.get(f"{metric}_n", 1)
+    if n and n > 1 and lo != hi:
+        text += f" ({_fmt(metric, lo)}–{_fmt(metric, hi)})"
+    if status.startswith("mixed"):
+        text += f" [{status}]"
+    return text
+
+
+def _pivot(rows: pd.DataFrame, index: list[str], columns: list[str], metric: str) -> pd.DataFrame:
+    """Cells for `metric` laid out index × columns; dimensions with a single value are dropped and
+    named in the caption instead."""
+    rows = rows.assign(_cell=rows.apply(cell, axis=1, metric=metric))
+    index = [c for c in index if rows[c].nunique(dropna=False) > 1] or index[-1:]
+    columns = [c for c in columns if rows[c].nunique(dropna=False) > 1]
+    if not columns:
+        out = rows.set_index(index)[["_cell"]].rename(columns={"_cell": label(metric)})
+        return out[~out.index.duplicated()].sort_index()
+    return rows.pivot_table(index=index, columns=columns, values="_cell", aggfunc="first", fill_value="—")
+
+
+def _constants(rows: pd.DataFrame, names: list[str]) -> str:
+    fixed = [f"{n}={rows[n].iloc[0]}" for n in names if n in rows and rows[n].nunique(dropna=False) == 1]
+    return ", ".join(fixed)
+
+
+def _order_batches(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.assign(
+        batch_size=pd.Categorical(
+            rows["batch_size"].astype(str),
+            categories=sorted(rows["batch_size"].astype(str).unique(), key=lambda b: (b == "full", len(b), b)),
+            ordered=True,
+        )
+    )
+
+
+NUMBER_COLUMNS = ["run", "case_id", "status", "seeds", "reason"]
+
+
+def _numbers(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    cols = NUMBER_COLUMNS + [c for m in metrics for c in (m, f"{m}_min", f"{m}_max") if c in rows]
+    config = [
+        c
+        for c in (
+            "workload",
+            "batch_size",
+            "optimizer",
+            "regularization",
+            "loader",
+            "num_workers",
+            "pin_memory",
+            "device",
+        )
+        if c in rows
+    ]
+    return rows[NUMBER_COLUMNS[:2] + config + cols[2:]]
+
+
+def _suite_tables(
+    rows: pd.DataFrame,
+    name: str,
+    heading: str,
+    caption: str,
+    index: list[str],
+    columns: list[str],
+    metrics: list[tuple[str, str]],
+) -> list[Table]:
+    """One table per (metric, title): cells of `metric` laid out index × columns."""
+    return [
+        Table(
+            f"{name}_{metric}",
+            f"{heading} → {title}",
+            caption,
+            _pivot(rows, index, columns, metric),
+            _numbers(rows, [metric]),
+        )
+        for metric, title in metrics
+    ]
+
+
+def optimizer_regularization(summary: pd.DataFrame) -> list[Table]:
+    rows = pd.concat([in_suite(summary, "optimizers"), in_suite(summary, "regularization")])
+    rows = rows.drop_duplicates(subset=["run", "case_id"])
+    if rows.empty:
+        return []
+    caption = "Median over seeds (min–max). " + _constants(rows, ["workload", "device", "batch_size", "loader"])
+    metrics = [("final_test_accuracy", "final test accuracy"), ("time_to_target_s", "time to target")]
+    return _suite_tables(
+        rows,
+        "optimizer_regularization",
+        "Optimizer × regularization",
+        caption,
+        ["workload", "device", "optimizer"],
+        ["regularization"],
+        metrics,
+    )
+
+
+def batch_device(summary: pd.DataFrame) -> list[Table]:
+    rows = in_suite(summary, "batch")
+    if rows.empty:
+        return []
+    caption = "Batch regimes: 1 = SGD, m = mini-batch, full = batch gradient descent. "
+    caption += _constants(rows, ["optimizer", "loader"])
+    metrics = [("throughput_samples_per_s", "throughput (samples/s)"), ("time_to_target_s", "time to target")]
+    return _suite_tables(
+        _order_batches(rows),
+        "batch_device",
+        "Batch regime × device",
+        caption,
+        ["workload", "batch_size"],
+        ["device"],
+        metrics,
+    )
+
+
+def loaders(summary: pd.DataFrame) -> list[Table]:
+    rows = in_suite(summary, "loaders")
+    if rows.empty:
+        return []
+    caption = "DataLoader settings; skipped combinations say why in the run's records. "
+    caption += _constants(rows, ["workload", "optimizer"])
+    metrics = [
+        ("throughput_samples_per_s", "throughput (samples/s)"),
+        ("data_wait_fraction", "data-wait share of step time"),
+    ]
+    return _suite_tables(
+        _order_batches(rows),
+        "loaders",
+        "Loader × num_workers × pin_memory",
+        caption,
+        ["batch_size", "loader", "num_workers", "pin_memory"],
+        ["device"],
+        metrics,
+    )
+
+
+def all_cases(summary: pd.DataFrame) -> Table:
+    display = pd.DataFrame(
+        {
+            "case": summary["case_id"],
+            "run": summary["run"],
+            "status": summary["status"],
+            "seeds": summary["seeds"],
+            **{label(m): summary.apply(cell, axis=1, metric=m) for m in overview()},
+            "note": summary["reason"].fillna("").where(summary["status"] != "ok", summary["target_status"].fillna("")),
+        }
+    )
+    if display["run"].nunique() == 1:
+        display = display.drop(columns="run")
+    return Table(
+        "all_cases",
+        "Every case",
+        "Medians over seeds (min–max); statuses and reasons as recorded.",
+        display.set_index("case"),
+        _numbers(summary, overview()),
+    )
+
+
+def baseline_delta(baseline: pd.DataFrame, current: pd.DataFrame, metrics: list[str]) -> Table:
+    delta = compare(baseline, current, metrics)
+    display = delta.assign(
+        metric=delta["metric"].map(label),
+        baseline=[_fmt(m, v) for m, v in zip(delta["metric"], delta["baseline"], strict=True)],
+        current=[_fmt(m, v) for m, v in zip(delta["metric"], delta["current"], strict=True)],
+        delta_pct=delta["delta_pct"].map(lambda d: "—" if pd.isna(d) else f"{d:+.1f}%"),
+    ).rename(columns={"delta_pct": "Δ", "direction": "verdict"})
+    only_current = sorted(set(current["case_id"]) - set(baseline["case_id"]))
+    caption = "Medians over seeds; verdict by the metric's direction (higher throughput is better, …)."
+    if only_current:
+        caption += f" {len(only_current)} case(s) have no baseline."
+    return Table("baseline_delta", "Against the baseline", caption, display.set_index("case_id"), delta)
+
+
+def build_tables(summary: pd.DataFrame, baseline: pd.DataFrame | None = None) -> list[Table]:
+    tables = [*optimizer_regularization(summary), *batch_device(summary), *loaders(summary)]
+    if baseline is not None:
+        tables.append(baseline_delta(baseline, summary, overview()))
+    tables.append(all_cases(summary))
+    return tables

@@ -1,0 +1,108 @@
+"""The package's shape: layers import only downwards, the views do not load torch, and the metric
+registry is the one place a metric is described."""
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from dnnbench.core import metrics as registry
+from dnnbench.core.metrics import METRICS, Metric
+from dnnbench.core.record import Record
+from dnnbench.definitions.cases import Case
+from dnnbench.results.analysis import case_summary
+from dnnbench.results.frames import load
+from dnnbench.results.journal import Journal
+from dnnbench.views import gate
+from dnnbench.views.report.tables import all_cases
+from tests.conftest import ROOT, record
+
+PACKAGE = ROOT / "dnnbench"
+# Bottom to top, as the README's code map draws them; a module may import its own layer and below.
+LAYERS = {
+    "core": 0,
+    "definitions": 1,
+    "measurement": 2,
+    "results": 3,
+    "views": 4,
+    "cli": 5,
+    "options": 5,
+    "pytest_plugin": 5,
+    "__main__": 5,
+}
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS[parts[1]] if len(parts) > 1 else 0
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dnnbench"):
+            yield node.module, node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("dnnbench"):
+                    yield alias.name, node.lineno
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(ROOT).with_suffix("")
+        name = ".".join(p for p in rel.parts if p != "__init__")
+        yield name, path
+
+
+def test_every_module_belongs_to_a_layer():
+    assert {n.split(".")[1] for n, _ in _modules() if "." in n} <= set(LAYERS)
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    upward = []
+    for name, path in _modules():
+        for target, line in _imports(path):
+            if _layer(target) > _layer(name):
+                upward.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+    assert upward == []
+
+
+def test_the_report_and_the_gate_do_not_load_torch():
+    code = (
+        "import sys; import dnnbench.views.report, dnnbench.views.gate, dnnbench.results.analysis; "
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_metric_table_in_the_docs_is_the_registry():
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    assert registry.markdown_table() in text, "regenerate with: python -m dnnbench metrics --markdown"
+
+
+def test_a_record_refuses_a_metric_the_registry_does_not_know():
+    with pytest.raises(ValueError, match="not in the metric registry"):
+        Record(case_id="x", seed=1, case={}, status="ok", env={}, metrics={"speediness": 1.0})
+
+
+def test_a_new_metric_is_one_registry_entry(tmp_path, monkeypatch):
+    # Register a metric the gate judges as relative growth; a record carries it; the gate and the
+    # report's table pick it up with no other change.
+    monkeypatch.setitem(
+        METRICS,
+        "energy_joules",
+        Metric("energy_joules", "energy (J)", "J", -1, "number", "energy per run", gate="relative", tolerance=0.1),
+    )
+    case = Case()
+    for name, joules in (("a", 100.0), ("b", 150.0)):
+        journal = Journal(tmp_path / name)
+        for seed in (1, 2, 3):
+            journal.append(record(case, seed, ["optimizers"], energy_joules=joules + seed))
+    result = gate.run_gate(gate.load_side(tmp_path / "a"), gate.load_side(tmp_path / "b"), gate.GateConfig())
+    (finding,) = [f for f in result.findings if f.metric == "energy_joules"]
+    assert finding.verdict == "regressed" and finding.change_pct == pytest.approx(50 / 102 * 100)
+    table = all_cases(case_summary(load(tmp_path / "b"))).display
+    assert table.loc[case.id, "energy (J)"] == "152 (151–153)"
