@@ -26,7 +26,7 @@ import pytest
 from dnnbench.core.errors import BadInput
 from dnnbench.core.record import Record, finite
 from dnnbench.definitions.plan import PlannedCase, expand_from_options
-from dnnbench.measurement import engine
+from dnnbench.measurement import allocator, engine
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.calibration import calibrate
 from dnnbench.measurement.clocks import synchronized_perf_counter
@@ -97,6 +97,7 @@ class BenchSession:
         self.state = RunState(
             plan, {p.id: p for p in plan}, journal, device, option.data_dir, finished, resumed=set(finished)
         )
+        allocator.pin()
         probes, what = calibrate(device, seconds=RUN_CALIBRATION_SECONDS)
         write_run_meta(
             journal.dir,

@@ -34,7 +34,8 @@ def test_record_of_a_real_case_is_complete_and_sane():
     assert len(r.curves["loss"]["loss"]) == 5
     assert r.env["torch"] and r.env["cpu_model"] and r.env["torch_threads"] >= 1
     assert dict(r.case) == tiny().to_dict()
-    assert set(r.calibration.start) == {"matmul_gflops", "reference_steps_per_s"}
+    assert set(r.calibration.start) == {"matmul_gflops", "reference_steps_per_s", "numpy_gemm_per_s", "python_mops"}
+    assert r.env["allocator"].startswith("glibc malloc, mmap_threshold 32 MiB")
 
 
 def test_a_finished_record_cannot_be_changed():

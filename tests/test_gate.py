@@ -15,6 +15,17 @@ from tests.conftest import record, run_cli
 CASES = [Case(optimizer=o) for o in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")]
 
 
+def machine(speed: float, torch_factor: float = 1.0) -> dict[str, float]:
+    """Every calibration probe of a machine of the given speed; `torch_factor` slows the probes that run
+    torch only (a slower torch)."""
+    return {
+        "matmul_gflops": speed * torch_factor,
+        "reference_steps_per_s": speed * torch_factor,
+        "numpy_gemm_per_s": speed,
+        "python_mops": speed,
+    }
+
+
 def make_run(
     folder,
     throughput=1000.0,
@@ -37,8 +48,7 @@ def make_run(
             calibration = None
             if case_gflops and i in case_gflops:
                 speed = case_gflops[i]  # both calibration probes scale with the machine here
-                probes = {"matmul_gflops": speed, "reference_steps_per_s": speed}
-                calibration = Calibration(probes, probes)
+                calibration = Calibration(machine(speed), machine(speed))
             r = record(
                 case,
                 seed,
@@ -52,7 +62,7 @@ def make_run(
                 calibration=calibration,
             )
             journal.append(r)
-    speed = {"matmul_gflops": gflops, "reference_steps_per_s": gflops}
+    speed = machine(gflops)
     write_run_meta(
         folder,
         {
@@ -137,7 +147,7 @@ def test_contention_during_one_case_is_normalized_by_its_own_calibration(tmp_pat
     base = make_run(tmp_path / "a", case_gflops=every)
     contended = make_run(tmp_path / "b", slow={0: 0.5}, case_gflops={**every, 0: 50.0})
     result = gate.run_gate(gate.load_side(base), gate.load_side(contended), gate.GateConfig())
-    assert result.normalization.startswith("per case, by the reference training step's rate measured before and after")
+    assert result.normalization.startswith("per case, by a NumPy GEMM's rate (independent of torch) measured before")
     f = next(f for f in result.findings if f.case_id == CASES[0].id and f.metric == "throughput_samples_per_s")
     assert f.change_pct == pytest.approx(-50.0) and f.normalized_change_pct == pytest.approx(0.0, abs=1e-9)
     assert f.slope == 1.0  # the calibration is constant within each side: plain division
@@ -265,13 +275,16 @@ def test_accuracy_is_compared_on_the_seeds_both_runs_have(tmp_path):
 def test_normalization_can_be_chosen_or_switched_off(tmp_path):
     base = make_run(tmp_path / "a", gflops=100.0)
     faster = make_run(tmp_path / "b", throughput=2000.0, gflops=200.0)
-    for normalize, expected in (("matmul", 0.0), ("reference", 0.0), ("none", 100.0)):
+    for normalize, expected in (("numpy", 0.0), ("python", 0.0), ("matmul", 0.0), ("reference", 0.0), ("none", 100.0)):
         config = gate.GateConfig().with_overrides({"normalize": normalize})
         result = gate.run_gate(gate.load_side(base), gate.load_side(faster), config)
         f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
         assert f.normalized_change_pct == pytest.approx(expected, abs=1e-9), normalize
     out = run_gate(base, faster, "--tolerance", "normalize=gpu")
-    assert out.returncode == 2 and "unknown normalization 'gpu'; choose from: reference, matmul, none" in out.stderr
+    assert (
+        out.returncode == 2
+        and "unknown normalization 'gpu'; choose from: numpy, python, reference, matmul, none" in out.stderr
+    )
 
 
 def append_state(journal, ref, slope=0.5, slowdown=1.0, seeds=3):
@@ -288,10 +301,7 @@ def append_state(journal, ref, slope=0.5, slowdown=1.0, seeds=3):
                 final_test_accuracy=0.86,
                 peak_memory_bytes=1e9,
                 time_to_target_s=1e4 / tp,
-                calibration=Calibration(
-                    {"matmul_gflops": 100.0, "reference_steps_per_s": ref},
-                    {"matmul_gflops": 100.0, "reference_steps_per_s": ref},
-                ),
+                calibration=Calibration(machine(ref), machine(ref)),
             )
             journal.append(r)
 
@@ -338,3 +348,35 @@ def test_brief_output_keeps_the_aggregates_and_what_needs_a_look(tmp_path):
     rows = [line for line in out.stdout.splitlines() if "_cpu " in line or "ALL " in line]
     assert {line.split()[0] for line in rows} == {CASES[2].id, "ALL"}
     assert sum("REGRESSED" in line for line in rows) == 2 and out.returncode == 1
+
+
+def test_a_slower_torch_is_not_divided_away_and_the_disagreement_is_reported(tmp_path):
+    # torch's backward slowed: the cases and the torch probes run 30% slower, NumPy's GEMM does not.
+    every = dict.fromkeys(range(6), 100.0)
+    base = make_run(tmp_path / "a", case_gflops=every)
+    journal = Journal(tmp_path / "b")
+    for case in CASES:
+        for seed, s in enumerate((0.98, 1.0, 1.02), start=1):
+            journal.append(
+                record(
+                    case,
+                    seed,
+                    ["optimizers"],
+                    throughput_samples_per_s=700.0 * s,
+                    final_test_accuracy=0.86,
+                    peak_memory_bytes=1e9,
+                    time_to_target_s=10.0 / (0.7 * s),
+                    calibration=Calibration(machine(100.0, 0.7), machine(100.0, 0.7)),
+                )
+            )
+    write_run_meta(tmp_path / "b", {"env": {"device": "cpu", "torch": "2.14.1", "torch_threads": 2}})
+    out = run_gate(base, tmp_path / "b")
+    assert out.returncode == 1, out.stdout
+    assert "warning: the calibration disagrees: the reference training step (torch) moved -30%" in out.stdout
+    assert "while the independent probe (NumPy GEMM) moved +0%" in out.stdout
+    aggregate = [line for line in out.stdout.splitlines() if line.strip().startswith("ALL 6 CASES")]
+    assert "-30.0%" in aggregate[0] and "REGRESSED" in aggregate[0]
+    # normalized by the torch reference step instead, the same slowdown is divided away, and it says so
+    divided = run_gate(base, tmp_path / "b", "--tolerance", "normalize=reference")
+    assert divided.returncode == 0
+    assert "normalizing by reference, as configured, divides that change away" in divided.stdout

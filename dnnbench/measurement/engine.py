@@ -24,6 +24,7 @@ import torch
 from dnnbench.core.errors import BadInput
 from dnnbench.core.record import Calibration, Record
 from dnnbench.definitions.cases import Case
+from dnnbench.measurement import allocator
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.calibration import calibrate
 from dnnbench.measurement.hooks import NO_HOOKS, Hooks
@@ -33,7 +34,7 @@ from dnnbench.measurement.training import StopTraining, Training
 # (step, between, warmup_steps, planned_steps) -> None; it calls between() then step() per step.
 Driver = Callable[[Callable[[], None], Callable[[], None], int, int], None]
 
-CALIBRATION_SECONDS = 0.04  # per probe, before and after each case: ~0.2 s of a case's wall time
+CALIBRATION_SECONDS = 0.03  # per probe (four), before and after each case: ~0.25 s of a case's wall time
 
 __all__ = ["Driver", "StopTraining", "loop_driver", "run", "skipped"]
 
@@ -97,6 +98,7 @@ def run(
 ) -> Record:
     """Train `case` under `seed` and return its record; `suites` lists the suites of the matrix that
     name the case and `suite` the one running it (default: the first)."""
+    allocator.pin()
     started = time.perf_counter()
     suites = tuple(suites)
     suite = suite or (suites[0] if suites else None)

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from dnnbench.measurement import allocator
+
 
 def _cpu_model() -> str:
     try:
@@ -63,5 +65,6 @@ def capture(device: str) -> dict[str, Any]:
     env = dict(_static())
     env["device"] = device
     env["torch_threads"] = torch.get_num_threads()
+    env["allocator"] = allocator.state()
     env["gpu_name"] = torch.cuda.get_device_name() if device == "cuda" else None
     return env

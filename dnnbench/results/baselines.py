@@ -18,7 +18,7 @@ from dnnbench.results.journal import (
 )
 
 BASELINES_DIR = Path("results/baselines")
-PROBES = ("matmul_gflops", "reference_steps_per_s")
+PROBES = ("matmul_gflops", "reference_steps_per_s", "numpy_gemm_per_s", "python_mops")
 
 
 def resolve_baseline(text: str) -> Path:

@@ -15,7 +15,12 @@ from dnnbench.results.journal import records_of
 Sources = str | os.PathLike | Iterable[str | os.PathLike]  # one run or several
 
 # Calibration probes as frame columns (the gate adjusts speed by them).
-PROBE_COLUMNS = {"matmul_gflops": "calibration_gflops", "reference_steps_per_s": "calibration_ref"}
+PROBE_COLUMNS = {
+    "matmul_gflops": "calibration_gflops",
+    "reference_steps_per_s": "calibration_ref",
+    "numpy_gemm_per_s": "calibration_numpy",
+    "python_mops": "calibration_python",
+}
 
 
 def row(record: Record, run: str) -> dict[str, Any]:

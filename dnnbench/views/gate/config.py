@@ -11,12 +11,16 @@ from typing import Any
 from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.core.metrics import METRICS, gated
 
-# normalize → (frame column of the per-case calibration, run.json probe): what speed is adjusted by
-NORMALIZATIONS: dict[str, tuple[str | None, str | None]] = {
-    "reference": ("calibration_ref", "reference_steps_per_s"),
-    "matmul": ("calibration_gflops", "matmul_gflops"),
-    "none": (None, None),
+# normalize → the calibration probe speed figures are adjusted by (measurement/calibration.py). The
+# first two share no code with the cases; the torch probes run what a torch regression slows.
+NORMALIZATIONS: dict[str, str | None] = {
+    "numpy": "numpy_gemm_per_s",
+    "python": "python_mops",
+    "reference": "reference_steps_per_s",
+    "matmul": "matmul_gflops",
+    "none": None,
 }
+INDEPENDENT = ("numpy", "python", "none")
 
 
 def _default_tolerances() -> dict[str, float]:
@@ -32,7 +36,7 @@ class GateConfig:
 
     tolerances: dict[str, float] = field(default_factory=_default_tolerances)
     aggregate: float = 0.12  # allowed slowdown of the geometric mean over cases
-    normalize: str = "reference"  # which calibration speed figures are adjusted by (NORMALIZATIONS)
+    normalize: str = "numpy"  # which calibration probe speed figures are adjusted by (NORMALIZATIONS)
     confidence: float = 0.95
     resamples: int = 2000
     fail_on_missing: bool = False
@@ -72,12 +76,13 @@ def _positive(name: str, value: Any) -> float:
     return number
 
 
-def load_config(pyproject: Path | None, cli: list[str]) -> GateConfig:
-    """Defaults, then [tool.dnnbench.gate] of pyproject.toml, then --tolerance METRIC=VALUE."""
+def load_config(pyproject: Path | None, cli: list[str], section: str = "gate") -> GateConfig:
+    """Defaults, then [tool.dnnbench.<section>] of pyproject.toml ("gate" for the baseline gate, "ab" for
+    A/B runs), then --tolerance METRIC=VALUE."""
     config = GateConfig()
     if pyproject is not None and pyproject.is_file():
         try:
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("dnnbench", {}).get("gate", {})
+            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("dnnbench", {}).get(section, {})
         except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"{pyproject}: {exc}") from None
         config = config.with_overrides(table)

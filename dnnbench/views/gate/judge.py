@@ -13,11 +13,20 @@ import pandas as pd
 
 from dnnbench.core.errors import BadInput
 from dnnbench.core.metrics import METRICS, gated
+from dnnbench.results.frames import PROBE_COLUMNS
 from dnnbench.views.gate import statistics as st
-from dnnbench.views.gate.config import NORMALIZATIONS, GateConfig
+from dnnbench.views.gate.config import INDEPENDENT, NORMALIZATIONS, GateConfig
 from dnnbench.views.gate.sides import Side, environment_warnings
 
-WHAT = {"reference": "the reference training step's rate", "matmul": "the matmul's GFLOP/s"}
+WHAT = {
+    "numpy": "a NumPy GEMM's rate (independent of torch)",
+    "python": "a pure-Python loop's rate (independent of torch)",
+    "reference": "the reference training step's rate",
+    "matmul": "the matmul's GFLOP/s",
+}
+# Between two runs the torch reference step and the independent probe may drift apart by this much
+# before the gate says the calibration disagrees (A/A spread: docs/gate.md).
+CALIBRATION_DISAGREEMENT = 0.15
 
 
 @dataclass
@@ -46,6 +55,7 @@ class GateResult:
     new: list[str]  # in the current run, not in the baseline
     config: GateConfig
     normalization: str  # how speed metrics were normalized, in words
+    calibration_note: str | None = None  # the calibration disagreed with an independent probe
 
     @property
     def regressions(self) -> list[Finding]:
@@ -149,7 +159,8 @@ def judge_aggregate(findings: list[Finding], metric: str, config: GateConfig, rn
 
 def _normalization(baseline: Side, current: Side, config: GateConfig) -> tuple[st.SpeedReference, str, list[str]]:
     """What speed is adjusted by, that choice in words, and warnings about it."""
-    column, probe = NORMALIZATIONS[config.normalize]
+    probe = NORMALIZATIONS[config.normalize]
+    column = PROBE_COLUMNS.get(probe) if probe else None
     warnings = []
     what = WHAT.get(config.normalize)
     per_case = column is not None and all(
@@ -165,22 +176,64 @@ def _normalization(baseline: Side, current: Side, config: GateConfig) -> tuple[s
     elif baseline.calibration(probe) and current.calibration(probe):
         words = f"per run, by {what} at the start and end of each run"
     else:
+        column = None
         words = "none"
         warnings.append(f"no calibration ({config.normalize}) in one of the runs: speed metrics are compared raw")
     if column is not None and baseline.is_single_run:
         warnings.append(
             f"the baseline {baseline.name} is a single run: speed is divided by the calibration, which over-corrects "
-            "cases that follow the machine's speed less than the reference does; save a baseline from several runs "
+            "cases that follow the machine's speed less than the probe does; save a baseline from several runs "
             "(dnnbench baseline RUN1 RUN2 ...) so each case's slope is fitted (docs/gate.md)"
+        )
+    if config.normalize not in INDEPENDENT:
+        warnings.append(
+            f"speed is normalized by {what}, which runs torch as the cases do: a regression in torch (or in "
+            "anything the probe shares with the cases) slows it too and is divided away"
         )
     ref = st.SpeedReference(column, baseline.calibration(probe), current.calibration(probe))
     return ref, words, warnings
+
+
+def _probe_change(baseline: Side, current: Side, probe: str) -> float | None:
+    """current / baseline of a probe's median over the records (run.json where records have none)."""
+    column = PROBE_COLUMNS[probe]
+    values = []
+    for side in (baseline, current):
+        series = side.frame[column].dropna() if column in side.frame else pd.Series(dtype=float)
+        value = float(series.median()) if len(series) else side.calibration(probe)
+        if not value:
+            return None
+        values.append(value)
+    return values[1] / values[0]
+
+
+def calibration_agreement(baseline: Side, current: Side, limit: float = CALIBRATION_DISAGREEMENT) -> str | None:
+    """One line when the torch reference step moved between the runs unlike the independent probe: then
+    the reference step shares a change with the cases (torch, BLAS, threads) and the gate must not
+    divide by it; None when they agree or one is missing."""
+    shared = _probe_change(baseline, current, "reference_steps_per_s")
+    independent = _probe_change(baseline, current, "numpy_gemm_per_s")
+    if shared is None or independent is None or abs(np.log(shared / independent)) <= np.log1p(limit):
+        return None
+    return (
+        f"the calibration disagrees: the reference training step (torch) moved {shared - 1:+.0%} between the runs "
+        f"while the independent probe (NumPy GEMM) moved {independent - 1:+.0%}: something the step shares with "
+        "the cases changed (torch, its BLAS, threads)"
+    )
 
 
 def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     warnings = environment_warnings(baseline, current)
     ref, words, more = _normalization(baseline, current, config)
     warnings += more
+    disagreement = calibration_agreement(baseline, current)
+    if disagreement:
+        disagreement += (
+            "; speed is normalized by an independent probe, so that change stays in the speed figures"
+            if config.normalize in INDEPENDENT
+            else f"; normalizing by {config.normalize}, as configured, divides that change away"
+        )
+        warnings.append(disagreement)
     b_ids, c_ids = set(baseline.frame["case_id"]), set(current.frame["case_id"])
     common = [i for i in dict.fromkeys(current.frame["case_id"]) if i in b_ids]
     if not common:
@@ -199,4 +252,4 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     for metric in (m for m in gated() if METRICS[m].gate == "speed"):
         if sum(f.metric == metric and f.normalized_change_pct is not None for f in findings) >= 3:
             findings.append(judge_aggregate(findings, metric, config, rng))
-    return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, words)
+    return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, words, disagreement)
