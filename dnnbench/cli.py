@@ -128,9 +128,19 @@ def cmd_gate(args: argparse.Namespace) -> int:
     baseline_path = gate.resolve_baseline(args.baseline)
     baseline, current = gate.load_side(baseline_path), gate.load_side(args.current)
     result = gate.run_gate(baseline, current, config)
+    heading = f"baseline {baseline_path} vs current {args.current}"
+    _print_verdict(result, args, config, heading, str(baseline_path), args.current)
+    return result.exit_code
+
+
+def _print_verdict(result, args, config, heading: str, baseline_name: str, current_name: str) -> None:
+    from pathlib import Path
+
+    from dnnbench.views import gate
+
     for warning in result.warnings:
         print(f"warning: {warning}")
-    print(f"baseline {baseline_path} vs current {args.current}")
+    print(heading)
     print(gate.tolerance_line(config))
     print(f"speed normalized {result.normalization}")
     table = gate.display_table(result, only_notable=args.brief)
@@ -141,9 +151,44 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if result.new:
         print(f"only in the current run ({len(result.new)}): {', '.join(result.new)}")
     if args.markdown:
-        Path(args.markdown).write_text(gate.markdown(result, str(baseline_path), args.current), encoding="utf-8")
+        Path(args.markdown).write_text(gate.markdown(result, baseline_name, current_name), encoding="utf-8")
         print(f"markdown: {args.markdown}")
     print(gate.headline(result))
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    """Run base and head alternately on this machine and judge the paired differences."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from dnnbench import ab
+    from dnnbench.views import gate
+    from dnnbench.views.gate.paired import load_rounds, run_paired_gate
+
+    config = gate.load_config(Path(args.config), args.tolerance, section="ab")
+    out = Path(args.out or f"results/ab-{datetime.now():%Y%m%d-%H%M%S}")
+    repo = Path.cwd()
+    if args.judge_only:
+        meta = {}
+    else:
+        if args.base is None and args.base_python is None:
+            raise BadInput("ab needs a base: --base REF (a git ref) and/or --base-python PYTHON")
+        sides = [
+            ab.prepare_side("base", args.base, args.base_python, repo, out, args.install),
+            ab.prepare_side("head", args.head, args.head_python, repo, out, args.install),
+        ]
+        for side in sides:
+            print(f"ab: {side.describe()}")
+        plan = ab.Plan(args.matrix, args.device, args.seeds, args.rounds, args.dnnbench_set, args.data_dir, args.k)
+        try:
+            meta = ab.run_ab(*sides, plan, out)
+        finally:
+            ab.remove_worktrees(repo, sides)
+        for failure in meta["failures"]:
+            print(f"warning: {failure}")
+    result = run_paired_gate(load_rounds(out, "base"), load_rounds(out, "head"), config)
+    heading = f"A/B: base vs head in {out}" + (f" ({meta['wall_time_s']:.0f} s)" if meta else "")
+    _print_verdict(result, args, config, heading, "base", "head")
     return result.exit_code
 
 
@@ -260,6 +305,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brief", action="store_true", help="print only the aggregates and the rows that are not ok")
     p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.gate]")
     p.set_defaults(handler=cmd_gate)
+
+    p = sub.add_parser("ab", help="run base and head alternately on this machine and judge the pairs: exit 0/1/2")
+    p.add_argument("--base", default=None, help="git ref of the base (checked out into a worktree)")
+    p.add_argument("--head", default=None, help="git ref of the head (default: the working tree as it is)")
+    p.add_argument("--base-python", default=None, help="interpreter (environment) for the base")
+    p.add_argument("--head-python", default=None, help="interpreter (environment) for the head")
+    p.add_argument(
+        "--install", default="auto", help="auto, shared or venv: a ref's own environment (auto: when its deps differ)"
+    )
+    for flag, spec in PLAN_OPTIONS:
+        if flag not in ("--repeats", "--seeds"):
+            p.add_argument(flag, **spec)
+    p.add_argument("--seeds", default="1", help="seeds per case in every round (default 1)")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default 3)")
+    p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
+    p.add_argument("--out", default=None, help="output folder (default results/ab-<time>)")
+    p.add_argument("--judge-only", action="store_true", help="judge an existing --out folder without running")
+    p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE", help="as for gate")
+    p.add_argument("--markdown", default=None, help="also write the verdict as Markdown")
+    p.add_argument("--brief", action="store_true", help="print only the aggregates and the rows that are not ok")
+    p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.ab]")
+    p.set_defaults(handler=cmd_ab)
 
     p = sub.add_parser("baseline", help="save one or more runs as a named baseline under results/baselines/")
     p.add_argument(

@@ -1,17 +1,19 @@
-"""Measure the gate's error rates on this machine (issue: A/A false alarms, detection of a ~25%
-slower training step, detection of an accuracy drop). Not a unit test: it runs tens of smoke
-benchmarks and takes about half an hour on 2 cores.
+"""Measure both comparison modes' error rates on this machine (docs/gate.md quotes the output).
 
-    python -m tests.gate_evidence run   --out /tmp/gate-evidence --pairs 10 --repeats 3
-    python -m tests.gate_evidence judge --out /tmp/gate-evidence [--baseline results/baselines/ci-cpu]
-                                        [--tolerance METRIC=VALUE ...] [--plain-division]
+Not a unit test: it runs dozens of smoke benchmarks (about an hour and a half on 2 cores).
 
-`run` makes 2 x pairs independent A/A smoke runs, `slow` runs with tests/plugins/slow_step.py and
-`broken` runs with tests/plugins/broken_lr.py (the faults are injected from the test side). `judge`
-gates A/A pairs (run 2k-1 as baseline, run 2k as current) and every other pairing, each slow and
-broken run against A/A runs, and the CI configuration (a baseline merged from several runs, a
-failure confirmed by a second run), and prints the rates and the A/A spread behind the tolerances.
-Its Markdown output is what docs/gate.md quotes.
+    python -m tests.gate_evidence runs  --out /tmp/ev --aa 16 --faulty 6     # baseline mode: smoke runs, 3 seeds
+    python -m tests.gate_evidence ab    --out /tmp/ev --aa 8 --faulty 6      # A/B mode: `dnnbench ab` runs
+    python -m tests.gate_evidence judge --out /tmp/ev [--baseline results/baselines/ci-cpu] [--markdown F]
+
+Faults come from tests/faults (a sitecustomize loaded through PYTHONPATH, outside the product):
+slow_step (the engine's step only; no calibration probe runs it), slow_backward (torch's backward
+for every call, the torch probes' too) and slow_fetch (the DataLoader's batch fetch). Kinds are
+interleaved so that a drift of the machine over the hour hits all of them alike. `judge` gates:
+baseline mode one run against one run (every pairing) and as the CI recipe (a baseline of several
+A/A runs, a failure confirmed by a second run), under each normalization; A/B mode per ab run; and
+for each mode the smallest slowdown of one kind of case it catches 95% of the time, found by
+slowing those cases in the measured A/A comparisons by a known factor.
 """
 
 from __future__ import annotations
@@ -19,211 +21,307 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import subprocess
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dnnbench.views import gate
-from dnnbench.views.gate import statistics  # noqa: F401  (gate.statistics below)
+from dnnbench.views.gate import paired
 from tests.conftest import bench_command
 
 ROOT = Path(__file__).resolve().parents[1]
+FAULTS = ("slow_step", "slow_backward", "slow_fetch")
+FAULT_ENV = {"PYTHONPATH": f"{ROOT / 'tests' / 'faults'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+NORMALIZATIONS = ("numpy", "python", "none", "reference", "matmul")
+SPEED = ("throughput_samples_per_s", "time_to_target_s")
+KINDS = {  # the case kinds of the smallest-detectable-slowdown table
+    "batch 1": lambda f: f["case_id"].str.contains("_b1_"),
+    "batch 100": lambda f: f["case_id"].str.contains("_b100_") & ~f["suites"].str.contains("loaders"),
+    "full batch": lambda f: f["case_id"].str.contains("_bfull_"),
+    "loaders": lambda f: f["suites"].str.contains("loaders"),
+}
+SHIFTS = (0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
-def smoke(folder: Path, repeats: int, plugin: str | None = None) -> float:
-    cmd = bench_command("--matrix", "smoke", "--repeats", str(repeats), "--results", str(folder))
-    if plugin:
-        cmd += ["-p", plugin]
-    start = time.perf_counter()
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"smoke run {folder} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
-    return time.perf_counter() - start
+def _plan(kinds: list[tuple[str, int]]) -> list[tuple[str, str | None]]:
+    """(name, fault) in an interleaved order: aa-01, slow_step-01, aa-02, …"""
+    names = [(f"{kind}-{i:02d}", None if kind == "aa" else kind) for kind, n in kinds for i in range(1, n + 1)]
+    return sorted(names, key=lambda item: (int(item[0].rsplit("-", 1)[1]), item[0]))
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    out = Path(args.out)
-    plan = [(f"aa-{i:02d}", None) for i in range(1, 2 * args.pairs + 1)]
-    plan += [(f"slow-{i:02d}", "tests.plugins.slow_step") for i in range(1, args.slow + 1)]
-    plan += [(f"broken-{i:02d}", "tests.plugins.broken_lr") for i in range(1, args.broken + 1)]
-    # Interleave the kinds so that a drift of the machine over the half hour hits all of them alike.
-    plan.sort(key=lambda item: int(item[0].split("-")[1]))
-    for name, plugin in plan:
-        if (out / name / "run.json").exists() and "finished_at" in json.loads((out / name / "run.json").read_text()):
+def _done(folder: Path, marker: str) -> bool:
+    return (folder / marker).exists()
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    out = Path(args.out) / "runs"
+    for name, fault in _plan([("aa", args.aa), *[(f, args.faulty) for f in FAULTS]]):
+        folder = out / name
+        if (folder / "run.json").exists() and "finished_at" in json.loads((folder / "run.json").read_text()):
             continue
-        seconds = smoke(out / name, args.repeats, plugin)
-        print(f"{name}: {seconds:.0f} s", flush=True)
+        env = {**os.environ, **(({"DNNBENCH_FAULT": fault} | FAULT_ENV) if fault else {})}
+        cmd = bench_command("--matrix", "smoke", "--repeats", str(args.repeats), "--results", str(folder))
+        start = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
-def _gate(baseline: gate.Side, current: gate.Side, config: gate.GateConfig) -> gate.GateResult:
-    return gate.run_gate(baseline, current, config)
+def cmd_ab(args: argparse.Namespace) -> None:
+    out = Path(args.out) / "ab"
+    for name, fault in _plan([("aa", args.aa), *[(f, args.faulty) for f in FAULTS]]):
+        folder = out / name
+        if _done(folder, "ab.json"):
+            continue
+        cmd = [sys.executable, "-m", "dnnbench", "ab", "--base-python", sys.executable, "--matrix", "smoke"]
+        cmd += ["--rounds", str(args.rounds), "--out", str(folder)]
+        env = dict(os.environ)
+        if fault:  # the head is a second environment: the same code under a faulty interpreter
+            cmd += ["--head-python", str(ROOT / "tests" / "faults" / "python")]
+            env["DNNBENCH_FAULT"] = fault
+        start = time.perf_counter()
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"{name} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        print(f"{name}: {time.perf_counter() - start:.0f} s, exit {done.returncode}", flush=True)
+
+
+# --- judging ---------------------------------------------------------------------------------------------
+
+
+def _rate(flags: list[bool]) -> str:
+    return f"{sum(flags)}/{len(flags)} ({sum(flags) / max(1, len(flags)):.0%})"
 
 
 def _merged(sides: list[gate.Side]) -> gate.Side:
-    """A baseline made of several runs, as `dnnbench baseline RUN1 RUN2 …` saves it."""
     frame = pd.concat([s.frame for s in sides], ignore_index=True)
     return gate.Side("+".join(s.name for s in sides), frame, sides[0].meta)
 
 
-def _rate(results: list[bool]) -> str:
-    return f"{sum(results)} of {len(results)} ({sum(results) / max(1, len(results)):.1%})"
-
-
-def _aggregate(result: gate.GateResult) -> float | None:
+def _aggregate(result: gate.GateResult, metric: str = "throughput_samples_per_s") -> float | None:
     return next(
-        (
-            f.normalized_change_pct
-            for f in result.findings
-            if f.scope == "aggregate" and f.metric == "throughput_samples_per_s"
-        ),
-        None,
+        (f.normalized_change_pct for f in result.findings if f.scope == "aggregate" and f.metric == metric), None
     )
+
+
+def _raw_slowdown(base: list[gate.Side], runs: list[gate.Side]) -> float:
+    """Geometric mean over cases of current / baseline median throughput, all runs pooled: the size of a fault."""
+    b = (
+        pd.concat([s.frame for s in base])
+        .query("status == 'ok'")
+        .groupby("case_id")["throughput_samples_per_s"]
+        .median()
+    )
+    c = (
+        pd.concat([s.frame for s in runs])
+        .query("status == 'ok'")
+        .groupby("case_id")["throughput_samples_per_s"]
+        .median()
+    )
+    common = b.index.intersection(c.index)
+    return float(np.exp(np.log(c[common] / b[common]).mean()) - 1) * 100
+
+
+def _shifted(side: gate.Side, kind: str, factor: float) -> gate.Side:
+    """The side with the cases of `kind` made `factor` times slower (throughput / factor, time × factor)."""
+    frame = side.frame.copy()
+    mask = KINDS[kind](frame)
+    frame.loc[mask, "throughput_samples_per_s"] /= factor
+    frame.loc[mask, "time_to_target_s"] *= factor
+    return gate.Side(side.name, frame, side.meta)
+
+
+def _smallest(detect, kind: str, trials: list) -> str:
+    """The smallest shift in SHIFTS detected in ≥ 95% of the trials (detect(trial, kind, factor) → bool)."""
+    for shift in SHIFTS:
+        hits = [detect(t, kind, 1 + shift) for t in trials]
+        if sum(hits) >= 0.95 * len(hits):
+            return f"{shift:.0%} (+{shift:.0%} step time, {sum(hits)}/{len(hits)})"
+    return f"> {SHIFTS[-1]:.0%}"
+
+
+def judge_baseline_mode(out: Path, saved: str | None, draws: int, k: int) -> list[str]:
+    runs = {p.name: gate.load_side(p) for p in sorted((out / "runs").glob("*-[0-9][0-9]"))}
+    runs = {n: s for n, s in runs.items() if (out / "runs" / n / "benchmark.json").exists()}
+    aa = [s for n, s in runs.items() if n.startswith("aa-")]
+    faulty = {f: [s for n, s in runs.items() if n.startswith(f + "-")] for f in FAULTS}
+    base_config = gate.load_config(ROOT / "pyproject.toml", [])
+    lines = [
+        f"## Baseline mode: {len(aa)} A/A smoke runs, " + ", ".join(f"{len(v)} {f}" for f, v in faulty.items()),
+        "",
+        "Fault sizes (geometric mean over cases of the throughput change against the pooled A/A runs): "
+        + ", ".join(f"{f} {_raw_slowdown(aa, v):+.1f}%" for f, v in faulty.items() if v),
+        "",
+        "| normalization | protocol | A/A false alarms | " + " | ".join(f"{f} caught" for f in FAULTS) + " |",
+        "|---|---|---|" + "---|" * len(FAULTS),
+    ]
+    rng = random.Random(0)
+    draws_idx = [rng.sample(range(len(aa)), min(len(aa), k + 2)) for _ in range(draws)]
+    for normalize in NORMALIZATIONS:
+        config = base_config.with_overrides({"normalize": normalize})
+        one = [gate.run_gate(b, c, config).failed for b, c in itertools.combinations(aa, 2)]
+        one_f = {f: [gate.run_gate(b, s, config).failed for b in aa for s in v] for f, v in faulty.items()}
+        lines.append(
+            f"| {normalize} | one run vs one run (every pairing) | {_rate(one)} | "
+            + " | ".join(_rate(one_f[f]) for f in FAULTS)
+            + " |"
+        )
+        fa, det = [], {f: [] for f in FAULTS}
+        for i, chosen in enumerate(draws_idx):
+            base = _merged([aa[j] for j in chosen[:k]])
+            first, second = (aa[j] for j in chosen[k : k + 2])
+            fa.append(gate.run_gate(base, first, config).failed and gate.run_gate(base, second, config).failed)
+            for f, v in faulty.items():
+                if len(v) >= 2:
+                    s1, s2 = v[i % len(v)], v[(i + 1) % len(v)]
+                    det[f].append(gate.run_gate(base, s1, config).failed and gate.run_gate(base, s2, config).failed)
+        lines.append(
+            f"| {normalize} | CI recipe: {k}-run baseline, confirmed ({draws} draws) | {_rate(fa)} | "
+            + " | ".join(_rate(det[f]) for f in FAULTS)
+            + " |"
+        )
+        if saved:
+            base = gate.load_side(saved)
+            s_fa = [gate.run_gate(base, s, config).failed for s in aa]
+            s_fa_c = [a and b for a, b in zip(s_fa, s_fa[1:] + s_fa[:1], strict=True)]
+            s_det = {f: [gate.run_gate(base, s, config).failed for s in v] for f, v in faulty.items()}
+            lines.append(
+                f"| {normalize} | against {Path(saved).name} (single run / confirmed) | "
+                f"{_rate(s_fa)} / {_rate(s_fa_c)} | " + " | ".join(_rate(s_det[f]) for f in FAULTS) + " |"
+            )
+    # The issue's scenario on the default normalization: aggregate margins of slow_backward.
+    config = base_config
+    lines += ["", f"Default normalization ({config.normalize}); aggregate throughput change per comparison:"]
+    for f, v in faulty.items():
+        one = [_aggregate(gate.run_gate(b, s, config)) for b in aa[:4] for s in v]
+        lines.append(f"- {f} against single A/A runs: " + ", ".join(f"{x:+.1f}%" for x in one if x is not None))
+    aa_changes = [_aggregate(gate.run_gate(b, c, config)) for b, c in itertools.combinations(aa[:8], 2)]
+    lines.append("- A/A pairs: " + ", ".join(f"{x:+.1f}%" for x in aa_changes if x is not None))
+    if saved:
+        base = gate.load_side(saved)
+        for f, v in faulty.items():
+            results = [gate.run_gate(base, s, config) for s in v]
+            lines.append(
+                f"- {f} against {Path(saved).name}: "
+                + ", ".join(f"{_aggregate(r):+.1f}% (exit {r.exit_code})" for r in results)
+            )
+            notes = {r.calibration_note is not None for r in results}
+            lines.append(f"  - calibration disagreement reported: {notes}")
+        lines.append(
+            "- A/A against it: " + ", ".join(f"{_aggregate(gate.run_gate(base, s, config)):+.1f}%" for s in aa)
+        )
+    # Smallest slowdown of one kind of case caught 95% of the time (CI recipe, default normalization).
+    quick = replace(base_config, resamples=400)
+    trials = []
+    for chosen in draws_idx[:20]:
+        trials.append((_merged([aa[j] for j in chosen[:k]]), aa[chosen[k]]))
+
+    def detect(trial, kind, factor):
+        base, current = trial
+        return gate.run_gate(base, _shifted(current, kind, factor), quick).failed
+
+    lines += [
+        "",
+        f"Smallest slowdown caught in ≥ 95% of {len(trials)} CI-recipe comparisons (one run, no confirmation):",
+    ]
+    lines += [f"- {kind}: {_smallest(detect, kind, trials)}" for kind in KINDS]
+    return lines
+
+
+def judge_ab_mode(out: Path) -> list[str]:
+    folders = sorted(p for p in (out / "ab").glob("*-[0-9][0-9]") if (p / "ab.json").exists())
+    config = gate.load_config(ROOT / "pyproject.toml", [], section="ab")
+    results, walls, sides = {}, [], {}
+    for folder in folders:
+        base, head = paired.load_rounds(folder, "base"), paired.load_rounds(folder, "head")
+        sides[folder.name] = (base, head)
+        results[folder.name] = paired.run_paired_gate(base, head, config)
+        walls.append(json.loads((folder / "ab.json").read_text())["wall_time_s"])
+    kinds = {"aa": [], **{f: [] for f in FAULTS}}
+    for name, r in results.items():
+        kinds[name.rsplit("-", 1)[0]].append(r)
+    lines = [
+        f"## A/B mode: {len(folders)} `dnnbench ab` runs of the smoke matrix (3 rounds, seed 1); wall time "
+        f"{np.median(walls):.0f} s median ({min(walls):.0f}-{max(walls):.0f} s)"
+        if walls
+        else "## A/B mode: no runs",
+        "",
+        gate.tolerance_line(config),
+        "",
+        "| | runs | flagged (exit 1) | aggregate throughput change per run |",
+        "|---|---|---|---|",
+    ]
+    for kind, rs in kinds.items():
+        changes = ", ".join(f"{_aggregate(r):+.1f}%" for r in rs if _aggregate(r) is not None)
+        lines.append(f"| {kind} | {len(rs)} | {_rate([r.failed for r in rs])} | {changes} |")
+    per_case = [
+        f.normalized_change_pct
+        for r in kinds["aa"]
+        for f in r.findings
+        if f.scope == "case" and f.metric == "throughput_samples_per_s" and f.normalized_change_pct is not None
+    ]
+    if per_case:
+        q = np.percentile(np.abs(per_case), [50, 95, 99])
+        lines.append(
+            f"\nA/A per-case throughput change: |median| {q[0]:.1f}%, p95 {q[1]:.1f}%, p99 {q[2]:.1f}%, "
+            f"widest slowdown {min(per_case):+.1f}% ({len(per_case)} case comparisons)"
+        )
+    quick = replace(config, resamples=400)
+    trials = [sides[name] for name in sides if name.startswith("aa-")]
+
+    def detect(trial, kind, factor):
+        base, head = trial
+        side = _shifted(gate.Side("head", head, {}), kind, factor)
+        return paired.run_paired_gate(base, side.frame, quick).failed
+
+    if trials:
+        lines += ["", f"Smallest slowdown caught in ≥ 95% of {len(trials)} A/A ab runs slowed artificially:"]
+        lines += [f"- {kind}: {_smallest(detect, kind, trials)}" for kind in KINDS]
+    return lines
 
 
 def cmd_judge(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    config = gate.load_config(ROOT / "pyproject.toml", args.tolerance)
-    if args.normalize:
-        config = config.with_overrides({"normalize": args.normalize})
-    if args.plain_division:  # never fit a case's slope: divide by the calibration (what the gate did before)
-        gate.statistics.MIN_CALIBRATION_SPREAD = float("inf")
-    load = {p.name: gate.load_side(p) for p in sorted(out.glob("*-[0-9][0-9]")) if (p / "records.jsonl").exists()}
-    aa = [s for n, s in load.items() if n.startswith("aa-")]
-    slow = [s for n, s in load.items() if n.startswith("slow-")]
-    broken = [s for n, s in load.items() if n.startswith("broken-")]
-    pairs = list(zip(aa[0::2], aa[1::2], strict=False))
-    lines = [
-        f"# Gate error rates on the smoke matrix ({len(aa)} A/A runs, {len(slow)} with a ~25% slower "
-        f"step, {len(broken)} with a broken learning rate; 3 seeds per case)",
-        "",
-        gate.tolerance_line(config)
-        + f"; normalized by: {config.normalize}{' (plain division)' if args.plain_division else ''}",
-        "",
-    ]
-
-    # 1. The literal protocol: pairs of independent runs, one run as the baseline.
-    aa_pairs = [_gate(b, c, config) for b, c in pairs]
-    slow_pairs = [_gate(pairs[i % len(pairs)][0], s, config) for i, s in enumerate(slow)]
-    broken_pairs = [_gate(pairs[i % len(pairs)][0], s, config) for i, s in enumerate(broken)]
-    lines += [
-        "## One run against one run",
-        "",
-        f"- A/A pairs (run 2k-1 as baseline, run 2k as current): false alarms {_rate([r.failed for r in aa_pairs])}",
-    ]
-    for r, (b, c) in zip(aa_pairs, pairs, strict=True):
-        lines += [
-            f"  - {b.name} → {c.name}: {f.case_id} {f.metric} {f.normalized_change_pct:+.1f}%" for f in r.regressions
-        ]
-    lines.append(f"- slower step (slow-i against aa-(2i-1)): caught {_rate([r.failed for r in slow_pairs])}")
-    lines.append(f"- broken learning rate: caught {_rate([r.failed for r in broken_pairs])}")
-    every_aa = [_gate(b, c, config) for b, c in itertools.combinations(aa, 2)]
-    every_slow = [_gate(b, s, config) for b in aa for s in slow]
-    lines.append(f"- every A/A pair ({len(every_aa)}): false alarms {_rate([r.failed for r in every_aa])}")
-    lines.append(
-        f"- every A/A run as baseline for every slower run ({len(every_slow)}): caught "
-        f"{_rate([r.failed for r in every_slow])}"
-    )
-    agg_aa = np.array([_aggregate(r) for r in every_aa])
-    agg_slow = np.array([_aggregate(r) for r in every_slow])
-    spread = lambda a: f"p5 {np.percentile(a, 5):+.1f}%, median {np.median(a):+.1f}%, p95 {np.percentile(a, 95):+.1f}%"  # noqa: E731
-    lines.append(f"- aggregate throughput change, A/A: {spread(agg_aa)}; slower step: {spread(agg_slow)}")
-    for metric in ("throughput_samples_per_s", "time_to_target_s", "peak_memory_bytes"):
-        changes = [
-            f.normalized_change_pct
-            for r in every_aa
-            for f in r.findings
-            if f.metric == metric and f.scope == "case" and f.normalized_change_pct is not None
-        ]
-        if changes:
-            q = np.percentile(np.abs(changes), [50, 95, 99])
-            lines.append(
-                f"- A/A per-case {metric}: |change| median {q[0]:.1f}%, p95 {q[1]:.1f}%, p99 {q[2]:.1f}%, "
-                f"widest slowdown {min(changes) if metric == 'throughput_samples_per_s' else max(changes):+.1f}%"
-            )
-    accuracy = [
-        f.normalized_change_pct
-        for r in every_aa
-        for f in r.findings
-        if f.metric == "final_test_accuracy" and f.verdict != "not gated"
-    ]
-    lines.append(
-        f"- A/A accuracy: largest change {max(map(abs, accuracy)):.2f} points over {len(accuracy)} comparisons"
-    )
-
-    # 2. The CI configuration: a baseline of several runs; a failure is confirmed by a second run.
-    rng = random.Random(0)
-    k = args.baseline_runs
-    fa, fa_confirmed, det, det_confirmed = [], [], [], []
-    for _ in range(args.draws):
-        chosen = rng.sample(range(len(aa)), k + 2)
-        base = _merged([aa[i] for i in chosen[:k]])
-        first, second = (aa[i] for i in chosen[k:])
-        r1 = _gate(base, first, config).failed
-        fa.append(r1)
-        fa_confirmed.append(r1 and _gate(base, second, config).failed)
-        s1, s2 = rng.sample(slow, 2)
-        d1 = _gate(base, s1, config).failed
-        det.append(d1)
-        det_confirmed.append(d1 and _gate(base, s2, config).failed)
-    lines += [
-        "",
-        f"## CI configuration: a baseline of {k} runs ({args.draws} random draws)",
-        "",
-        f"- A/A false alarms: {_rate(fa)}; confirmed by a second run: {_rate(fa_confirmed)}",
-        f"- slower step caught: {_rate(det)}; confirmed by a second run: {_rate(det_confirmed)}",
-    ]
-    if args.baseline:
-        lines += ["", *_against_saved_baseline(gate.load_side(args.baseline), aa, slow, broken, config)]
-    print("\n".join(lines))
+    lines = [f"# Gate evidence ({out})", ""]
+    if (out / "runs").is_dir():
+        lines += [*judge_baseline_mode(out, args.baseline, args.draws, args.baseline_runs), ""]
+    if (out / "ab").is_dir():
+        lines += judge_ab_mode(out)
+    text = "\n".join(lines) + "\n"
+    print(text)
     if args.markdown:
-        Path(args.markdown).write_text("\n".join(lines) + "\n")
-
-
-def _against_saved_baseline(
-    base: gate.Side, aa: list[gate.Side], slow: list[gate.Side], broken: list[gate.Side], config: gate.GateConfig
-) -> list[str]:
-    """What our own CI does: every run against a baseline recorded earlier (another session, or another
-    machine), a failure confirmed by the next run of the same kind."""
-    results = {name: [_gate(base, s, config) for s in runs] for name, runs in (("aa", aa), ("slow", slow))}
-    confirmed = {
-        name: [r.failed and rs[(i + 1) % len(rs)].failed for i, r in enumerate(rs)] for name, rs in results.items()
-    }
-    aggregates = ", ".join(f"{_aggregate(r):+.1f}%" for r in results["aa"])
-    return [
-        f"## Against the saved baseline {base.name} (recorded at another time)",
-        "",
-        f"- A/A runs: false alarms {_rate([r.failed for r in results['aa']])}; confirmed by the next run: "
-        f"{_rate(confirmed['aa'])}",
-        f"- slower step: caught {_rate([r.failed for r in results['slow']])}; confirmed by the next run: "
-        f"{_rate(confirmed['slow'])}",
-        f"- broken learning rate: caught {_rate([_gate(base, s, config).failed for s in broken])}",
-        f"- A/A aggregate throughput changes: {aggregates}",
-    ]
+        Path(args.markdown).write_text(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run")
+    p = sub.add_parser("runs")
     p.add_argument("--out", required=True)
-    p.add_argument("--pairs", type=int, default=10)
-    p.add_argument("--slow", type=int, default=10)
-    p.add_argument("--broken", type=int, default=3)
+    p.add_argument("--aa", type=int, default=16)
+    p.add_argument("--faulty", type=int, default=6)
     p.add_argument("--repeats", type=int, default=3)
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_runs)
+    p = sub.add_parser("ab")
+    p.add_argument("--out", required=True)
+    p.add_argument("--aa", type=int, default=8)
+    p.add_argument("--faulty", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=3)
+    p.set_defaults(func=cmd_ab)
     p = sub.add_parser("judge")
     p.add_argument("--out", required=True)
-    p.add_argument("--tolerance", action="append", default=[])
-    p.add_argument("--markdown", default=None)
-    p.add_argument("--baseline-runs", type=int, default=5)
-    p.add_argument("--normalize", default=None, help="reference, matmul or none (default: pyproject's)")
-    p.add_argument("--draws", type=int, default=200)
     p.add_argument("--baseline", default=None, help="a saved baseline to gate every run against, as CI does")
-    p.add_argument("--plain-division", action="store_true", help="do not fit slopes (for comparison)")
+    p.add_argument("--baseline-runs", type=int, default=5)
+    p.add_argument("--draws", type=int, default=100)
+    p.add_argument("--markdown", default=None)
     p.set_defaults(func=cmd_judge)
     args = parser.parse_args()
     args.func(args)

@@ -29,6 +29,7 @@ LAYERS = {
     "cli": 5,
     "options": 5,
     "pytest_plugin": 5,
+    "ab": 5,
     "__main__": 5,
 }
 

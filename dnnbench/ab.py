@@ -1,0 +1,265 @@
+"""A/B runs: the base and the head measured alternately on this machine, in one job.
+
+    python -m dnnbench ab --base main                      # the working tree against main
+    python -m dnnbench ab --base v1 --head v2              # two git refs
+    python -m dnnbench ab --base-python envA/bin/python --head-python envB/bin/python   # two environments
+
+Each side is a long-lived worker process (its own interpreter, its own dnnbench: a git worktree of
+the ref, or this checkout) that runs `dnnbench run` commands one at a time; both workers live for
+the whole job, so each side keeps its process history as in a real run, and only one works at a
+time. Per case the runner makes R rounds of base, head (then head, base: the order alternates, so
+neither side always goes first), and writes each side's records under OUT/base/rN and OUT/head/rN.
+Machine drift then hits both sides of a pair alike, which is what `asv continuous`, pyperf's
+compare and PyTorch's benchmark harness rely on; views/gate/paired.py judges the pairs.
+
+A git ref runs with this environment's interpreter and packages when its pyproject.toml asks for
+the same dependencies as this checkout's; otherwise it gets a virtual environment of its own
+(`--install venv` forces that, `--install shared` forbids it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dnnbench.core.errors import BadInput
+
+# The worker: imports the dnnbench found first on its path (its side's), then runs CLI commands read
+# as JSON lines from stdin, answering each with one JSON line. Works with every dnnbench that has
+# the `run` and `list` commands, so older refs can be measured too.
+WORKER = r"""
+import contextlib, io, json, sys, time, traceback
+real = sys.stdout
+import dnnbench
+from dnnbench.cli import main
+real.write(json.dumps({"ready": True, "dnnbench": dnnbench.__file__, "python": sys.executable}) + "\n")
+real.flush()
+for line in sys.stdin:
+    args = json.loads(line)
+    out, err = io.StringIO(), io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(args)
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            rc = 1
+            traceback.print_exc()
+    reply = {"rc": rc, "out": out.getvalue(), "err": err.getvalue(), "seconds": time.perf_counter() - started}
+    real.write(json.dumps(reply) + "\n")
+    real.flush()
+"""
+
+INSTALLS = ("auto", "shared", "venv")
+
+
+@dataclass
+class Side:
+    """Where one side's code and interpreter come from."""
+
+    name: str  # "base" or "head"
+    root: Path  # the code: a worktree of the ref, or this checkout
+    python: str
+    ref: str | None = None  # None: the working tree as it is (uncommitted changes included)
+    commit: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # PYTHONPATH for a shared interpreter
+
+    def describe(self) -> str:
+        code = f"{self.ref} ({(self.commit or '')[:12]})" if self.ref else f"working tree {self.root}"
+        return f"{self.name}: {code}, python {self.python}"
+
+
+def _git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise BadInput(f"git {' '.join(args)}: {(out.stderr.strip().splitlines() or ['failed'])[-1]}")
+    return out.stdout.strip()
+
+
+def _dependencies(root: Path) -> list[str] | None:
+    try:
+        return tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _own_venv(root: Path, where: Path) -> str:
+    """A virtual environment with the side's own install (pip install ROOT)."""
+    python = where / "bin" / "python"
+    if not python.exists():
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", str(where)], check=True)
+        pip = subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], capture_output=True, text=True)
+        if pip.returncode != 0:
+            raise BadInput(f"could not install {root} into {where}: {(pip.stderr.strip().splitlines() or [''])[-1]}")
+    return str(python)
+
+
+def prepare_side(
+    name: str, ref: str | None, python: str | None, repo: Path, workdir: Path, install: str = "auto"
+) -> Side:
+    """A side from a git ref (checked out as a worktree) and/or an interpreter."""
+    if install not in INSTALLS:
+        raise BadInput(f"unknown install {install!r}; choose from: {', '.join(INSTALLS)}")
+    if python is not None and not Path(python).exists():
+        raise BadInput(f"no Python interpreter at {python!r}")
+    if ref is None:
+        return Side(name, repo, python or sys.executable, env={"PYTHONPATH": str(repo)})
+    commit = _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    root = workdir / "worktrees" / name
+    if root.exists():
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(root)], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+    _git(repo, "worktree", "add", "--detach", str(root), commit)
+    if python is None:
+        same = _dependencies(root) == _dependencies(repo)
+        if install == "venv" or (install == "auto" and not same):
+            python = _own_venv(root, workdir / "envs" / name)
+            return Side(name, root, python, ref, commit)
+        python = sys.executable
+    return Side(name, root, python, ref, commit, env={"PYTHONPATH": str(root)})
+
+
+class Worker:
+    """One side's long-lived process."""
+
+    def __init__(self, side: Side, extra_env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, **(extra_env or {}), **side.env}
+        if "PYTHONPATH" in side.env and os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = f"{side.env['PYTHONPATH']}{os.pathsep}{os.environ['PYTHONPATH']}"
+        self.side = side
+        self.proc = subprocess.Popen(
+            [side.python, "-c", WORKER],
+            cwd=side.root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        hello = self._read()
+        self.module = hello.get("dnnbench")
+
+    def _read(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read().strip().splitlines()
+            raise BadInput(f"{self.side.name} worker ({self.side.python}) died: {err[-1] if err else 'no output'}")
+        return json.loads(line)
+
+    def call(self, args: list[str]) -> dict[str, Any]:
+        self.proc.stdin.write(json.dumps(args) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def parse_list(text: str) -> dict[str, bool]:
+    """`dnnbench list` output → case id → runnable here (False when listed as skipped)."""
+    cases: dict[str, bool] = {}
+    for line in text.splitlines()[2:]:
+        parts = line.split()
+        if parts:
+            cases[parts[0]] = "[skipped:" not in line
+    return cases
+
+
+@dataclass
+class Plan:
+    matrix: str
+    device: str
+    seeds: str
+    rounds: int
+    overrides: list[str]
+    data_dir: str | None
+    select: list[str]  # substrings of case ids to keep (none: all)
+
+
+def _plan_args(plan: Plan) -> list[str]:
+    args = ["--matrix", plan.matrix, "--device", plan.device, "--seeds", plan.seeds]
+    for item in plan.overrides:
+        args += ["--set", item]
+    if plan.data_dir:
+        args += ["--data-dir", plan.data_dir]
+    return args
+
+
+def run_ab(base: Side, head: Side, plan: Plan, out: Path, log=print) -> dict[str, Any]:
+    """Run every common case of the plan in alternating rounds; return what ab.json records."""
+    if plan.rounds < 2:
+        raise BadInput(f"--rounds must be at least 2 (pairs to judge), got {plan.rounds}")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    workers = {s.name: Worker(s) for s in (base, head)}
+    try:
+        listed = {}
+        for name, worker in workers.items():
+            reply = worker.call(["list", *_plan_args(plan)])
+            if reply["rc"] != 0:
+                raise BadInput(f"{name}: {(reply['err'].strip().splitlines() or ['list failed'])[-1]}")
+            listed[name] = parse_list(reply["out"])
+        runnable = [c for c, ok in listed["head"].items() if ok and listed["base"].get(c)]
+        if plan.select:
+            runnable = [c for c in runnable if any(s in c for s in plan.select)]
+        if not runnable:
+            raise BadInput("base and head have no runnable case in common for this selection")
+        only = {
+            "base": sorted(set(listed["base"]) - set(listed["head"])),
+            "head": sorted(set(listed["head"]) - set(listed["base"])),
+        }
+        log(f"ab: {len(runnable)} cases x {plan.rounds} rounds x 2 sides; results -> {out}")
+        failures = []
+        for i, case_id in enumerate(runnable, 1):
+            for r in range(1, plan.rounds + 1):
+                order = ("base", "head") if r % 2 else ("head", "base")
+                for name in order:
+                    args = ["run", *_plan_args(plan), "--case", case_id, "--results", str(out / name / f"r{r}")]
+                    reply = workers[name].call(args)
+                    if reply["rc"] not in (0, 1):
+                        failures.append(f"{name} {case_id} r{r}: {(reply['err'].strip().splitlines() or [''])[-1]}")
+            log(f"ab: [{i}/{len(runnable)}] {case_id}")
+    finally:
+        for worker in workers.values():
+            worker.close()
+    meta = {
+        "base": base.describe(),
+        "head": head.describe(),
+        "base_module": workers["base"].module,
+        "head_module": workers["head"].module,
+        "matrix": plan.matrix,
+        "device": plan.device,
+        "seeds": plan.seeds,
+        "rounds": plan.rounds,
+        "overrides": plan.overrides,
+        "cases": runnable,
+        "only_in": only,
+        "failures": failures,
+        "wall_time_s": time.perf_counter() - started,
+    }
+    (out / "ab.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def remove_worktrees(repo: Path, sides: list[Side]) -> None:
+    for side in sides:
+        if side.ref is not None:
+            subprocess.run(
+                ["git", "-C", str(repo), "worktree", "remove", "--force", str(side.root)], capture_output=True
+            )
