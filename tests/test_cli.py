@@ -33,7 +33,7 @@ def test_list_prints_cases_and_skips_with_reasons():
         (["list", "--set", "workload=cifar"], "unknown workload 'cifar'; choose from: fashion-mnist"),
         (["list", "--set", "batch_size=0"], "batch_size must be a positive integer or 'full', got 0"),
         (["list", "--set", "batch_size=1.5"], "bad value '1.5' for batch_size"),
-        (["list", "--set", "lr=0"], "lr must be a number > 0"),
+        (["list", "--set", "lr=0"], "lr must be a finite number > 0"),
         (["list", "--set", "dropout_p=1.5"], "dropout_p must be in [0, 1), got 1.5"),
         (["list", "--set", "num_workers=-2"], "num_workers must be an integer >= 0, got -2"),
         (["list", "--repeats", "0"], "--repeats must be a positive integer"),
@@ -74,7 +74,7 @@ def test_bench_front_end_rejects_bad_input_the_same_way():
 
 
 def test_run_one_case_by_id_appends_to_a_journal(tmp_path):
-    case = "cubic_b20_adam_lr0.01_tensor_e3_cpu"
+    case = "cubic_b20_adam_lr0.01_beta0.99_note_tensor_e3_cpu"
     out = run_cli("run", "--matrix", "smoke", "--case", case, "--results", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"{case}-s1: ok · ")

@@ -4,6 +4,7 @@ import time
 import pytest
 import torch
 
+from dnnbench.core.errors import BadInput
 from dnnbench.core.metrics import METRICS
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.workloads import get_workload
@@ -195,3 +196,23 @@ def test_full_batch_is_one_step_per_epoch():
     assert r.resolved["batch_size"] == 500 and r.metrics["steps"] == 3
     assert r.resolved["warmup_steps"] == 1  # the cold first step stays out of the throughput
     assert math.isclose(r.metrics["epochs_completed"], 3.0)
+
+
+def test_the_notes_protocol_trains_on_everything_and_evaluates_the_test_set_every_epoch():
+    r = run(Case(workload="cubic", protocol="note", batch_size=20, lr=0.01, epochs=2), seed=1)
+    assert r.protocol == "note" and r.resolved["n_train"] == 1500  # all 1,500 points, nothing held out
+    assert [v["samples"] for v in r.curves["val"]] == [1500, 3000]  # once per epoch
+    assert r.target.metric == "train_mse" and r.metrics["best_val_loss"] is None
+    images = run(tiny(protocol="note", epochs=2), seed=1)
+    assert images.target.metric == "test_accuracy" and "on the test set" in images.target.status
+    # what it evaluated after the last epoch is the test set: the same figure as the final test accuracy
+    assert images.curves["val"][-1]["val_metric"] == images.metrics["final_test_accuracy"]
+    assert images.metrics["best_val_accuracy"] is None
+
+
+def test_the_races_adam_uses_the_notes_betas():
+    race = Case(workload="cubic", optimizer="adam", lr=0.01, beta2=0.99, epochs=1)
+    assert race.id == "cubic_b100_adam_lr0.01_beta0.99_tensor_e1_cpu"
+    assert Case(optimizer="adam", beta2=0.999) == Case(optimizer="adam")  # torch's default is no change
+    with pytest.raises(BadInput, match="beta2 applies to adam and adamw, not 'sgd'"):
+        Case(optimizer="sgd", beta2=0.99)

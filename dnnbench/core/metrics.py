@@ -185,6 +185,15 @@ _ALL = [
         summary=False,
     ),
     Metric(
+        "loss_rise_fraction",
+        "share of steps whose loss rose",
+        "",
+        0,
+        "fraction",
+        "share of training steps whose training loss was higher than the step before: how noisy the updates are",
+        overview=False,
+    ),
+    Metric(
         "data_wait_fraction",
         "data-wait share",
         "",

@@ -7,6 +7,7 @@ left at None take the workload's or optimizer's default; the engine records the 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,9 @@ from dnnbench.definitions.optimizers import OPTIMIZERS
 from dnnbench.definitions.workloads import get_workload
 
 REGULARIZATIONS = ("none", "batchnorm", "dropout", "batchnorm+dropout", "l2", "l1")
+# benchmark: train on the training split, validate on a split held out of it, target on validation.
+# note: the study note's own protocol: train on all the training data, evaluate on the test set every epoch.
+PROTOCOLS = ("benchmark", "note")
 LOADERS = ("torchvision", "tensor", "device")
 
 
@@ -44,6 +48,8 @@ class Case:
     features: int | None = None  # input width of the synthetic workload
     threads: int | None = None  # torch intra-op threads; None → torch's default (all cores)
     warmup_steps: int = 10  # steps left out of throughput statistics (capped at a quarter of the run)
+    protocol: str = "benchmark"  # see PROTOCOLS
+    beta2: float | None = None  # Adam's / AdamW's second-moment decay; None → torch's default (0.999)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -71,7 +77,8 @@ def _is_int(v: object) -> bool:
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int or float (not a bool): inf and nan are refused wherever a number is read."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _positive_int_or_none(name: str, v: object) -> None:
@@ -87,7 +94,7 @@ def validate(c: Case) -> None:
     if c.optimizer not in OPTIMIZERS:
         raise unknown_choice("optimizer", c.optimizer, OPTIMIZERS)
     if c.lr is not None and (not _is_number(c.lr) or not c.lr > 0):
-        raise BadInput(f"lr must be a number > 0, got {c.lr!r}")
+        raise BadInput(f"lr must be a finite number > 0, got {c.lr!r}")
     if c.regularization not in REGULARIZATIONS:
         raise unknown_choice("regularization", c.regularization, REGULARIZATIONS)
     if not _is_number(c.dropout_p) or not 0 <= c.dropout_p < 1:
@@ -95,7 +102,7 @@ def validate(c: Case) -> None:
     for name in ("weight_decay", "l1_lambda"):
         value = getattr(c, name)
         if not _is_number(value) or value < 0:
-            raise BadInput(f"{name} must be a number >= 0, got {value!r}")
+            raise BadInput(f"{name} must be a finite number >= 0, got {value!r}")
     if c.hidden is not None and (not isinstance(c.hidden, tuple) or not all(_is_int(h) and h >= 1 for h in c.hidden)):
         raise BadInput(f"hidden must be layer widths >= 1 such as 500 or 256,128, got {c.hidden!r}")
     if c.loader not in LOADERS:
@@ -109,14 +116,24 @@ def validate(c: Case) -> None:
     for name in ("epochs", "train_samples", "eval_samples", "eval_every", "features", "threads"):
         _positive_int_or_none(name, getattr(c, name))
     if c.max_seconds is not None and (not _is_number(c.max_seconds) or not c.max_seconds > 0):
-        raise BadInput(f"max_seconds must be a number > 0, got {c.max_seconds!r}")
+        raise BadInput(f"max_seconds must be a finite number > 0, got {c.max_seconds!r}")
+    if c.protocol not in PROTOCOLS:
+        raise unknown_choice("protocol", c.protocol, PROTOCOLS)
+    if c.protocol == "note" and not workload.in_note:
+        raise BadInput(f"the note's protocol applies to the note's workloads, not {c.workload!r}")
+    if c.beta2 is not None:
+        if not _is_number(c.beta2) or not 0 <= c.beta2 < 1:
+            raise BadInput(f"beta2 must be in [0, 1), got {c.beta2!r}")
+        if "betas" not in OPTIMIZERS[c.optimizer].options:
+            raise BadInput(f"beta2 applies to adam and adamw, not {c.optimizer!r}")
     if not _is_int(c.warmup_steps) or c.warmup_steps < 0:
         raise BadInput(f"warmup_steps must be an integer >= 0, got {c.warmup_steps!r}")
     if c.features is not None and c.workload != "synthetic":
         raise BadInput(f"features applies to the synthetic workload only, not {c.workload!r}")
-    if c.train_samples is not None and c.train_samples > workload.n_train:
+    n_train = workload.train_size(c.protocol)
+    if c.train_samples is not None and c.train_samples > n_train:
         raise BadInput(
-            f"train_samples {c.train_samples} exceeds the {workload.n_train} samples of the {c.workload} training split"
+            f"train_samples {c.train_samples} exceeds the {n_train} samples of the {c.workload} training split"
         )
 
 
@@ -131,6 +148,7 @@ def _canonicalize(c: Case) -> None:
         "max_seconds": workload.max_seconds,
         "eval_every": workload.eval_every,
         "features": workload.in_features if c.workload == "synthetic" else None,
+        "beta2": OPTIMIZERS[c.optimizer].options.get("betas", (None, None))[1],
     }
     for name, default in defaults.items():
         if getattr(c, name) is not None and getattr(c, name) == default:
@@ -153,11 +171,13 @@ def _g(v: float) -> str:
 # Tokens for fields shown only when they differ from the Case default, in id order.
 _OPTIONAL_TOKENS: dict[str, Any] = {
     "lr": lambda c: f"lr{_g(c.lr)}",
+    "beta2": lambda c: f"beta{_g(c.beta2)}",
     "regularization": lambda c: c.regularization,
     "dropout_p": lambda c: f"p{_g(c.dropout_p)}",
     "weight_decay": lambda c: f"wd{_g(c.weight_decay)}",
     "l1_lambda": lambda c: f"l1w{_g(c.l1_lambda)}",
     "hidden": lambda c: "h" + ("x".join(str(h) for h in c.hidden) or "0"),
+    "protocol": lambda c: c.protocol,
 }
 _BUDGET_TOKENS: dict[str, Any] = {
     "num_workers": lambda c: f"w{c.num_workers}",
@@ -234,6 +254,8 @@ _PARSERS: dict[str, tuple[Any, str]] = {
     "features": (_parse_optional(int), "a positive integer"),
     "threads": (_parse_optional(int), "a positive integer"),
     "warmup_steps": _INT,
+    "protocol": (str, "benchmark or note"),
+    "beta2": (_parse_optional(float), "a number in [0, 1)"),
 }
 assert set(_PARSERS) == set(_DEFAULTS), "every Case field needs a parser"
 

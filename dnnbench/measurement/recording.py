@@ -74,7 +74,7 @@ def final_metrics(training: Training) -> dict[str, Any]:
     else:
         metrics["generalization_gap"] = test_loss - train_loss
     curve = training.validation.curve
-    if curve:
+    if curve and training.case.protocol == "benchmark":  # the note's protocol has no validation split
         metrics["best_val_loss"] = min(v["val_loss"] for v in curve)
         if training.plan.classification:
             metrics["best_val_accuracy"] = max(v["val_metric"] for v in curve)
@@ -83,15 +83,17 @@ def final_metrics(training: Training) -> dict[str, Any]:
 
 def target_of(training: Training, status: str) -> Target:
     w, plan, hit = training.workload, training.plan, training.validation.target_hit
+    on = {"test_accuracy": " (on the test set, as the note evaluates)", "train_mse": " (on the training data)"}
+    where = on.get(plan.target_metric, "")
     if w.target is None:
         text = "no target (the workload has none)"
     elif hit:
-        text = "reached"
+        text = "reached" + where
     elif status == "ok":
-        text = f"not reached within the budget ({plan.epochs} epochs, {plan.max_seconds:g} s)"
+        text = f"not reached within the budget ({plan.epochs} epochs, {plan.max_seconds:g} s)" + where
     else:
         text = f"not reached ({status})"
-    return Target(w.target_metric, w.target, hit is not None, text, plan.eval_every)
+    return Target(plan.target_metric, w.target, hit is not None, text, plan.eval_every)
 
 
 def collect_metrics(training: Training, status: str, started: float) -> tuple[dict[str, Any], dict[str, float] | None]:
@@ -99,6 +101,9 @@ def collect_metrics(training: Training, status: str, started: float) -> tuple[di
     the wall time counts from `started` to the end of those evaluations."""
     metrics, phase_fractions = timing_metrics(training)
     metrics.update(training.validation.target_hit or {})
+    losses = np.array(training.progress.loss_values)
+    if len(losses) > 1:
+        metrics["loss_rise_fraction"] = float(np.mean(np.diff(losses) > 0))
     if status == "ok":
         metrics.update(final_metrics(training))
     setup = training.setup
@@ -135,6 +140,7 @@ def record_of(
         curves={"loss": downsample(np.array(training.progress.loss_values)), "val": training.validation.curve},
         memory_kind=training.memory.kind,
         calibration=calibration,
+        protocol=case.protocol,
         suite=suite,
         suites=suites,
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),

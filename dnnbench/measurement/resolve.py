@@ -60,13 +60,15 @@ def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_tes
     steps_per_epoch = n_train // batch if drop_last else math.ceil(n_train / batch)
     epochs = case.epochs or workload.epochs
     planned = steps_per_epoch * epochs
+    # The note evaluates once per epoch; the benchmark at the workload's cadence in samples.
+    default_cadence = n_train if case.protocol == "note" else workload.eval_every
     return Plan(
         batch_size=batch,
         lr=case.lr or default_lr(case.optimizer),
         hidden=case.hidden if case.hidden is not None else workload.hidden,
         epochs=epochs,
         max_seconds=case.max_seconds or workload.max_seconds,
-        eval_every=case.eval_every or workload.eval_every,
+        eval_every=case.eval_every or default_cadence,
         n_train=n_train,
         n_val=n_val,
         n_test=n_test,
@@ -76,6 +78,6 @@ def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_tes
         drop_last=drop_last,
         threads=threads,
         loss="cross_entropy" if workload.task == "classification" else "mse",
-        target_metric=workload.target_metric,
+        target_metric=workload.target_metric_under(case.protocol),
         target=workload.target,
     )

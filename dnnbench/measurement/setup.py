@@ -59,7 +59,11 @@ def build(case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int,
     weights = weight_matrices(model)
     model = hooks.wrap_model(model)
     optimizer = build_optimizer(
-        case.optimizer, model.parameters(), plan.lr, l2=case.weight_decay if regularization == "l2" else None
+        case.optimizer,
+        model.parameters(),
+        plan.lr,
+        l2=case.weight_decay if regularization == "l2" else None,
+        beta2=case.beta2,
     )
     loss_fn = nn.CrossEntropyLoss() if plan.classification else nn.MSELoss()
     l1 = case.l1_lambda if regularization == "l1" else 0.0

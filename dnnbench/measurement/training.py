@@ -78,7 +78,7 @@ class Training:
         self.workload: Workload = get_workload(case.workload)
         self.device = torch.device(case.device)
         torch.set_num_threads(case.threads or DEFAULT_THREADS)
-        splits = load_splits(self.workload, case.train_samples, case.features, data_dir)
+        splits = load_splits(self.workload, case.train_samples, case.features, data_dir, case.protocol)
         self.plan: Plan = resolve_plan(
             case, self.workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads()
         )

@@ -99,6 +99,7 @@ def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "loader": case.get("loader"),
                 "device": case.get("device"),
                 "batch_size": str(case.get("batch_size")),
+                "protocol": r.protocol,
             }
             loss = r.curves.get("loss") or {}
             pairs = zip(loss.get("step", []), loss.get("loss", []), strict=True)

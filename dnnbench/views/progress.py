@@ -22,11 +22,13 @@ def one_line_summary(record: Record) -> str:
     if m["final_test_accuracy"] is not None:
         parts.append(f"test acc {METRICS['final_test_accuracy'].format(m['final_test_accuracy'])}")
     elif m["final_test_loss"] is not None:
-        parts.append(f"test MSE {m['final_test_loss']:.4f}")
+        on = "MSE on the training data" if record.target and record.target.metric == "train_mse" else "test MSE"
+        parts.append(f"{on} {m['final_test_loss']:.4f}")
     target = record.target
     if target and target.reached:
         seconds, epochs = m["time_to_target_s"], m["epochs_to_target"]
-        parts.append(f"target {target.value:g} reached in {seconds:.3g} s ({epochs:.2f} epochs)")
+        where = " on the test set" if target.metric.startswith("test") else ""
+        parts.append(f"target {target.value:g} reached{where} in {seconds:.3g} s ({epochs:.2f} epochs)")
     elif target and target.status:
         parts.append(f"target {target.status}")
     if status == "ok" and record.reason:

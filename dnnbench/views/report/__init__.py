@@ -20,8 +20,9 @@ import pandas as pd
 
 from dnnbench.results.analysis import case_summary
 from dnnbench.results.frames import load, load_curves
-from dnnbench.results.journal import journal_path, read_run_meta
+from dnnbench.results.journal import journal_path, read_run_meta, write_atomically
 from dnnbench.views.report import charts as ch
+from dnnbench.views.report.claims import evaluate_claims
 from dnnbench.views.report.html import Chart, markdown, page
 from dnnbench.views.report.tables import build_tables
 
@@ -157,6 +158,20 @@ def profiles_section(sources: list[str | os.PathLike], report_folder: Path) -> t
     return ("profiles", "Profiles", "".join(blocks))
 
 
+def claims_html(claims) -> str:
+    """The note's claims as a table: each with this run's figure and the verdict computed from it."""
+    rows = "".join(
+        f"<tr><td>{c.number}</td><td>{escape(c.text)}</td><td>{escape(c.figure)}</td>"
+        f'<td class="verdict-{c.verdict.split()[0]}">{escape(c.verdict)}</td></tr>'
+        for c in claims
+    )
+    return (
+        "<p>Each claim of the study note (SEED_EXPERIMENTS.md), the figure from this run that tests it, and a "
+        "verdict computed from the records.</p><table><tr><th>#</th><th>claim</th><th>figure from this run</th>"
+        f"<th>verdict</th></tr>{rows}</table>"
+    )
+
+
 def _run_meta(source: str | os.PathLike) -> dict:
     folder = journal_path(source).parent
     return {"name": folder.name, **read_run_meta(folder)}
@@ -183,7 +198,7 @@ def build_report(
     table_files = []
     for t in tables:
         path = folder / "tables" / f"{t.name}.csv"
-        t.numbers.to_csv(path, index=False)
+        write_atomically(path, t.numbers.to_csv(index=False))
         table_files.append(path)
 
     charts, chart_files = [], []
@@ -195,7 +210,7 @@ def build_report(
         fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         ch.close(fig)
         path = folder / "charts" / f"{name}.png"
-        path.write_bytes(buffer.getvalue())
+        write_atomically(path, buffer.getvalue())
         chart_files.append(path)
         charts.append(Chart(name, title, caption, base64.b64encode(buffer.getvalue()).decode(), f"charts/{name}.png"))
 
@@ -207,12 +222,13 @@ def build_report(
         f"; baseline {baseline}" if baseline else ""
     )
     notes = highlights(summary)
-    sections = []
+    claims = evaluate_claims(frame, val)
+    sections = [("claims", "The note's claims", claims_html(claims))]
     found = profiles_section(sources, folder)
     if found:
         sections.append(found)
-    html_path.write_text(page(title, subtitle, notes, tables, charts, runs, sections), encoding="utf-8")
+    write_atomically(html_path, page(title, subtitle, notes, tables, charts, runs, sections))
     md_path = folder / "summary.md"
     key_tables = [t for t in tables if t.name != "all_cases"]
-    md_path.write_text(markdown(title, notes, key_tables, runs), encoding="utf-8")
+    write_atomically(md_path, markdown(title, notes, key_tables, runs, claims))
     return ReportFiles(html_path, md_path, table_files, chart_files)

@@ -33,6 +33,8 @@ figure img { max-width: 100%; height: auto; border: 1px solid #dfe3ea; }
 figcaption { color: #5b6474; }
 .highlights li { margin: .25rem 0; }
 .status-skipped, .status-diverged, .status-oom, .status-error { color: #a33; }
+.verdict-supported { color: #1a7f37; } .verdict-not { color: #a33; }
+#claims td { text-align: left; }
 code { background: #f1f3f7; padding: 0 .25rem; border-radius: 3px; }
 .scroll { overflow-x: auto; }
 """
@@ -138,9 +140,15 @@ def page(
 """
 
 
-def markdown(title: str, highlights: list[str], tables: list[Table], runs: list[dict[str, Any]]) -> str:
-    """summary.md: the highlights and key tables, for CI logs and pull-request comments."""
+def markdown(
+    title: str, highlights: list[str], tables: list[Table], runs: list[dict[str, Any]], claims: list = ()
+) -> str:
+    """summary.md: the highlights, the note's claims and key tables, for CI logs and pull-request comments."""
     parts = [f"# {title}", "", *[f"- {h}" for h in highlights], ""]
+    if claims:
+        parts += ["## The note's claims", ""]
+        parts += [f"{c.number}. {c.text} **{c.verdict}**: {c.figure}" for c in claims]
+        parts.append("")
     for table in tables:
         flat = table.display.reset_index()
         flat.columns = [" ".join(map(str, c)).strip() if isinstance(c, tuple) else str(c) for c in flat.columns]
