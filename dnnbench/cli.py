@@ -62,6 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dnnbench.definitions.plan import expand_from_options
     from dnnbench.measurement import engine
     from dnnbench.results.journal import Journal
+    from dnnbench.results.lock import FolderLock
+    from dnnbench.signals import Terminated, terminate_on_sigterm
     from dnnbench.views.progress import one_line_summary
 
     plan = expand_from_options(args)
@@ -74,16 +76,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         plan = chosen
     journal = Journal(args.results) if args.results else None
-    worst = 0
-    for p in plan:
-        if p.skip_reason:
-            print(f"{p.id}: skipped: {p.skip_reason}")
-            continue
-        record = engine.run(p.case, p.seed, data_dir=args.data_dir, suites=p.suites)
+    lock = FolderLock(journal.dir, "dnnbench run").acquire() if journal else None
+    worst, done = 0, 0
+    try:
         if journal:
-            record = journal.append(record)
-        print(f"{p.id}: {one_line_summary(record)}", flush=True)
-        worst = max(worst, 1 if record.status == "error" else 0)
+            notice = journal.repair()
+            if notice:
+                print(notice, file=sys.stderr)
+        with terminate_on_sigterm():
+            for p in plan:
+                if p.skip_reason:
+                    print(f"{p.id}: skipped: {p.skip_reason}")
+                    continue
+                record = engine.run(p.case, p.seed, data_dir=args.data_dir, suites=p.suites)
+                if journal:
+                    record = journal.append(record)
+                done += 1
+                print(f"{p.id}: {one_line_summary(record)}", flush=True)
+                worst = max(worst, 1 if record.status == "error" else 0)
+    except Terminated:
+        kept = f"; {done} finished record(s) kept in {journal.path}" if journal else ""
+        print(f"dnnbench: terminated (SIGTERM){kept}", file=sys.stderr)
+        return 143
+    finally:
+        if lock:
+            lock.release()
     return worst
 
 
@@ -103,9 +120,15 @@ def cmd_fetch_data(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dnnbench.results.journal import journal_path
+    from dnnbench.results.lock import FolderLock
     from dnnbench.views.report import build_report
 
-    files = build_report(args.results, baseline=args.baseline, out=args.output)
+    folder = Path(args.output).parent if args.output else journal_path(args.results[0]).parent
+    with FolderLock(folder, "dnnbench report"):
+        files = build_report(args.results, baseline=args.baseline, out=args.output)
     size = files.html.stat().st_size
     print(f"report:  {files.html} ({size / 1024:,.0f} KiB, self-contained)")
     print(f"summary: {files.markdown}")
@@ -196,13 +219,15 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dnnbench.results.baselines import save_baseline
+    from dnnbench.results.lock import FolderLock
 
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise BadInput(f"baseline name must be a plain folder name, got {args.name!r}")
     target = Path(args.dir) / args.name
     if target.exists() and not args.force:
         raise BadInput(f"baseline {target} exists; pass --force to replace it")
-    count = save_baseline(args.results, target)
+    with FolderLock(target, "dnnbench baseline"):
+        count = save_baseline(args.results, target)
     print(f"baseline {args.name}: {target} ({count} records from {len(args.results)} run(s))")
     print(f"gate against it: python -m dnnbench gate --baseline {args.name} --current RESULTS")
     return 0

@@ -31,7 +31,9 @@ from dnnbench.measurement import env as envmod
 from dnnbench.measurement.calibration import calibrate
 from dnnbench.measurement.clocks import synchronized_perf_counter
 from dnnbench.options import PLAN_OPTIONS
-from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_run_meta
+from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically, write_run_meta
+from dnnbench.results.lock import FolderLock
+from dnnbench.signals import Terminated, terminate_on_sigterm
 from dnnbench.views.progress import one_line_summary
 
 RUN_CALIBRATION_SECONDS = 0.3
@@ -71,6 +73,7 @@ class BenchSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.state: RunState | None = None
+        self.lock: FolderLock | None = None
 
     # --- the run --------------------------------------------------------------------------------
 
@@ -84,8 +87,12 @@ class BenchSession:
             _fail(str(exc))
         device = plan[0].case.device if plan else option.device
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        journal = Journal(Path(option.results or f"results/{option.matrix}-{device}-{stamp}"))
         try:
+            journal = Journal(Path(option.results or f"results/{option.matrix}-{device}-{stamp}"))
+            self.lock = FolderLock(journal.dir, "pytest bench").acquire()
+            notice = journal.repair()
+            if notice:
+                print(notice, file=sys.stderr)
             finished = journal.finished()
         except BadInput as exc:
             _fail(str(exc))
@@ -99,7 +106,7 @@ class BenchSession:
         )
         allocator.pin()
         probes, what = calibrate(device, seconds=RUN_CALIBRATION_SECONDS)
-        write_run_meta(
+        self._write_meta(
             journal.dir,
             {
                 "matrix": option.matrix,
@@ -189,21 +196,31 @@ class BenchSession:
         )
         hook.pytest_benchmark_update_json(config=config, benchmarks=state.measured, output_json=output)
         path = state.journal.dir / BENCHMARK_JSON
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(finite(output), indent=4, default=str))
-        tmp.replace(path)
+        write_atomically(path, json.dumps(finite(output), indent=4, default=str))
         return path
+
+    @staticmethod
+    def _write_meta(folder: Path, meta: dict[str, Any], ending: bool = False) -> None:
+        try:
+            write_run_meta(folder, meta)
+        except BadInput as exc:
+            if not ending:
+                _fail(str(exc))
+            print(f"dnnbench: error: {exc}", file=sys.stderr)  # the records are in records.jsonl
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
         if state is None:
             return
-        self.write_benchmark_json()
+        try:
+            self.write_benchmark_json()
+        except BadInput as exc:
+            print(f"dnnbench: error: {exc}", file=sys.stderr)
         counts: dict[str, int] = {}
         for r in state.journal.records():
             counts[r.status] = counts.get(r.status, 0) + 1
         probes, what = calibrate(state.device, seconds=RUN_CALIBRATION_SECONDS)
-        write_run_meta(
+        self._write_meta(
             state.journal.dir,
             {
                 "calibration_end": {**probes, "what": what},
@@ -211,7 +228,13 @@ class BenchSession:
                 "status_counts": counts,
                 "exit_status": int(exitstatus),
             },
+            ending=True,
         )
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.state is None:
@@ -267,12 +290,25 @@ def measure(request: pytest.FixtureRequest, benchmark):
             pytest.skip(f"measured already in this run ({why})")
         context = {"suite": suite, "suites": planned.suites}
         if planned.skip_reason:
-            record = state.journal.append(engine.skipped(planned.case, planned.seed, planned.skip_reason, **context))
+            skipped = engine.skipped(planned.case, planned.seed, planned.skip_reason, **context)
+            try:
+                record = state.journal.append(skipped)
+            except BadInput as exc:
+                _fail(str(exc))
             state.finished[key] = record
             state.summaries[request.node.nodeid] = f"skipped: {planned.skip_reason}"
             pytest.skip(planned.skip_reason)
         drive = engine.loop_driver if benchmark.disabled else pedantic_driver(benchmark)
-        record = engine.run(planned.case, planned.seed, drive=drive, data_dir=state.data_dir, **context)
+        try:
+            with terminate_on_sigterm():
+                record = engine.run(planned.case, planned.seed, drive=drive, data_dir=state.data_dir, **context)
+        except Terminated:
+            kept = len(state.finished)
+            pytest.exit(
+                f"dnnbench: terminated (SIGTERM); {kept} record(s) kept in {state.journal.path}", returncode=143
+            )
+        except BadInput as exc:
+            _fail(str(exc))
         benchmark.extra_info.update(
             {
                 "case_id": planned.case.id,
@@ -286,7 +322,10 @@ def measure(request: pytest.FixtureRequest, benchmark):
         entry = None if benchmark.disabled else _benchmark_entry(benchmark)
         if entry is not None:
             state.measured.append(benchmark.stats)
-        record = state.journal.append(record, benchmark=entry)
+        try:
+            record = state.journal.append(record, benchmark=entry)
+        except BadInput as exc:
+            _fail(str(exc))
         state.finished[key] = record
         state.summaries[request.node.nodeid] = one_line_summary(record)
         if record.status == "error":

@@ -30,6 +30,7 @@ LAYERS = {
     "options": 5,
     "pytest_plugin": 5,
     "ab": 5,
+    "signals": 5,
     "__main__": 5,
 }
 

@@ -7,9 +7,12 @@ benchmark.json (pytest-benchmark's own format, written when a pytest session end
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +29,78 @@ def dumps(record: Record) -> str:
     return json.dumps(finite(record.to_json()), allow_nan=False)
 
 
+class StorageError(BadInput):
+    """A write into the results folder failed (full disk, read-only, permissions); what was written stays."""
+
+
+def _hold_signals() -> set[signal.Signals]:
+    """Hold SIGTERM and SIGINT back for the length of a journal write, so that a terminated run never
+    leaves half a line (SIGKILL cannot be held: repair() deals with what it leaves); returns the old mask."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+
+
 class Journal:
     """Append-only records.jsonl of one run folder."""
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.dir = Path(run_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the results folder {self.dir} ({exc.strerror})") from None
         self.path = self.dir / RECORDS
+
+    def repair(self) -> str | None:
+        """Cut a torn last line (a run killed mid-write) before appending, keeping what was cut in a side
+        file; returns the one-line notice, or None when the journal ends cleanly. Call it holding the lock."""
+        if not self.path.exists():
+            return None
+        data = self.path.read_bytes()
+        keep = data.rfind(b"\n") + 1
+        tail = data[keep:]
+        if tail:
+            try:
+                Record.from_json(json.loads(tail))
+                complete = True
+            except (ValueError, BadInput):
+                complete = False
+            if complete:  # a whole record whose newline was lost: keep it, add the newline
+                self._write_raw(b"\n")
+                return None
+        if not tail:
+            return None
+        side = self.dir / f"{RECORDS}.torn-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        try:
+            side.write_bytes(tail)
+            os.truncate(self.path, keep)
+        except OSError as exc:
+            raise StorageError(f"cannot repair {self.path} ({exc.strerror})") from None
+        return (
+            f"dnnbench: notice: {self.path} ended in a torn line ({len(tail)} bytes, a run killed while writing); "
+            f"cut and kept in {side.name}"
+        )
+
+    def _write_raw(self, data: bytes) -> None:
+        before = self.path.stat().st_size if self.path.exists() else 0
+        held = _hold_signals()
+        try:
+            with open(self.path, "ab") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, before)  # never leave part of a line behind
+            raise StorageError(
+                f"could not write to {self.path} ({exc.strerror}); the records written before are kept"
+            ) from None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def append(self, record: Record, benchmark: dict[str, Any] | None = None) -> Record:
         """Write one finished record, stamped with this run's id (and pytest-benchmark's entry, if any)."""
         stored = record.with_context(run_id=self.dir.name, benchmark=benchmark)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(dumps(stored) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        self._write_raw((dumps(stored) + "\n").encode("utf-8"))
         return stored
 
     def records(self) -> list[Record]:
@@ -70,19 +130,51 @@ def read_records(path: str | os.PathLike) -> list[Record]:
     return out
 
 
+def write_atomically(path: Path, data: str | bytes) -> None:
+    """Write a whole file or nothing: a temporary file beside it, renamed over it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"could not write {path} ({exc.strerror})") from None
+
+
+def _json_or_none(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def write_run_meta(run_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
-    """Merge `meta` into run.json (written at the start of a run and updated at its end)."""
+    """Merge `meta` into run.json (written at the start of a run and updated at its end); a corrupt
+    run.json is moved aside with a notice rather than stopping the run."""
     path = Path(run_dir) / RUN_META
-    current = json.loads(path.read_text()) if path.exists() else {}
+    current = _json_or_none(path) if path.exists() else {}
+    if current is None:
+        aside = path.with_name(f"{RUN_META}.corrupt-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        path.replace(aside)
+        print(
+            f"dnnbench: notice: {path} was not readable JSON; moved to {aside.name} and written anew", file=sys.stderr
+        )
+        current = {}
     current.update(finite(meta))
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(current, indent=2))
-    tmp.replace(path)
+    write_atomically(path, json.dumps(current, indent=2))
 
 
 def read_run_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """run.json, or {} (with a warning) when it is missing or unreadable: records carry their own context."""
     path = Path(run_dir) / RUN_META
-    return upgrade_run_meta(json.loads(path.read_text())) if path.exists() else {}
+    if not path.exists():
+        return {}
+    meta = _json_or_none(path)
+    if meta is None:
+        print(f"dnnbench: warning: {path} is not readable JSON; reading the records without it", file=sys.stderr)
+        return {}
+    return upgrade_run_meta(meta)
 
 
 def journal_path(source: str | os.PathLike) -> Path:
