@@ -79,8 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock = FolderLock(journal.dir, "dnnbench run").acquire() if journal else None
     worst, done = 0, 0
     try:
-        if journal:
-            notice = journal.repair()
+        for notice in (lock.notice, journal.repair()) if journal else ():
             if notice:
                 print(notice, file=sys.stderr)
         with terminate_on_sigterm():

@@ -12,9 +12,11 @@ the record. The plugin stays inert in a session that collects no suite module (e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +35,7 @@ from dnnbench.measurement.clocks import synchronized_perf_counter
 from dnnbench.options import PLAN_OPTIONS
 from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically, write_run_meta
 from dnnbench.results.lock import FolderLock
-from dnnbench.signals import Terminated, terminate_on_sigterm
+from dnnbench.signals import Terminated
 from dnnbench.views.progress import one_line_summary
 
 RUN_CALIBRATION_SECONDS = 0.3
@@ -74,39 +76,55 @@ class BenchSession:
         self.config = config
         self.state: RunState | None = None
         self.lock: FolderLock | None = None
+        self.error: str | None = None  # bad input met while collecting; reported once collection ends
+        self.measuring = False  # inside a case: SIGTERM ends the test in one line, keeping the session's end
+        self.notices: list[str] = []  # one-line notices (a torn line repaired, a stale lock taken over)
 
     # --- the run --------------------------------------------------------------------------------
 
     def start(self) -> RunState:
+        """The run: plan, lock, journal (repaired) and run.json. Raises BadInput (one line)."""
         if self.state is not None:
             return self.state
-        option = self.config.option
+        if self.error is not None:
+            raise BadInput(self.error)
         try:
-            plan = expand_from_options(option)
+            return self._start()
         except BadInput as exc:
-            _fail(str(exc))
+            self.error = str(exc)
+            raise
+
+    def _on_sigterm(self, signum: int, frame) -> None:
+        """SIGTERM: inside a case, Terminated (the measure fixture ends the session in one line); between
+        cases or while the session ends, the same line and an immediate exit (files are written whole)."""
+        if self.measuring:
+            raise Terminated("SIGTERM")
+        kept = len(self.state.journal.records()) if self.state else 0
+        where = f" in {self.state.journal.path}" if self.state else ""
+        os.write(2, f"dnnbench: terminated (SIGTERM); {kept} record(s) kept{where}\n".encode())
+        os._exit(143)
+
+    def _start(self) -> RunState:
+        option = self.config.option
+        plan = expand_from_options(option)
         device = plan[0].case.device if plan else option.device
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        try:
-            journal = Journal(Path(option.results or f"results/{option.matrix}-{device}-{stamp}"))
-            self.lock = FolderLock(journal.dir, "pytest bench").acquire()
-            notice = journal.repair()
-            if notice:
-                print(notice, file=sys.stderr)
-            finished = journal.finished()
-        except BadInput as exc:
-            _fail(str(exc))
+        journal = Journal(Path(option.results or f"results/{option.matrix}-{device}-{stamp}"))
+        self.lock = FolderLock(journal.dir, "pytest bench").acquire()
+        self.notices += [n for n in (self.lock.notice, journal.repair()) if n]
+        finished = journal.finished()
         if finished and not option.resume:
-            _fail(
+            raise BadInput(
                 f"{journal.dir} already holds {len(finished)} records; pass --resume to continue that run "
                 "or choose another --results folder"
             )
         self.state = RunState(
             plan, {p.id: p for p in plan}, journal, device, option.data_dir, finished, resumed=set(finished)
         )
+        signal.signal(signal.SIGTERM, self._on_sigterm)
         allocator.pin()
         probes, what = calibrate(device, seconds=RUN_CALIBRATION_SECONDS)
-        self._write_meta(
+        write_run_meta(
             journal.dir,
             {
                 "matrix": option.matrix,
@@ -130,7 +148,11 @@ class BenchSession:
         suite = getattr(metafunc.module, "SUITE", None)
         if "planned" not in metafunc.fixturenames or suite is None:
             return
-        state = self.start()
+        try:
+            state = self.start()
+        except BadInput:
+            metafunc.parametrize("planned", [])  # collection ends, then the error is one line
+            return
         # The parameter is the id string, so that benchmark.json's "params" stay plain JSON.
         mine = [p.id for p in state.plan if suite in p.suites]
         metafunc.parametrize("planned", mine, ids=mine)
@@ -138,6 +160,8 @@ class BenchSession:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """pytest-benchmark's own marker sets each case's group (its suite) and, on CUDA, a timer that
         synchronizes the device (perf_counter alone would time only the kernel launches)."""
+        if self.error is not None:
+            _fail(self.error)
         if self.state is None:
             return
         cuda = {"timer": synchronized_perf_counter} if self.state.device == "cuda" else {}
@@ -157,6 +181,8 @@ class BenchSession:
             f"({skips} skipped by rule, {len(state.resumed)} already in the journal)"
         )
         reporter.write_line(f"dnnbench: results -> {state.journal.dir}")
+        for notice in self.notices:
+            reporter.write_line(notice)
 
     # --- progress and the end of the run ----------------------------------------------------------
 
@@ -232,6 +258,8 @@ class BenchSession:
         )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.state is not None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if self.lock is not None:
             self.lock.release()
             self.lock = None
@@ -266,6 +294,22 @@ def pedantic_driver(benchmark) -> engine.Driver:
     return drive
 
 
+@contextlib.contextmanager
+def _one_line_errors(session: BenchSession, state: RunState):
+    """Inside: SIGTERM ends the run in one line (143) and bad input or a failed write in one line (2);
+    the journal holds every record finished before either."""
+    session.measuring = True
+    try:
+        yield
+    except Terminated:
+        kept = len(state.journal.records())
+        pytest.exit(f"dnnbench: terminated (SIGTERM); {kept} record(s) kept in {state.journal.path}", returncode=143)
+    except BadInput as exc:
+        _fail(str(exc))
+    finally:
+        session.measuring = False
+
+
 def _benchmark_entry(benchmark) -> dict[str, Any] | None:
     """pytest-benchmark's own JSON entry for this case (its rounds' statistics), if it timed any."""
     stats = benchmark.stats
@@ -277,7 +321,11 @@ def _benchmark_entry(benchmark) -> dict[str, Any] | None:
 @pytest.fixture
 def measure(request: pytest.FixtureRequest, benchmark):
     """measure(planned_id): run one planned case × seed, or skip it with its reason."""
-    state = request.config.stash[SESSION].start()
+    session = request.config.stash[SESSION]
+    try:
+        state = session.start()
+    except BadInput as exc:
+        _fail(str(exc))
     suite = request.module.SUITE
 
     def _measure(planned_id: str) -> Record:
@@ -290,42 +338,30 @@ def measure(request: pytest.FixtureRequest, benchmark):
             pytest.skip(f"measured already in this run ({why})")
         context = {"suite": suite, "suites": planned.suites}
         if planned.skip_reason:
-            skipped = engine.skipped(planned.case, planned.seed, planned.skip_reason, **context)
-            try:
-                record = state.journal.append(skipped)
-            except BadInput as exc:
-                _fail(str(exc))
+            with _one_line_errors(session, state):
+                record = state.journal.append(
+                    engine.skipped(planned.case, planned.seed, planned.skip_reason, **context)
+                )
             state.finished[key] = record
             state.summaries[request.node.nodeid] = f"skipped: {planned.skip_reason}"
             pytest.skip(planned.skip_reason)
         drive = engine.loop_driver if benchmark.disabled else pedantic_driver(benchmark)
-        try:
-            with terminate_on_sigterm():
-                record = engine.run(planned.case, planned.seed, drive=drive, data_dir=state.data_dir, **context)
-        except Terminated:
-            kept = len(state.finished)
-            pytest.exit(
-                f"dnnbench: terminated (SIGTERM); {kept} record(s) kept in {state.journal.path}", returncode=143
+        with _one_line_errors(session, state):
+            record = engine.run(planned.case, planned.seed, drive=drive, data_dir=state.data_dir, **context)
+            benchmark.extra_info.update(
+                {
+                    "case_id": planned.case.id,
+                    "seed": planned.seed,
+                    "suite": suite,
+                    "status": record.status,
+                    "reason": record.reason,
+                    **{k: v for k, v in record.metrics.items() if v is not None},
+                }
             )
-        except BadInput as exc:
-            _fail(str(exc))
-        benchmark.extra_info.update(
-            {
-                "case_id": planned.case.id,
-                "seed": planned.seed,
-                "suite": suite,
-                "status": record.status,
-                "reason": record.reason,
-                **{k: v for k, v in record.metrics.items() if v is not None},
-            }
-        )
-        entry = None if benchmark.disabled else _benchmark_entry(benchmark)
-        if entry is not None:
-            state.measured.append(benchmark.stats)
-        try:
+            entry = None if benchmark.disabled else _benchmark_entry(benchmark)
+            if entry is not None:
+                state.measured.append(benchmark.stats)
             record = state.journal.append(record, benchmark=entry)
-        except BadInput as exc:
-            _fail(str(exc))
         state.finished[key] = record
         state.summaries[request.node.nodeid] = one_line_summary(record)
         if record.status == "error":

@@ -98,4 +98,4 @@ def test_report_shows_failed_and_skipped_cases(tmp_path, smoke_run):
     files = build_report([tmp_path / "bad", smoke_run[0]], out=tmp_path / "side-by-side" / "report.html")
     html = files.html.read_text()
     assert html.count(">diverged<") >= 5 and html.count(">skipped<") >= 5
-    assert "DIVERGED: cubic_b20_sgd_lr1e+09_tensor_e3_cpu: training loss became" in html
+    assert "DIVERGED: cubic_b20_sgd_lr1e+09_note_tensor_e3_cpu: training loss became" in html

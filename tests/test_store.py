@@ -114,3 +114,46 @@ def test_the_committed_version_1_baseline_loads_with_its_calibration():
     assert meta["calibration_start"]["reference_steps_per_s"] > 0  # run.json's v1 probe names, renamed
     frame = load(CI_BASELINE)
     assert frame.loc[frame.status == "ok", "calibration_ref"].notna().all()
+
+
+def test_a_torn_last_line_is_cut_before_appending_and_kept_aside(tmp_path, two_records):
+    journal = Journal(tmp_path)
+    journal.append(two_records[0])
+    whole = journal.path.read_bytes()
+    with open(journal.path, "ab") as f:
+        f.write(b'{"schema_version": 2, "case_id": "half-writ')
+    notice = journal.repair()
+    assert "torn line" in notice and "records.jsonl.torn-" in notice
+    assert journal.path.read_bytes() == whole
+    (side,) = tmp_path.glob("records.jsonl.torn-*")
+    assert side.read_bytes() == b'{"schema_version": 2, "case_id": "half-writ'
+    journal.append(two_records[1])
+    assert [r.case_id for r in read_records(journal.path)] == [r.case_id for r in two_records]
+    assert journal.repair() is None  # a clean journal is left alone
+
+
+def test_a_whole_record_that_lost_its_newline_is_kept(tmp_path, two_records):
+    journal = Journal(tmp_path)
+    journal.append(two_records[0])
+    journal.path.write_bytes(journal.path.read_bytes().rstrip(b"\n"))
+    assert journal.repair() is None
+    journal.append(two_records[1])
+    assert len(read_records(journal.path)) == 2
+
+
+def test_one_writer_per_folder_and_a_dead_holder_is_taken_over(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from dnnbench.results.lock import FolderBusy, FolderLock
+
+    busy = rf"in use by process {os.getpid()} \(first, started"
+    with FolderLock(tmp_path, "first"), pytest.raises(FolderBusy, match=busy):
+        FolderLock(tmp_path, "second").acquire()
+    FolderLock(tmp_path, "after").acquire().release()  # released: free again
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True).stdout)
+    (tmp_path / ".lock").write_text(json.dumps({"pid": gone, "purpose": "pytest bench", "started_at": "then"}))
+    lock = FolderLock(tmp_path, "third").acquire()
+    assert f"left by process {gone}" in lock.notice and "which is gone" in lock.notice
+    lock.release()

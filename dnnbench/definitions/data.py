@@ -39,6 +39,10 @@ class DataMissing(BadInput):
     """A data set's files are nowhere to be found and cannot be downloaded."""
 
 
+class DataDamaged(DataMissing):
+    """A data set's files are there but not whole: never silently skipped, always one line."""
+
+
 def _torchvision_class(name: str):
     import torchvision
 
@@ -126,7 +130,7 @@ def _stage(files: dict[str, Path], root: Path, name: str) -> None:
                 shutil.copyfileobj(fin, fout)
         except (OSError, EOFError, zlib.error) as exc:
             partial.unlink(missing_ok=True)
-            raise DataMissing(f"cannot read {src} ({exc}): is the file whole?") from None
+            raise DataDamaged(f"the {name} file {src} is not whole ({exc})") from None
         partial.replace(raw / base)
 
 
@@ -150,7 +154,7 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool 
         if damage is None:
             return folder
         if damage[0] == "damaged":
-            raise DataMissing(f"the {name} files in {folder} are not whole: {damage[1]}")
+            raise DataDamaged(f"the {name} files in {folder} are not whole: {damage[1]}")
         files = _flat_files(folder)
         if files:
             staged = _staging_root(folder)
@@ -158,7 +162,7 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool 
                 _stage(files, staged, name)
                 damage = _layout_damage(staged, name)
                 if damage:
-                    raise DataMissing(f"the {name} files in {folder} are not whole: {damage[1]}")
+                    raise DataDamaged(f"the {name} files in {folder} are not whole: {damage[1]}")
             return staged
     if _has_torchvision_layout(cache, name):
         return cache
@@ -190,6 +194,8 @@ def available(name: str, data_dir: str | os.PathLike | None = None) -> bool:
     try:
         locate(name, data_dir, download=False)
         return True
+    except DataDamaged:
+        raise
     except DataMissing:
         return False
 
@@ -234,7 +240,7 @@ def _image_splits(name: str, root: str, protocol: str) -> Splits:
         train_set = cls(root, train=True, transform=T.ToTensor(), download=False)
         test_set = cls(root, train=False, download=False)
     except (RuntimeError, ValueError, OSError) as exc:
-        raise DataMissing(f"{name} files under {root} are not readable ({str(exc).splitlines()[0]})") from None
+        raise DataDamaged(f"{name} files under {root} are not readable ({str(exc).splitlines()[0]})") from None
     if (len(train_set), len(test_set)) != (60_000, 10_000):
         raise DataMissing(
             f"{name} files under {root} hold {len(train_set)} training and {len(test_set)} test "

@@ -52,7 +52,7 @@ class FolderLock:
         self.purpose = purpose
         self.path = self.folder / LOCK
         self._fd: int | None = None
-        self.notice: str | None = None  # set when a dead process's lock file was taken over
+        self.notice: str | None = None  # set when a dead process's lock file was taken over: show it
 
     def acquire(self) -> FolderLock:
         try:
@@ -76,7 +76,6 @@ class FolderLock:
                 f"dnnbench: notice: taking over the lock of {self.folder} left by process {previous['pid']} "
                 f"({previous.get('purpose', 'a run')} started {previous.get('started_at', '?')}), which is gone"
             )
-            print(self.notice, file=sys.stderr)
         record = {
             "pid": os.getpid(),
             "purpose": self.purpose,
@@ -86,7 +85,16 @@ class FolderLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
         self._fd = fd
+        # Forked children (DataLoader workers) must not keep the lock alive: a killed run's workers
+        # linger for seconds, and the folder has to be free for --resume as soon as the run is gone.
+        os.register_at_fork(after_in_child=self._forget)
         return self
+
+    def _forget(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
     def release(self) -> None:
         if self._fd is not None:

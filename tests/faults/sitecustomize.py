@@ -8,6 +8,12 @@ folder is on PYTHONPATH, and DNNBENCH_FAULT names the fault. The product has no 
     DNNBENCH_FAULT=slow_fetch     every DataLoader batch fetch waits DNNBENCH_FAULT_SIZE of the time
                                   since the previous fetch began (about that share of a step)
     DNNBENCH_FAULT=broken_lr      the optimizers' default learning rates 1000x too small
+    DNNBENCH_FAULT=pause_<moment> at the DNNBENCH_FAULT_AFTER-th (default 1st) time the process reaches the
+                                  moment, create the file DNNBENCH_FAULT_MARKER and sleep DNNBENCH_FAULT_PAUSE
+                                  seconds (default 60), so that a test can signal it right there. Moments:
+                                  step (inside a training step), eval (inside an evaluation), journal (between
+                                  two halves of a records.jsonl write), benchmark_json (before benchmark.json
+                                  is renamed into place), report (between two charts of a report)
 
 DNNBENCH_FAULT_SIZE defaults to 0.2 (slow_backward: 1.0, backward being a sixth to a third of a step;
 slow_fetch: 0.15);
@@ -93,5 +99,114 @@ def broken_lr() -> None:
     resolve.default_lr = lambda name: original(name) / 1000
 
 
+class _Moment:
+    """Counts arrivals at a moment; at the chosen one, leaves the marker and waits to be signalled."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.after = int(os.environ.get("DNNBENCH_FAULT_AFTER", "1"))
+
+    def reached(self) -> None:
+        self.seen += 1
+        if self.seen == self.after:
+            with open(os.environ["DNNBENCH_FAULT_MARKER"], "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(float(os.environ.get("DNNBENCH_FAULT_PAUSE", "60")))
+
+
+def pause_step() -> None:
+    from dnnbench.measurement import training
+
+    moment, original = _Moment(), training.training_step
+
+    def step(*args, **kwargs):
+        moment.reached()
+        return original(*args, **kwargs)
+
+    training.training_step = step
+
+
+def pause_eval() -> None:
+    from dnnbench.measurement import training
+
+    moment, original = _Moment(), training.evaluate
+
+    def evaluate(*args, **kwargs):
+        moment.reached()
+        return original(*args, **kwargs)
+
+    training.evaluate = evaluate
+
+
+def pause_journal() -> None:
+    import builtins
+
+    from dnnbench.results import journal
+
+    moment = _Moment()
+
+    class HalfWrites:
+        def __init__(self, f) -> None:
+            self.f = f
+
+        def write(self, data):
+            half = len(data) // 2
+            self.f.write(data[:half])
+            self.f.flush()
+            moment.reached()
+            return half + self.f.write(data[half:])
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+    def open_(path, mode="r", *args, **kwargs):
+        f = builtins.open(path, mode, *args, **kwargs)  # noqa: SIM115  (handed to the caller's with)
+        return HalfWrites(f) if str(path).endswith("records.jsonl") and "a" in mode else f
+
+    journal.open = open_
+
+
+def pause_benchmark_json() -> None:
+    import pathlib
+
+    moment, original = _Moment(), pathlib.Path.replace
+
+    def replace(self, target):
+        if pathlib.Path(target).name == "benchmark.json":
+            moment.reached()
+        return original(self, target)
+
+    pathlib.Path.replace = replace
+
+
+def pause_report() -> None:
+    from dnnbench.views.report import charts
+
+    moment, original = _Moment(), charts.close
+
+    def close(fig):
+        original(fig)
+        moment.reached()
+
+    charts.close = close
+
+
+FAULTS = {
+    "slow_step": slow_step,
+    "slow_backward": slow_backward,
+    "slow_fetch": slow_fetch,
+    "broken_lr": broken_lr,
+    "pause_step": pause_step,
+    "pause_eval": pause_eval,
+    "pause_journal": pause_journal,
+    "pause_benchmark_json": pause_benchmark_json,
+    "pause_report": pause_report,
+}
 if FAULT:
-    {"slow_step": slow_step, "slow_backward": slow_backward, "slow_fetch": slow_fetch, "broken_lr": broken_lr}[FAULT]()
+    FAULTS[FAULT]()
