@@ -67,6 +67,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dnnbench.views.progress import one_line_summary
 
     plan = expand_from_options(args)
+    from dnnbench.measurement import distributed
+
+    if distributed.as_rank_of_user_torchrun():
+        return _run_as_rank(plan, args)
     if args.case:
         chosen = [p for p in plan if p.case.id == args.case]
         if not chosen:
@@ -101,6 +105,41 @@ def cmd_run(args: argparse.Namespace) -> int:
         if lock:
             lock.release()
     return worst
+
+
+def _run_as_rank(plan, args: argparse.Namespace) -> int:
+    """`dnnbench run` under a torchrun of the user's own (several nodes): every process is a rank of the
+    cases whose world_size is the job's; rank 0 journals the records."""
+    import torch.distributed as dist
+
+    from dnnbench.measurement import distributed
+    from dnnbench.results.journal import Journal
+    from dnnbench.views.progress import one_line_summary
+
+    world = int(os.environ["WORLD_SIZE"])
+    cases = [
+        p
+        for p in plan
+        if p.case.world_size == world and not p.skip_reason and (not args.case or p.case.id == args.case)
+    ]
+    if not cases:
+        raise BadInput(f"no runnable case of matrix {args.matrix} has world_size {world} (this torchrun's)")
+    backend = "nccl" if cases[0].case.device == "cuda" else "gloo"
+    if backend == "nccl":
+        import torch
+
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    journal = Journal(args.results) if args.results and dist.get_rank() == 0 else None
+    try:
+        for p in cases:
+            record = distributed.rank_run(p.case, p.seed, args.data_dir, p.suites)
+            if record is not None:
+                record = journal.append(record) if journal else record
+                print(f"{p.id}: {one_line_summary(record)}", flush=True)
+    finally:
+        dist.destroy_process_group()
+    return 0
 
 
 # --- fetch-data ----------------------------------------------------------------------------------------
@@ -265,6 +304,22 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Combine the folders of a matrix's shards into one run folder."""
+    from pathlib import Path
+
+    from dnnbench.results.lock import FolderLock
+    from dnnbench.results.merge import merge
+
+    out = Path(args.out)
+    if out.exists() and any(p.name != ".lock" for p in out.iterdir()):
+        raise BadInput(f"{out} exists and is not empty; choose a new --out folder")
+    with FolderLock(out, "dnnbench merge"):
+        records, benchmarks = merge(args.shards, out)
+    print(f"merged {len(args.shards)} shards: {records} records, {benchmarks} benchmarks -> {out}")
+    return 0
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------
 
 
@@ -372,6 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None, help="run folder whose report should link the profile")
     p.add_argument("--native", action="store_true", help="py-spy: include native (C/C++) frames")
     p.set_defaults(handler=cmd_profile)
+
+    p = sub.add_parser("merge", help="combine the result folders of a matrix's shards (--shard I/N) into one run")
+    p.add_argument("shards", nargs="+", help="the shards' run folders")
+    p.add_argument("--out", required=True, help="the merged run folder (new)")
+    p.set_defaults(handler=cmd_merge)
 
     p = sub.add_parser("metrics", help="the metrics a record carries, with unit, direction and gate")
     p.add_argument("--markdown", action="store_true", help="the table of docs/metrics.md")

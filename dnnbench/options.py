@@ -25,4 +25,8 @@ PLAN_OPTIONS: list[tuple[str, dict]] = [
         "--data-dir",
         {"default": None, "help": "folder holding the data sets' IDX files (else $DNNBENCH_DATA)"},
     ),
+    (
+        "--shard",
+        {"default": None, "metavar": "I/N", "help": "only shard I of N of the case x seed pairs (merge them after)"},
+    ),
 ]

@@ -131,6 +131,7 @@ class BenchSession:
                 "device": device,
                 "seeds": sorted({p.seed for p in plan}),
                 "overrides": option.dnnbench_set,
+                "shard": option.shard,
                 "command": " ".join(shlex.quote(a) for a in sys.argv),
                 "make_command": os.environ.get("DNNBENCH_COMMAND"),
                 "started_at": datetime.now(UTC).isoformat(timespec="seconds"),

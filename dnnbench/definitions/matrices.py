@@ -13,7 +13,7 @@ from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.definitions.cases import REGULARIZATIONS, Case
 from dnnbench.definitions.optimizers import OPTIMIZERS
 
-SUITES = ("batch", "optimizers", "regularization", "loaders", "note")
+SUITES = ("batch", "optimizers", "regularization", "loaders", "note", "scaling")
 RACE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the note's five, in its legend order
 
 Matrix = dict[str, list[Case]]
@@ -131,7 +131,28 @@ def full(device: str) -> Matrix:
         workers=(0, 1, 2, 4),
     )
     m["regularization"] = [base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATIONS]
+    m.update(scaling(device))
     return m
+
+
+def scaling(device: str) -> Matrix:
+    """Data-parallel training over 1, 2, 4, … processes (as many as the cores or GPUs allow; each rank gets
+    an equal share of the cores): the same global batch split over the ranks (strong scaling, lr kept)
+    and the same per-rank batch (weak scaling, lr × world size), through the tensor and device loaders."""
+    import os
+
+    import torch
+
+    available = torch.cuda.device_count() if device == "cuda" else (os.cpu_count() or 1)
+    sizes = [w for w in (1, 2, 4, 8, 16) if w <= max(1, available)]
+    base = Case(device=device, epochs=2, eval_every=25_000)
+    cases = []
+    for loader in ("tensor", "device"):
+        for w in sizes:
+            cases.append(base.replace(loader=loader, world_size=w))
+            if w > 1:
+                cases.append(base.replace(loader=loader, world_size=w, batch_size=100 * w, lr_rule="linear"))
+    return {"scaling": cases}
 
 
 def note(device: str) -> Matrix:
@@ -139,8 +160,14 @@ def note(device: str) -> Matrix:
     return {"note": note_suite(device)}
 
 
-MATRICES: dict[str, Callable[[str], Matrix]] = {"smoke": smoke, "quick": quick, "full": full, "note": note}
-DEFAULT_REPEATS = {"smoke": 1, "quick": 2, "full": 3, "note": 1}
+MATRICES: dict[str, Callable[[str], Matrix]] = {
+    "smoke": smoke,
+    "quick": quick,
+    "full": full,
+    "note": note,
+    "scaling": scaling,
+}
+DEFAULT_REPEATS = {"smoke": 1, "quick": 2, "full": 3, "note": 1, "scaling": 1}
 RENAMED = {"seed": "note"}  # old matrix names: refused with one line naming the new one
 
 

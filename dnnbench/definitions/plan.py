@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 
 from dnnbench.core.errors import BadInput
-from dnnbench.definitions import data
+from dnnbench.definitions import data, shards
 from dnnbench.definitions.cases import Case, parse_overrides
-from dnnbench.definitions.devices import resolve_device
+from dnnbench.definitions.devices import resolve_device, too_many_ranks
 from dnnbench.definitions.matrices import DEFAULT_REPEATS, get_matrix
 from dnnbench.definitions.workloads import get_workload
 
@@ -42,6 +42,9 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
         return "the device loader keeps tensors on the device: there is nothing to pin"
     if case.loader == "torchvision" and not workload.image:
         return f"the torchvision loader needs an image data set and {case.workload} has none"
+    ranks = too_many_ranks(case.world_size, case.device)
+    if ranks:
+        return ranks
     if case.batch_size == 1 and "batchnorm" in case.regularization:
         return "BatchNorm cannot normalise a batch of one sample in training"
     n_train = case.train_samples or workload.train_size(case.protocol)
@@ -57,7 +60,7 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
 
 def expand_from_options(options) -> list[PlannedCase]:
     """expand() with the values of PLAN_OPTIONS as parsed by argparse or pytest."""
-    return expand(
+    plan = expand(
         options.matrix,
         device=options.device,
         overrides=parse_overrides(options.dnnbench_set),
@@ -65,6 +68,8 @@ def expand_from_options(options) -> list[PlannedCase]:
         seeds=parse_seeds(options.seeds) if options.seeds else None,
         data_dir=options.data_dir,
     )
+    shard = getattr(options, "shard", None)
+    return shards.select(plan, *shards.parse_shard(shard)) if shard else plan
 
 
 def _override(case: Case, overrides: dict) -> Case:

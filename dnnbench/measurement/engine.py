@@ -102,6 +102,10 @@ def run(
     started = time.perf_counter()
     suites = tuple(suites)
     suite = suite or (suites[0] if suites else None)
+    if case.world_size > 1:  # one process per rank, through torchrun (distributed.py)
+        from dnnbench.measurement import distributed
+
+        return distributed.launch(case, seed, data_dir=data_dir, suites=suites, suite=suite)
     try:
         training = Training(case, seed, data_dir, hooks)
     except BadInput:

@@ -22,6 +22,9 @@ class Hooks:
     - `step_begin()` at the start of every timed step, before the batch is fetched.
     - `phase_end(phase)` right after the engine's clock marks the end of each phase of the step
       (data_wait, copy, forward, backward, optimizer).
+    - `carve()` at the end of every step: {new phase: (the phase it happened inside, seconds)}, time
+      the hook measured inside one of the clock's phases (e.g. a gradient all-reduce inside backward),
+      which the record reports as a phase of its own.
     """
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
@@ -33,11 +36,18 @@ class Hooks:
     def phase_end(self, phase: str) -> None:
         return None
 
+    def carve(self) -> dict[str, tuple[str, float]]:
+        return {}
+
     @property
     def observes_steps(self) -> bool:
         """Whether this object overrides a per-step method (else the engine skips the calls)."""
         cls = type(self)
         return cls.step_begin is not Hooks.step_begin or cls.phase_end is not Hooks.phase_end
+
+    @property
+    def carves(self) -> bool:
+        return type(self).carve is not Hooks.carve
 
 
 NO_HOOKS = Hooks()

@@ -33,10 +33,25 @@ def downsample(values: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> dict[s
     }
 
 
+def _with_carved(rows: np.ndarray, carved: list[dict[str, tuple[str, float]]]) -> tuple[np.ndarray, list[str]]:
+    """Phase rows with the hooks' carved phases moved out of the phases they happened in."""
+    phases = list(PHASES)
+    extra = sorted({name for step in carved for name in step})
+    if not extra:
+        return rows, phases
+    out = np.concatenate([rows, np.zeros((len(rows), len(extra)))], axis=1)
+    for i, step in enumerate(carved[: len(rows)]):
+        for name, (parent, seconds) in step.items():
+            taken = min(seconds, out[i, phases.index(parent)])
+            out[i, phases.index(parent)] -= taken
+            out[i, len(phases) + extra.index(name)] = taken
+    return out, phases + extra
+
+
 def timing_metrics(training: Training) -> tuple[dict[str, Any], dict[str, float] | None]:
     """Throughput and step-time percentiles over the steady-state steps, and the phase split."""
     p, plan = training.progress, training.plan
-    rows = p.step_rows()
+    rows, phases = _with_carved(p.step_rows(), p.carved)
     metrics: dict[str, Any] = {
         "steps": p.steps,
         "samples": p.samples,
@@ -55,8 +70,9 @@ def timing_metrics(training: Training) -> tuple[dict[str, Any], dict[str, float]
     totals = steady.sum(axis=0)
     if totals.sum() <= 0:
         return metrics, None
-    fractions = {phase: float(t / totals.sum()) for phase, t in zip(PHASES, totals, strict=True)}
+    fractions = {phase: float(t / totals.sum()) for phase, t in zip(phases, totals, strict=True)}
     metrics["data_wait_fraction"] = fractions["data_wait"]
+    metrics["allreduce_fraction"] = fractions.get("allreduce")
     return metrics, fractions
 
 
@@ -122,8 +138,10 @@ def record_of(
     calibration: Calibration | None,
     suites: tuple[str, ...],
     suite: str | None,
+    extra_resolved: dict[str, Any] | None = None,
 ) -> Record:
-    """The record of a training from its collected metrics and phase split."""
+    """The record of a training from its collected metrics and phase split; `extra_resolved` adds to
+    the resolved plan (a data-parallel run's backend and per-rank figures)."""
     metrics, phase_fractions = measured
     case = training.case
     return Record(
@@ -135,7 +153,12 @@ def record_of(
         env=envmod.capture(case.device),
         metrics=metrics,
         phase_fractions=phase_fractions,
-        resolved={**asdict(training.plan), "hidden": list(training.plan.hidden), "device": case.device},
+        resolved={
+            **asdict(training.plan),
+            "hidden": list(training.plan.hidden),
+            "device": case.device,
+            **(extra_resolved or {}),
+        },
         target=target_of(training, status),
         curves={"loss": downsample(np.array(training.progress.loss_values)), "val": training.validation.curve},
         memory_kind=training.memory.kind,

@@ -19,7 +19,7 @@ from dnnbench.definitions.workloads import Workload
 class Plan:
     """What the run will actually do."""
 
-    batch_size: int
+    batch_size: int  # global: all ranks together
     lr: float
     hidden: tuple[int, ...]
     epochs: int
@@ -36,6 +36,9 @@ class Plan:
     loss: str
     target_metric: str
     target: float | None
+    world_size: int = 1
+    rank_batch_size: int = 0  # each rank's share of batch_size
+    lr_rule: str = "none"
 
     @property
     def classification(self) -> bool:
@@ -55,16 +58,22 @@ def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_tes
     batch = n_train if case.batch_size == "full" else int(case.batch_size)
     if batch > n_train:
         raise BadInput(f"batch_size {batch} exceeds the {n_train} training samples; use 'full'")
-    # BatchNorm cannot train on a final batch of one sample; drop it in that one case.
-    drop_last = "batchnorm" in case.regularization and n_train % batch == 1
-    steps_per_epoch = n_train // batch if drop_last else math.ceil(n_train / batch)
+    world = case.world_size
+    if batch % world:  # "full" at world_size > 1: the whole split, if it splits evenly
+        raise BadInput(f"the global batch {batch} does not split evenly over {world} processes")
+    # Each of `world` ranks takes ceil(n / world) samples an epoch (DistributedSampler pads), in batches of
+    # batch / world. BatchNorm cannot train on a final batch of one sample; drop it in that one case.
+    shard, rank_batch = math.ceil(n_train / world), batch // world
+    drop_last = "batchnorm" in case.regularization and shard % rank_batch == 1
+    steps_per_epoch = shard // rank_batch if drop_last else math.ceil(shard / rank_batch)
     epochs = case.epochs or workload.epochs
     planned = steps_per_epoch * epochs
     # The note evaluates once per epoch; the benchmark at the workload's cadence in samples.
     default_cadence = n_train if case.protocol == "note" else workload.eval_every
+    scale = {"none": 1.0, "linear": float(world), "sqrt": math.sqrt(world)}[case.lr_rule]
     return Plan(
         batch_size=batch,
-        lr=case.lr or default_lr(case.optimizer),
+        lr=(case.lr or default_lr(case.optimizer)) * scale,
         hidden=case.hidden if case.hidden is not None else workload.hidden,
         epochs=epochs,
         max_seconds=case.max_seconds or workload.max_seconds,
@@ -80,4 +89,7 @@ def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_tes
         loss="cross_entropy" if workload.task == "classification" else "mse",
         target_metric=workload.target_metric_under(case.protocol),
         target=workload.target,
+        world_size=world,
+        rank_batch_size=batch // world,
+        lr_rule=case.lr_rule,
     )

@@ -25,6 +25,7 @@ class Setup:
     loader: object  # an iterable of (x, y) batches, one pass per epoch
     eval_sets: dict[str, Split]  # val, test, train (a slice of it)
     weights: list[torch.Tensor]  # what L1 and L2 penalize
+    eval_model: nn.Module  # the model itself, unwrapped (a data-parallel wrapper must not evaluate alone)
 
 
 class Objective:
@@ -44,8 +45,11 @@ def _to(split: Split, device: torch.device) -> Split:
     return Split(split.x.to(device), split.y.to(device))
 
 
-def build(case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int, hooks: Hooks) -> Setup:
-    """Everything the case trains, seeded with `seed` (model initialisation, dropout, shuffling)."""
+def build(
+    case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int, hooks: Hooks, shard: tuple[int, int] = (0, 1)
+) -> Setup:
+    """Everything the case trains, seeded with `seed` (model initialisation, dropout, shuffling); with
+    shard=(rank, world) the loader gives this rank its share of each epoch."""
     device = torch.device(case.device)
     torch.manual_seed(seed)
     regularization = case.regularization
@@ -57,6 +61,7 @@ def build(case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int,
         dropout_p=case.dropout_p if "dropout" in regularization else None,
     ).to(device)
     weights = weight_matrices(model)
+    plain = model
     model = hooks.wrap_model(model)
     optimizer = build_optimizer(
         case.optimizer,
@@ -70,12 +75,13 @@ def build(case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int,
     loader = make_loader(
         case.loader,
         splits,
-        plan.batch_size,
+        plan.rank_batch_size or plan.batch_size,
         seed,
         device,
         num_workers=case.num_workers,
         pin_memory=case.pin_memory,
         drop_last=plan.drop_last,
+        shard=shard,
     )
     cap = case.eval_samples
     eval_sets = {
@@ -84,4 +90,4 @@ def build(case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int,
         "train": _to(splits.train.head(cap or plan.n_val), device),
     }
     model.train()
-    return Setup(model, optimizer, loss_fn, Objective(loss_fn, weights, l1), loader, eval_sets, weights)
+    return Setup(model, optimizer, loss_fn, Objective(loss_fn, weights, l1), loader, eval_sets, weights, plain)

@@ -48,6 +48,7 @@ class Progress:
     phase_rows: list[np.ndarray] = field(default_factory=list)
     pending_losses: list[torch.Tensor] = field(default_factory=list)
     loss_values: list[float] = field(default_factory=list)
+    carved: list[dict[str, tuple[str, float]]] = field(default_factory=list)  # per step, from Hooks.carve
 
     @property
     def train_time_s(self) -> float:
@@ -73,8 +74,16 @@ class Validation:
 class Training:
     """One case under one seed, ready to be driven step by step."""
 
-    def __init__(self, case: Case, seed: int, data_dir: str | None = None, hooks: Hooks = NO_HOOKS) -> None:
+    def __init__(
+        self,
+        case: Case,
+        seed: int,
+        data_dir: str | None = None,
+        hooks: Hooks = NO_HOOKS,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         self.case, self.seed = case, seed
+        self.rank, self.world = shard
         self.workload: Workload = get_workload(case.workload)
         self.device = torch.device(case.device)
         torch.set_num_threads(case.threads or DEFAULT_THREADS)
@@ -82,10 +91,11 @@ class Training:
         self.plan: Plan = resolve_plan(
             case, self.workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads()
         )
-        self.setup = build(case, self.plan, self.workload, splits, seed, hooks)
+        self.setup = build(case, self.plan, self.workload, splits, seed, hooks, shard)
         self.clock = step_clock(case.device)
         self.hooks = hooks
         self._observed = hooks.observes_steps
+        self._carves = hooks.carves
         self._mark = self._hooked_mark if self._observed else self.clock.mark
         self.progress = Progress()
         self.validation = Validation(next_eval_at=self.plan.eval_every)
@@ -128,10 +138,12 @@ class Training:
             self.memory.batch_bytes = x.nbytes + y.nbytes
         else:
             loss = training_step(s.model, s.objective, s.optimizer, x, y, mark)
+        if self._carves:
+            p.carved.append(self.hooks.carve())
         p.pending_losses.append(loss)
-        p.batch_sizes.append(len(y))
+        p.batch_sizes.append(len(y) * self.world)  # samples of the step over all ranks
         p.steps += 1
-        p.samples += len(y)
+        p.samples += len(y) * self.world
         p.host_train_time += time.perf_counter() - started
 
     def between(self) -> None:
@@ -200,4 +212,4 @@ class Training:
     def evaluate(self, split: str) -> tuple[float, float]:
         """(metric, loss) of the model on one of the evaluation sets: val, test or train."""
         s = self.setup
-        return evaluate(s.model, s.eval_sets[split], s.loss_fn, self.plan.classification)
+        return evaluate(s.eval_model, s.eval_sets[split], s.loss_fn, self.plan.classification)

@@ -108,3 +108,61 @@ def varying_label(case_ids: pd.Series) -> pd.Series:
     common = set.intersection(*(set(t) for t in token_lists)) if len(token_lists) else set()
     labels = token_lists.apply(lambda tokens: " ".join(t for t in tokens if t not in common) or "reference")
     return labels
+
+
+def scaling(frame: pd.DataFrame) -> pd.DataFrame:
+    """Data-parallel cases beside their one-process reference: per world size the global throughput,
+    the per-rank step time, the all-reduce's share and the scaling efficiency, throughput / (world size ×
+    one process's throughput). The reference is the world-size-1 case with the same settings and, for a
+    learning-rate rule (weak scaling: the per-rank batch kept), the per-rank batch; without one (strong
+    scaling: the global batch kept), the same global batch."""
+    if "world_size" not in frame:
+        return pd.DataFrame()
+    ok = frame[(frame["status"] == "ok") & frame["throughput_samples_per_s"].notna()].copy()
+    ok["world_size"] = ok["world_size"].fillna(1).astype(int)
+    if not (ok["world_size"] > 1).any():
+        return pd.DataFrame()
+    ok["global_batch"] = pd.to_numeric(ok["resolved_batch_size"], errors="coerce")
+    ok["rank_batch"] = ok["global_batch"] / ok["world_size"]
+    same = [
+        c
+        for c in ("run", "workload", "optimizer", "loader", "device", "protocol", "epochs", "train_samples")
+        if c in ok
+    ]
+    medians = ok.groupby([*same, "world_size", "global_batch", "rank_batch", "lr_rule"], dropna=False).agg(
+        throughput=("throughput_samples_per_s", "median"),
+        step_ms=("step_time_ms_median", "median"),
+        allreduce=("allreduce_fraction", "median"),
+        time_to_target_s=("time_to_target_s", "median"),
+        test_accuracy=("final_test_accuracy", "median"),
+        seeds=("seed", "count"),
+    )
+    medians = medians.reset_index()
+    ones = medians[medians["world_size"] == 1]
+    rows = []
+    for _, row in medians.iterrows():
+        key = {c: row[c] for c in same}
+        batch = row["rank_batch"] if row["lr_rule"] != "none" else row["global_batch"]
+        ref = ones
+        for c, v in key.items():
+            ref = ref[(ref[c] == v) | (ref[c].isna() & pd.isna(v))]
+        ref = ref[ref["global_batch"] == batch]
+        single = float(ref["throughput"].iloc[0]) if len(ref) else None
+        rows.append(
+            {
+                **key,
+                "world_size": int(row["world_size"]),
+                "scaling": "—" if row["world_size"] == 1 else ("weak" if row["lr_rule"] != "none" else "strong"),
+                "lr_rule": row["lr_rule"],
+                "global_batch": int(row["global_batch"]),
+                "rank_batch": int(row["rank_batch"]),
+                "throughput_samples_per_s": row["throughput"],
+                "step_time_ms_median": row["step_ms"],
+                "allreduce_fraction": row["allreduce"],
+                "scaling_efficiency": row["throughput"] / (row["world_size"] * single) if single else None,
+                "time_to_target_s": row["time_to_target_s"],
+                "final_test_accuracy": row["test_accuracy"],
+                "seeds": int(row["seeds"]),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -13,7 +13,8 @@ folder is on PYTHONPATH, and DNNBENCH_FAULT names the fault. The product has no 
                                   seconds (default 60), so that a test can signal it right there. Moments:
                                   step (inside a training step), eval (inside an evaluation), journal (between
                                   two halves of a records.jsonl write), benchmark_json (before benchmark.json
-                                  is renamed into place), report (between two charts of a report)
+                                  is renamed into place), report (between two charts of a report);
+                                  DNNBENCH_FAULT_RANK=N: only data-parallel rank N
 
 DNNBENCH_FAULT_SIZE defaults to 0.2 (slow_backward: 1.0, backward being a sixth to a third of a step;
 slow_fetch: 0.15);
@@ -107,6 +108,9 @@ class _Moment:
         self.after = int(os.environ.get("DNNBENCH_FAULT_AFTER", "1"))
 
     def reached(self) -> None:
+        rank = os.environ.get("DNNBENCH_FAULT_RANK")
+        if rank is not None and os.environ.get("LOCAL_RANK") != rank:
+            return  # a data-parallel case: only that rank pauses
         self.seen += 1
         if self.seen == self.after:
             with open(os.environ["DNNBENCH_FAULT_MARKER"], "w") as f:

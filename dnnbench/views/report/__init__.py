@@ -194,7 +194,7 @@ def build_report(
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "charts").mkdir(parents=True, exist_ok=True)
 
-    tables = build_tables(summary, baseline_summary)
+    tables = build_tables(summary, baseline_summary, frame)
     table_files = []
     for t in tables:
         path = folder / "tables" / f"{t.name}.csv"

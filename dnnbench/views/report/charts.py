@@ -31,7 +31,7 @@ LEGEND = {
 RACE = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
 REGULARIZATION_ORDER = ["none", "batchnorm", "dropout", "batchnorm+dropout", "l2", "l1"]
 LOADER_ORDER = ["torchvision", "tensor", "device"]
-PHASE_ORDER = ["data_wait", "copy", "forward", "backward", "optimizer"]
+PHASE_ORDER = ["data_wait", "copy", "forward", "backward", "allreduce", "optimizer"]
 PALETTE = {
     **dict(zip(OPTIMIZER_ORDER, sns.color_palette("tab10", 8), strict=True)),
     **dict(zip(LOADER_ORDER, sns.color_palette("Set2", 3), strict=True)),
@@ -298,18 +298,19 @@ def time_to_target(frame: pd.DataFrame) -> Figure | None:
 
 def phase_split(frame: pd.DataFrame) -> Figure | None:
     """Share of step time per phase (data wait, copy, forward, backward, optimizer), per case."""
-    cols = [f"phase_{p}" for p in PHASE_ORDER]
-    if not set(cols) <= set(frame.columns):
+    phases = [p for p in PHASE_ORDER if f"phase_{p}" in frame]
+    cols = [f"phase_{p}" for p in phases]
+    if "phase_forward" not in frame:
         return None
-    rows = frame[(frame["status"] == "ok")].dropna(subset=cols)
+    rows = frame[(frame["status"] == "ok")].dropna(subset=["phase_forward"])
     if rows.empty:
         return None
-    shares = rows.groupby("case_id", sort=False)[cols].median()
-    shares.columns = PHASE_ORDER
+    shares = rows.groupby("case_id", sort=False)[cols].median().fillna(0.0)  # no all-reduce on one process
+    shares.columns = phases
     shares.index = [f"{label}" for label in varying_label(pd.Series(shares.index))]
     shares = shares[~shares.index.duplicated()]
     fig, ax = plt.subplots(figsize=(9, 0.28 * len(shares) + 1.5))
-    shares.iloc[::-1].plot.barh(stacked=True, ax=ax, width=0.8, color=sns.color_palette("Set2", len(PHASE_ORDER)))
+    shares.iloc[::-1].plot.barh(stacked=True, ax=ax, width=0.8, color=sns.color_palette("Set2", len(phases)))
     ax.set(
         xlim=(0, 1),
         xlabel="share of training-step time (median over seeds)",
@@ -317,7 +318,7 @@ def phase_split(frame: pd.DataFrame) -> Figure | None:
         title="Where a training step's time goes",
     )
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.legend(ncols=5, loc="lower center", bbox_to_anchor=(0.5, 1.06), fontsize="small", frameon=False)
+    ax.legend(ncols=len(phases), loc="lower center", bbox_to_anchor=(0.5, 1.06), fontsize="small", frameon=False)
     ax.tick_params(axis="y", labelsize="x-small")
     fig.tight_layout()
     return fig

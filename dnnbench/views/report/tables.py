@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dnnbench.core.metrics import METRICS, label, overview
-from dnnbench.results.analysis import compare, in_suite
+from dnnbench.results.analysis import compare, in_suite, scaling
 
 
 @dataclass
@@ -222,8 +222,48 @@ def baseline_delta(baseline: pd.DataFrame, current: pd.DataFrame, metrics: list[
     return Table("baseline_delta", "Against the baseline", caption, display.set_index("case_id"), delta)
 
 
-def build_tables(summary: pd.DataFrame, baseline: pd.DataFrame | None = None) -> list[Table]:
+def scaling_table(frame: pd.DataFrame) -> list[Table]:
+    """Data-parallel scaling per world size, against one process (analysis.scaling)."""
+    numbers = scaling(frame)
+    if numbers.empty:
+        return []
+    fmt = {
+        "throughput_samples_per_s": METRICS["throughput_samples_per_s"].format,
+        "step_time_ms_median": lambda v: "—" if pd.isna(v) else f"{v:.3g} ms",
+        "allreduce_fraction": lambda v: "—" if pd.isna(v) else f"{v:.0%}",
+        "scaling_efficiency": lambda v: "—" if v is None or pd.isna(v) else f"{v:.2f}",
+        "time_to_target_s": lambda v: "not reached" if pd.isna(v) else f"{v:.3g} s",
+        "final_test_accuracy": METRICS["final_test_accuracy"].format,
+    }
+    display = numbers.copy()
+    for column, f in fmt.items():
+        display[column] = display[column].map(f)
+    keep = ["loader", "world_size", "scaling", "global_batch", "rank_batch", *fmt]
+    display = display[[c for c in keep if c in display]].rename(
+        columns={
+            "throughput_samples_per_s": "throughput (samples/s, all ranks)",
+            "step_time_ms_median": "step time (rank 0)",
+            "allreduce_fraction": "all-reduce share",
+            "scaling_efficiency": "efficiency",
+            "time_to_target_s": "time to target",
+            "final_test_accuracy": "final test accuracy",
+        }
+    )
+    caption = (
+        "Efficiency = throughput / (world size × one process's throughput); one process uses every core, each "
+        "of N processes 1/N of them. Strong: the global batch kept; weak: the per-rank batch kept, lr × N."
+    )
+    return [
+        Table("scaling", "Data-parallel scaling (DDP through torchrun)", caption, display.set_index("loader"), numbers)
+    ]
+
+
+def build_tables(
+    summary: pd.DataFrame, baseline: pd.DataFrame | None = None, frame: pd.DataFrame | None = None
+) -> list[Table]:
     tables = [*optimizer_regularization(summary), *batch_device(summary), *loaders(summary)]
+    if frame is not None:
+        tables += scaling_table(frame)
     if baseline is not None:
         tables.append(baseline_delta(baseline, summary, overview()))
     tables.append(all_cases(summary))

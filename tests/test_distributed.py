@@ -1,0 +1,149 @@
+"""Beyond one machine: data-parallel cases through torchrun, and a matrix spread over shards and merged."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dnnbench.definitions import shards
+from dnnbench.definitions.cases import Case
+from dnnbench.definitions.plan import PlannedCase, expand
+from dnnbench.measurement.engine import run
+from dnnbench.results.analysis import scaling
+from dnnbench.results.frames import load
+from dnnbench.results.journal import Journal
+from tests.conftest import ROOT, run_bench, run_cli
+
+SMALL = Case(train_samples=2000, eval_samples=1000, epochs=2, eval_every=500)
+
+
+def _ranks_alive() -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"dnnbench.measurement.distributed" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_and_rank_0_writes_one_record(tmp_path):
+    one, two = run(SMALL, seed=1), run(SMALL.replace(world_size=2), seed=1)
+    assert two.status == "ok", two.reason
+    assert two.resolved["world_size"] == 2 and two.resolved["backend"] == "gloo"
+    assert two.resolved["rank_batch_size"] == 50 and two.resolved["batch_size"] == 100
+    ranks = two.resolved["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and all(r["steps"] == 40 for r in ranks)  # both ranks trained
+    assert two.metrics["samples"] == 4000  # 2 epochs of 2,000 over both ranks
+    assert 0.5 < two.metrics["final_test_accuracy"] <= 1.0  # far above chance: the averaged gradients learn
+    assert two.phase_fractions["allreduce"] > 0 and two.metrics["allreduce_fraction"] > 0
+    journal = Journal(tmp_path)
+    for r in (one, two):
+        journal.append(r)
+    table = scaling(load(tmp_path))
+    (efficiency,) = table.loc[table["world_size"] == 2, "scaling_efficiency"]
+    assert 0 < efficiency <= 1.2
+    assert not _ranks_alive()
+
+
+@pytest.mark.slow
+def test_a_rank_killed_mid_run_is_an_error_record_and_leaves_no_process(tmp_path):
+    marker = tmp_path / "marker"
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'tests' / 'faults'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "DNNBENCH_FAULT": "pause_step",
+        "DNNBENCH_FAULT_RANK": "1",
+        "DNNBENCH_FAULT_AFTER": "8",
+        "DNNBENCH_FAULT_MARKER": str(marker),
+    }
+    case = "fashion-mnist_b100_adam_tensor_e2_n2000_ev25000_ws2_cpu"
+    cmd = [sys.executable, "-m", "dnnbench", "run", "--matrix", "scaling", "--set", "train_samples=2000"]
+    cmd += ["--case", case, "--results", str(tmp_path / "run")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), proc.communicate()
+    os.kill(int(marker.read_text()), signal.SIGKILL)  # rank 1, mid-step
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, out + err  # an error record: `dnnbench run` says so in its exit code
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "records.jsonl").read_text().splitlines()]
+    assert record["status"] == "error" and record["reason"] == "rank 1 killed by SIGKILL"
+    assert "Traceback" not in out + err
+    time.sleep(1)
+    assert not _ranks_alive()
+
+
+def _pairs(plan) -> set:
+    return {(p.case.id, p.seed) for p in plan}
+
+
+@pytest.mark.parametrize("matrix", ["smoke", "full"])
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_shards_partition_the_matrix(matrix, count):
+    plan = expand(matrix)
+    parts = [_pairs(shards.select(plan, i, count)) for i in range(1, count + 1)]
+    assert set().union(*parts) == _pairs(plan)
+    assert sum(len(p) for p in parts) == len(plan)  # no pair in two shards
+
+
+def test_shards_balance_expected_cost_not_count():
+    plan = expand("full")
+    costs = shards.loads(plan, 3)
+    assert shards.imbalance(costs) <= shards.SLACK + 0.01
+    counts = [len(shards.select(plan, i, 3)) for i in (1, 2, 3)]
+    assert len(set(counts)) > 1  # balanced by seconds, so the counts differ
+
+
+def test_adding_a_case_elsewhere_moves_almost_no_other_pair():
+    plan = expand("full")
+    before = shards.assign(plan, 4)
+    after = shards.assign([*plan, PlannedCase(("batch",), Case(batch_size=37), 1, None)], 4)
+    moved = sum(before[k] != after[k] for k in before)
+    assert moved <= len(before) // 50, f"{moved} of {len(before)} pairs moved"
+
+
+def test_shard_input_is_one_line_exit_2():
+    out = run_cli("list", "--matrix", "smoke", "--shard", "3/2")
+    assert out.returncode == 2 and "--shard expects I/N with 1 <= I <= N, such as 1/4, got '3/2'" in out.stderr
+
+
+@pytest.mark.slow
+def test_merged_shards_equal_the_unsharded_run(smoke_run, tmp_path):
+    results, _ = smoke_run
+    for i in (1, 2):
+        out = run_bench("--matrix", "smoke", "--shard", f"{i}/2", "--results", str(tmp_path / f"shard{i}"))
+        assert out.returncode == 0, out.stdout[-2000:]
+    merged = run_cli("merge", str(tmp_path / "shard1"), str(tmp_path / "shard2"), "--out", str(tmp_path / "all"))
+    assert merged.returncode == 0, merged.stderr
+    whole, parts = load(results), load(tmp_path / "all")
+    assert set(zip(whole.case_id, whole.seed, strict=True)) == set(zip(parts.case_id, parts.seed, strict=True))
+    assert len(parts) == len(whole) and set(whole.columns) == set(parts.columns)
+    meta = json.loads((tmp_path / "all" / "run.json").read_text())
+    assert [m["shard"] for m in meta["merged_from"]] == ["1/2", "2/2"] and meta["matrix"] == "smoke"
+    benchmarks = json.loads((tmp_path / "all" / "benchmark.json").read_text())["benchmarks"]
+    assert len(benchmarks) == (parts.status == "ok").sum()
+    assert run_cli("report", str(tmp_path / "all")).returncode == 0
+    assert run_cli("gate", "--baseline", str(results), "--current", str(tmp_path / "all")).returncode in (0, 1)
+    again = run_cli("merge", str(tmp_path / "shard1"), str(tmp_path / "shard1"), "--out", str(tmp_path / "twice"))
+    assert again.returncode == 2 and "the shards overlap" in again.stderr and again.stderr.count("\n") == 1
+
+
+def test_merge_refuses_shards_of_different_matrices(tmp_path):
+    from dnnbench.results.journal import write_run_meta
+    from tests.conftest import record
+
+    for name, matrix in (("a", "smoke"), ("b", "quick")):
+        Journal(tmp_path / name).append(record(Case(optimizer="sgd" if name == "a" else "adam"), 1, ["optimizers"]))
+        write_run_meta(tmp_path / name, {"matrix": matrix, "device": "cpu"})
+    out = run_cli("merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "the shards are of different matrix values (a: smoke, b: quick)" in out.stderr
