@@ -320,6 +320,15 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_harness(args: argparse.Namespace) -> int:
+    """The engine's throughput against a bare hand-written loop's, per front-end."""
+    from dnnbench.harness import main_harness
+
+    if args.rounds < 1:
+        raise BadInput(f"--rounds must be a positive integer, got {args.rounds}")
+    return main_harness(args.rounds, args.out)
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------
 
 
@@ -432,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("shards", nargs="+", help="the shards' run folders")
     p.add_argument("--out", required=True, help="the merged run folder (new)")
     p.set_defaults(handler=cmd_merge)
+
+    p = sub.add_parser("harness", help="the engine against a bare loop, per front-end (CLI, pytest), alternately")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per case (default 3)")
+    p.add_argument("--out", default=None, help="output folder (default results/harness-<time>)")
+    p.set_defaults(handler=cmd_harness)
 
     p = sub.add_parser("metrics", help="the metrics a record carries, with unit, direction and gate")
     p.add_argument("--markdown", action="store_true", help="the table of docs/metrics.md")

@@ -39,14 +39,15 @@ def bench_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", *args]
 
 
-def run_bench(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """`pytest bench ARGS` in a child process."""
+def run_bench(*args: str, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`pytest bench ARGS` in a child process (with `env` added to this one's)."""
     return subprocess.run(
         bench_command(*args),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 

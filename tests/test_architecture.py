@@ -31,6 +31,7 @@ LAYERS = {
     "pytest_plugin": 5,
     "ab": 5,
     "signals": 5,
+    "harness": 5,
     "__main__": 5,
 }
 

@@ -23,6 +23,10 @@ PROTOCOLS = ("benchmark", "note")
 # How the learning rate follows the global batch when world_size grows (per-rank batch fixed): none keeps it,
 # linear multiplies it by world_size (Goyal et al. 2017), sqrt by its square root (Krizhevsky 2014).
 LR_RULES = ("none", "linear", "sqrt")
+# PyTorch's fast paths, as case axes (definitions/fastpaths.py says where each applies).
+OPTIMIZER_IMPLS = ("default", "for-loop", "foreach", "fused")  # default: torch's own choice for the device
+COMPILE_MODES = ("off", "default", "max-autotune-no-cudagraphs", "reduce-overhead")
+PRECISIONS = ("fp32", "bf16", "tf32")  # bf16: autocast; tf32: CUDA's matmul mode
 LOADERS = ("torchvision", "tensor", "device")
 
 
@@ -55,6 +59,9 @@ class Case:
     beta2: float | None = None  # Adam's / AdamW's second-moment decay; None → torch's default (0.999)
     world_size: int = 1  # processes training data-parallel (torchrun, DistributedDataParallel); batch_size is global
     lr_rule: str = "none"  # see LR_RULES: the learning rate for world_size > 1
+    optimizer_impl: str = "default"  # see OPTIMIZER_IMPLS
+    compile: str = "off"  # torch.compile mode of the model, see COMPILE_MODES
+    precision: str = "fp32"  # see PRECISIONS
 
     def __post_init__(self) -> None:
         validate(self)
@@ -137,6 +144,13 @@ def validate(c: Case) -> None:
         raise unknown_choice("lr_rule", c.lr_rule, LR_RULES)
     if c.world_size > 1 and c.batch_size != "full" and _is_int(c.batch_size) and c.batch_size % c.world_size:
         raise BadInput(f"batch_size {c.batch_size} (global) does not split evenly over world_size {c.world_size}")
+    for name, choices in (
+        ("optimizer_impl", OPTIMIZER_IMPLS),
+        ("compile", COMPILE_MODES),
+        ("precision", PRECISIONS),
+    ):
+        if getattr(c, name) not in choices:
+            raise unknown_choice(name, getattr(c, name), choices)
     if not _is_int(c.warmup_steps) or c.warmup_steps < 0:
         raise BadInput(f"warmup_steps must be an integer >= 0, got {c.warmup_steps!r}")
     if c.features is not None and c.workload != "synthetic":
@@ -203,6 +217,9 @@ _BUDGET_TOKENS: dict[str, Any] = {
     "warmup_steps": lambda c: f"wu{c.warmup_steps}",
     "world_size": lambda c: f"ws{c.world_size}",
     "lr_rule": lambda c: f"lr{c.lr_rule}",
+    "optimizer_impl": lambda c: c.optimizer_impl,
+    "compile": lambda c: "compile" if c.compile == "default" else f"compile-{c.compile}",
+    "precision": lambda c: c.precision,
 }
 
 
@@ -271,6 +288,9 @@ _PARSERS: dict[str, tuple[Any, str]] = {
     "beta2": (_parse_optional(float), "a number in [0, 1)"),
     "world_size": _INT,
     "lr_rule": (str, "none, linear or sqrt"),
+    "optimizer_impl": (str, "an optimizer implementation"),
+    "compile": (str, "a torch.compile mode or off"),
+    "precision": (str, "fp32, bf16 or tf32"),
 }
 assert set(_PARSERS) == set(_DEFAULTS), "every Case field needs a parser"
 

@@ -13,7 +13,7 @@ from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.definitions.cases import REGULARIZATIONS, Case
 from dnnbench.definitions.optimizers import OPTIMIZERS
 
-SUITES = ("batch", "optimizers", "regularization", "loaders", "note", "scaling")
+SUITES = ("batch", "optimizers", "regularization", "loaders", "note", "scaling", "harness", "fastpaths")
 RACE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the note's five, in its legend order
 
 Matrix = dict[str, list[Case]]
@@ -95,7 +95,7 @@ def smoke(device: str) -> Matrix:
     base = Case(device=device, train_samples=2000, eval_samples=1000, epochs=2, eval_every=500)
     note = note_suite(device, size=base.replace(eval_every=None), race_workers=0, b1_seconds=1.0)
     note = [c.replace(epochs=3) if c.workload == "cubic" else c for c in note]
-    return _suites(
+    m = _suites(
         base,
         batch_sizes=(1, 100, "full"),
         loader_budget=base.replace(epochs=1),
@@ -103,6 +103,18 @@ def smoke(device: str) -> Matrix:
         full_epochs=2,
         note=note,
     )
+    # The fast paths and data-parallel training once each (torch.compile is left to MATRIX=fastpaths:
+    # it compiles for about 20 s here, more than the rest of the smoke matrix together).
+    fast = base.replace(loader="device", epochs=1)
+    m["fastpaths"] = [
+        fast,
+        fast.replace(optimizer_impl="fused"),
+        fast.replace(precision="bf16"),
+        fast.replace(threads=1),
+    ]
+    m["fastpaths"] += [fast.replace(precision="tf32")]  # skipped on a CPU, and says why
+    m["scaling"] = [base.replace(epochs=1, world_size=2)]
+    return m
 
 
 def quick(device: str) -> Matrix:
@@ -132,6 +144,7 @@ def full(device: str) -> Matrix:
     )
     m["regularization"] = [base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATIONS]
     m.update(scaling(device))
+    m.update(fastpaths(device))
     return m
 
 
@@ -155,6 +168,40 @@ def scaling(device: str) -> Matrix:
     return {"scaling": cases}
 
 
+def harness(device: str) -> Matrix:
+    """The harness's cost (dnnbench harness): full Fashion-MNIST on the device loader, Adam, at batch 1 (a 10 s
+    budget), 100 and the whole split — the engine against a bare loop."""
+    base = Case(device=device, loader="device")
+    return {
+        "harness": [
+            base.replace(batch_size=1, epochs=1, max_seconds=10.0),
+            base.replace(epochs=2),
+            base.replace(batch_size="full", epochs=10),
+        ]
+    }
+
+
+def fastpaths(device: str) -> Matrix:
+    """PyTorch's fast paths at batch 1 and 100 (Fashion-MNIST, device loader, Adam, 1 epoch; batch 1 on a
+    20 s budget): each axis value alone against the default — optimizer implementation, torch.compile,
+    precision, threads — and all the fastest together. A value the device cannot run is skipped with why."""
+    import os
+
+    cores = os.cpu_count() or 1
+    threads = sorted({1, max(1, cores // 2), cores} - {cores}) if device == "cpu" else []
+    cases = []
+    for batch, budget in ((1, 20.0), (100, None)):
+        base = Case(device=device, loader="device", batch_size=batch, epochs=1, max_seconds=budget)
+        cases.append(base)
+        cases += [base.replace(optimizer_impl=impl) for impl in ("for-loop", "foreach", "fused")]
+        cases += [base.replace(compile=mode) for mode in ("default", "max-autotune-no-cudagraphs", "reduce-overhead")]
+        cases += [base.replace(precision=p) for p in ("bf16", "tf32")]
+        cases += [base.replace(threads=t) for t in threads]
+        fastest = "tf32" if device == "cuda" else "bf16"
+        cases.append(base.replace(optimizer_impl="fused", compile="default", precision=fastest))
+    return {"fastpaths": cases}
+
+
 def note(device: str) -> Matrix:
     """Only the study note's experiments, as written (one seed: torch.manual_seed(1); --repeats 3 for more)."""
     return {"note": note_suite(device)}
@@ -166,8 +213,10 @@ MATRICES: dict[str, Callable[[str], Matrix]] = {
     "full": full,
     "note": note,
     "scaling": scaling,
+    "harness": harness,
+    "fastpaths": fastpaths,
 }
-DEFAULT_REPEATS = {"smoke": 1, "quick": 2, "full": 3, "note": 1, "scaling": 1}
+DEFAULT_REPEATS = {"smoke": 1, "quick": 2, "full": 3, "note": 1, "scaling": 1, "harness": 1, "fastpaths": 1}
 RENAMED = {"seed": "note"}  # old matrix names: refused with one line naming the new one
 
 

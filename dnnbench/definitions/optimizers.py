@@ -38,7 +38,17 @@ def default_lr(name: str) -> float:
     return OPTIMIZERS[name].default_lr
 
 
-def build_optimizer(name: str, params: Iterable[Any], lr: float, l2: float | None, beta2: float | None = None):
+IMPLEMENTATIONS = {
+    "default": {},
+    "for-loop": {"foreach": False},
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+}
+
+
+def build_optimizer(
+    name: str, params: Iterable[Any], lr: float, l2: float | None, beta2: float | None = None, impl: str = "default"
+):
     """Build the optimizer; `l2` (weight_decay) applies to weight matrices only, not biases or BatchNorm.
 
     `l2=None` keeps the optimizer's own default decay (0, or AdamW's 0.01); `beta2` replaces Adam's
@@ -52,7 +62,7 @@ def build_optimizer(name: str, params: Iterable[Any], lr: float, l2: float | Non
     for p in params:
         (decayed if p.ndim >= 2 else plain).append(p)
     groups = [{"params": decayed, "weight_decay": decay}, {"params": plain, "weight_decay": 0.0}]
-    options = dict(spec.options)
+    options = {**spec.options, **IMPLEMENTATIONS[impl]}
     if beta2 is not None:
         options["betas"] = (options["betas"][0], beta2)
     return getattr(torch.optim, spec.torch_class)(groups, lr=lr, **options)

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from dnnbench.core.errors import BadInput
-from dnnbench.definitions import data, shards
+from dnnbench.definitions import data, fastpaths, shards
 from dnnbench.definitions.cases import Case, parse_overrides
 from dnnbench.definitions.devices import resolve_device, too_many_ranks
 from dnnbench.definitions.matrices import DEFAULT_REPEATS, get_matrix
@@ -42,7 +42,7 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
         return "the device loader keeps tensors on the device: there is nothing to pin"
     if case.loader == "torchvision" and not workload.image:
         return f"the torchvision loader needs an image data set and {case.workload} has none"
-    ranks = too_many_ranks(case.world_size, case.device)
+    ranks = too_many_ranks(case.world_size, case.device) or fastpaths.skip_reason(case)
     if ranks:
         return ranks
     if case.batch_size == 1 and "batchnorm" in case.regularization:

@@ -16,6 +16,7 @@ input (BadInput) is raised.
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections.abc import Callable, Sequence
 
@@ -29,6 +30,7 @@ from dnnbench.measurement import env as envmod
 from dnnbench.measurement.calibration import calibrate
 from dnnbench.measurement.hooks import NO_HOOKS, Hooks
 from dnnbench.measurement.recording import collect_metrics, record_of
+from dnnbench.measurement.setup import precision_mode
 from dnnbench.measurement.training import StopTraining, Training
 
 # (step, between, warmup_steps, planned_steps) -> None; it calls between() then step() per step.
@@ -106,6 +108,11 @@ def run(
         from dnnbench.measurement import distributed
 
         return distributed.launch(case, seed, data_dir=data_dir, suites=suites, suite=suite)
+    with precision_mode(case):
+        return _run_here(case, seed, drive, hooks, data_dir, suites, suite, started)
+
+
+def _run_here(case, seed, drive, hooks, data_dir, suites, suite, started) -> Record:
     try:
         training = Training(case, seed, data_dir, hooks)
     except BadInput:
@@ -117,12 +124,16 @@ def run(
     # The machine's speed just before and after this case, for comparing its speed figures with
     # another run's: contention that slows the case slows these fixed probes too.
     before, _ = _calibration(case.device)
+    gc.collect()  # the collector stays off while steps are timed (as pyperf and timeit do): a collection
+    gc.disable()  # that lands in a step measures the process's other objects, not the step
     try:
         drive(training.step, training.between, training.plan.warmup_steps, training.plan.planned_steps)
     except StopTraining as stop:
         status, reason = stop.status, stop.reason
     except Exception as exc:
         status, reason = ("oom" if _is_oom(exc) else "error"), _one_line(exc)
+    finally:
+        gc.enable()
     try:
         if status == "ok":
             try:

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import torch
 
 from dnnbench.core.record import Calibration, Record, Target
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.clocks import PHASES, StepStats
+from dnnbench.measurement.flops import peak_gflops, training_flops
 from dnnbench.measurement.training import Training
 
 MAX_CURVE_POINTS = 1000
@@ -127,7 +129,31 @@ def collect_metrics(training: Training, status: str, started: float) -> tuple[di
     metrics["process_peak_rss_bytes"] = training.memory.process_peak_bytes()
     metrics["eval_time_s"] = training.validation.eval_time
     metrics["wall_time_s"] = time.perf_counter() - started
+    metrics.update(roofline_metrics(training, metrics.get("throughput_samples_per_s")))
     return metrics, phase_fractions
+
+
+def roofline_metrics(training: Training, throughput: float | None) -> dict[str, Any]:
+    """FLOPs per sample (counted on up to 64 samples: an MLP's matmul FLOPs grow linearly with the batch),
+    the device's in-run peak in the case's dtype, and how much of it the training achieved; and, for a
+    compiled model, the compile time (the first step's excess over a steady step)."""
+    setup, case = training.setup, training.case
+    sample = setup.eval_sets["train"].head(min(64, training.plan.rank_batch_size or training.plan.batch_size))
+    out: dict[str, Any] = {}
+    try:
+        flops = training_flops(setup.eval_model, sample.x, sample.y, setup.loss_fn, setup.autocast)
+    except Exception:  # a model FlopCounterMode cannot trace: no roofline for this case, the rest stands
+        return out
+    out["flops_per_sample"] = flops / len(sample)
+    dtype = "bf16" if case.precision == "bf16" else "fp32"
+    out["peak_gflops"] = peak_gflops(case.device, dtype, torch.get_num_threads(), case.precision == "tf32")
+    if throughput:
+        out["achieved_gflops"] = out["flops_per_sample"] * throughput / 1e9
+        out["roofline_fraction"] = out["achieved_gflops"] / out["peak_gflops"]
+    rows = training.progress.step_rows()
+    if case.compile != "off" and len(rows) > 1:
+        out["compile_time_s"] = max(0.0, float(rows[0].sum() - np.median(rows[1:].sum(axis=1))))
+    return out
 
 
 def record_of(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +29,7 @@ class Setup:
     eval_sets: dict[str, Split]  # val, test, train (a slice of it)
     weights: list[torch.Tensor]  # what L1 and L2 penalize
     eval_model: nn.Module  # the model itself, unwrapped (a data-parallel wrapper must not evaluate alone)
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext  # forward's precision
 
 
 class Objective:
@@ -63,12 +67,15 @@ def build(
     weights = weight_matrices(model)
     plain = model
     model = hooks.wrap_model(model)
+    if case.compile != "off":  # compiled on its first call, inside the first (warm-up) step
+        model = torch.compile(model, mode=None if case.compile == "default" else case.compile)
     optimizer = build_optimizer(
         case.optimizer,
         model.parameters(),
         plan.lr,
         l2=case.weight_decay if regularization == "l2" else None,
         beta2=case.beta2,
+        impl=case.optimizer_impl,
     )
     loss_fn = nn.CrossEntropyLoss() if plan.classification else nn.MSELoss()
     l1 = case.l1_lambda if regularization == "l1" else 0.0
@@ -90,4 +97,22 @@ def build(
         "train": _to(splits.train.head(cap or plan.n_val), device),
     }
     model.train()
-    return Setup(model, optimizer, loss_fn, Objective(loss_fn, weights, l1), loader, eval_sets, weights, plain)
+    autocast = contextlib.nullcontext
+    if case.precision == "bf16":
+        autocast = functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+    objective = Objective(loss_fn, weights, l1)
+    return Setup(model, optimizer, loss_fn, objective, loader, eval_sets, weights, plain, autocast)
+
+
+@contextlib.contextmanager
+def precision_mode(case: Case):
+    """tf32 is a global switch of CUDA's matmuls: on for the case that asks for it, off again after."""
+    if case.precision != "tf32":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

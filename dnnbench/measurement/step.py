@@ -6,6 +6,7 @@ workload can replace them without touching timing or records.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -16,9 +17,13 @@ from dnnbench.definitions.data import Split
 EVAL_CHUNK = 10_000  # samples per forward pass in evaluation
 
 
-def training_step(model: nn.Module, objective, optimizer, x, y, mark: Callable[[str], None]) -> torch.Tensor:
-    """One update. Returns the data loss (without any L1 penalty), detached, on the device."""
-    total, data_loss = objective(model(x), y)
+def training_step(
+    model: nn.Module, objective, optimizer, x, y, mark: Callable[[str], None], autocast=contextlib.nullcontext
+) -> torch.Tensor:
+    """One update (forward and loss under `autocast`, backward and the step outside it). Returns the data
+    loss (without any L1 penalty), detached, on the device."""
+    with autocast():
+        total, data_loss = objective(model(x), y)
     mark("forward")
     optimizer.zero_grad(set_to_none=True)
     total.backward()
@@ -29,14 +34,19 @@ def training_step(model: nn.Module, objective, optimizer, x, y, mark: Callable[[
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, loss_fn, classification: bool) -> tuple[float, float]:
-    """(metric, mean loss) on a split in eval mode: accuracy for classification, MSE for regression."""
+def evaluate(
+    model: nn.Module, split: Split, loss_fn, classification: bool, autocast=contextlib.nullcontext
+) -> tuple[float, float]:
+    """(metric, mean loss) on a split in eval mode: accuracy for classification, MSE for regression;
+    in the training's precision, so that a fast path that costs accuracy shows it."""
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
     for i in range(0, len(split), EVAL_CHUNK):
         x, y = split.x[i : i + EVAL_CHUNK], split.y[i : i + EVAL_CHUNK]
-        out = model(x)
+        with autocast():
+            out = model(x)
+        out = out.float()
         loss_sum += float(loss_fn(out, y)) * len(y)
         if classification:
             correct += int((out.argmax(1) == y).sum())

@@ -133,11 +133,11 @@ class Training:
         mark("copy")
         if p.steps == 0 and self.case.device != "cuda":  # a warm-up step: measure the tensor footprint
             with SavedActivations(self._params) as saved:
-                loss = training_step(s.model, s.objective, s.optimizer, x, y, mark)
+                loss = training_step(s.model, s.objective, s.optimizer, x, y, mark, s.autocast)
             self.memory.activation_bytes = saved.nbytes
             self.memory.batch_bytes = x.nbytes + y.nbytes
         else:
-            loss = training_step(s.model, s.objective, s.optimizer, x, y, mark)
+            loss = training_step(s.model, s.objective, s.optimizer, x, y, mark, s.autocast)
         if self._carves:
             p.carved.append(self.hooks.carve())
         p.pending_losses.append(loss)
@@ -212,4 +212,4 @@ class Training:
     def evaluate(self, split: str) -> tuple[float, float]:
         """(metric, loss) of the model on one of the evaluation sets: val, test or train."""
         s = self.setup
-        return evaluate(s.eval_model, s.eval_sets[split], s.loss_fn, self.plan.classification)
+        return evaluate(s.eval_model, s.eval_sets[split], s.loss_fn, self.plan.classification, s.autocast)

@@ -8,6 +8,8 @@ folder is on PYTHONPATH, and DNNBENCH_FAULT names the fault. The product has no 
     DNNBENCH_FAULT=slow_fetch     every DataLoader batch fetch waits DNNBENCH_FAULT_SIZE of the time
                                   since the previous fetch began (about that share of a step)
     DNNBENCH_FAULT=broken_lr      the optimizers' default learning rates 1000x too small
+    DNNBENCH_FAULT=broken_compile a compiled model fails on its first call (an inductor failure)
+    DNNBENCH_FAULT=unpinned_malloc the engine leaves malloc's thresholds dynamic (dnnbench before the fix)
     DNNBENCH_FAULT=pause_<moment> at the DNNBENCH_FAULT_AFTER-th (default 1st) time the process reaches the
                                   moment, create the file DNNBENCH_FAULT_MARKER and sleep DNNBENCH_FAULT_PAUSE
                                   seconds (default 60), so that a test can signal it right there. Moments:
@@ -201,6 +203,29 @@ def pause_report() -> None:
     charts.close = close
 
 
+def broken_compile() -> None:
+    """torch.compile succeeds, and the compiled model fails on its first call, as an inductor bug would."""
+    import torch
+
+    class Broken(torch.nn.Module):
+        def __init__(self, module) -> None:
+            super().__init__()
+            self._orig_mod = module
+
+        def forward(self, *args, **kwargs):
+            raise RuntimeError("backend='inductor' raised:\nCompilationError: injected by tests/faults")
+
+    torch.compile = lambda model, **kwargs: Broken(model)
+
+
+def unpinned_malloc() -> None:
+    """The engine leaves glibc's malloc at its defaults (what dnnbench did before it pinned them)."""
+    from dnnbench.measurement import allocator
+
+    allocator.pin = lambda: "default (not pinned: the unpinned_malloc fault)"
+    allocator.pin.cache_info = lambda: type("info", (), {"currsize": 1})()
+
+
 FAULTS = {
     "slow_step": slow_step,
     "slow_backward": slow_backward,
@@ -211,6 +236,8 @@ FAULTS = {
     "pause_journal": pause_journal,
     "pause_benchmark_json": pause_benchmark_json,
     "pause_report": pause_report,
+    "broken_compile": broken_compile,
+    "unpinned_malloc": unpinned_malloc,
 }
 if FAULT:
     FAULTS[FAULT]()

@@ -161,12 +161,21 @@ def throughput_vs_batch(frame: pd.DataFrame) -> Figure | None:
         dashes=False,
         ax=ax,
     )
+    if {"flops_per_sample", "peak_gflops"} <= set(ok.columns):  # the roofline: throughput at the device's peak
+        peaks = ok[ok["precision"].fillna("fp32") == "fp32"] if "precision" in ok else ok
+        limits = (peaks["peak_gflops"] * 1e9 / peaks["flops_per_sample"]).groupby(
+            peaks["line"] + " · " + peaks["device"]
+        )
+        for label, limit in limits.median().dropna().items():
+            ax.axhline(limit, color="black", linestyle="--", linewidth=0.9)
+            ax.annotate(f"roofline {label}: {limit:,.0f}/s", (0.01, limit), xycoords=("axes fraction", "data"),
+                        va="bottom", fontsize="x-small")  # fmt: skip
     ax.set(
         xscale="log",
         yscale="log",
         xlabel="batch size (samples, log)",
         ylabel="throughput (samples/s, log)",
-        title="Throughput against batch size (num_workers=0; median, band = min–max over seeds)",
+        title="Throughput against batch size (num_workers=0; median, band = min–max over seeds; dashed: the roofline)",
     )
     ax.legend(fontsize="small", title=None)
     fig.tight_layout()

@@ -258,10 +258,85 @@ def scaling_table(frame: pd.DataFrame) -> list[Table]:
     ]
 
 
+FASTPATH_AXES = ("optimizer_impl", "compile", "precision", "threads")
+
+
+def _path_name(row: pd.Series) -> str:
+    changed = [
+        f"{axis}={row[axis]}"
+        for axis, default in (("optimizer_impl", "default"), ("compile", "off"), ("precision", "fp32"))
+        if axis in row and row[axis] != default
+    ]
+    if "threads" in row and not pd.isna(row["threads"]):
+        changed.append(f"threads={int(row['threads'])}")
+    return ", ".join(changed) or "default"
+
+
+def fastpaths(summary: pd.DataFrame) -> list[Table]:
+    """Each fast path's speed-up over the default at its batch size, with its accuracy and roofline share."""
+    rows = in_suite(summary, "fastpaths")
+    if rows.empty:
+        return []
+    out = []
+    for batch, group in rows.groupby(rows["batch_size"].astype(str), sort=False):
+        group = group.assign(path=group.apply(_path_name, axis=1))
+        default = group[group["path"] == "default"]
+        base = float(default["throughput_samples_per_s"].iloc[0]) if len(default) else None
+        base_acc = float(default["final_test_accuracy"].iloc[0]) if len(default) else None
+        for _, r in group.iterrows():
+            ok = r["status"] == "ok" and not pd.isna(r["throughput_samples_per_s"])
+            out.append(
+                {
+                    "batch": batch,
+                    "path": r["path"],
+                    "status": r["status"] if r["status"] != "skipped" else f"skipped: {r['reason']}",
+                    "throughput_samples_per_s": r["throughput_samples_per_s"] if ok else None,
+                    "speedup": r["throughput_samples_per_s"] / base if ok and base else None,
+                    "final_test_accuracy": r["final_test_accuracy"] if ok else None,
+                    "accuracy_change_pt": (r["final_test_accuracy"] - base_acc) * 100 if ok and base_acc else None,
+                    "roofline_fraction": r.get("roofline_fraction") if ok else None,
+                    "compile_time_s": r.get("compile_time_s") if ok else None,
+                }
+            )
+    numbers = pd.DataFrame(out)
+    best = numbers.dropna(subset=["speedup"]).sort_values("speedup").groupby("batch").tail(1)
+    display = numbers.assign(
+        throughput_samples_per_s=numbers["throughput_samples_per_s"].map(METRICS["throughput_samples_per_s"].format),
+        speedup=numbers["speedup"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}x"),
+        final_test_accuracy=numbers["final_test_accuracy"].map(METRICS["final_test_accuracy"].format),
+        accuracy_change_pt=numbers["accuracy_change_pt"].map(lambda v: "—" if pd.isna(v) else f"{v:+.2f} pt"),
+        roofline_fraction=numbers["roofline_fraction"].map(METRICS["roofline_fraction"].format),
+        compile_time_s=numbers["compile_time_s"].map(lambda v: "—" if pd.isna(v) else f"{v:.1f} s"),
+    ).rename(
+        columns={
+            "throughput_samples_per_s": "throughput (samples/s)",
+            "speedup": "speed-up",
+            "final_test_accuracy": "test accuracy",
+            "accuracy_change_pt": "accuracy vs default",
+            "roofline_fraction": "share of peak",
+            "compile_time_s": "compile time",
+        }
+    )
+    best_text = "; ".join(f"batch {r.batch}: {r.path} ({r.speedup:.2f}x)" for r in best.itertuples())
+    caption = (
+        "Each fast path alone against the default, and all the fastest together; share of peak is the in-run "
+        f"roofline in the path's own dtype. Best path per batch size: {best_text or 'none measured'}."
+    )
+    return [
+        Table(
+            "fastpaths",
+            "Fast paths: speed-up, accuracy, roofline",
+            caption,
+            display.set_index(["batch", "path"]),
+            numbers,
+        )
+    ]
+
+
 def build_tables(
     summary: pd.DataFrame, baseline: pd.DataFrame | None = None, frame: pd.DataFrame | None = None
 ) -> list[Table]:
-    tables = [*optimizer_regularization(summary), *batch_device(summary), *loaders(summary)]
+    tables = [*optimizer_regularization(summary), *batch_device(summary), *loaders(summary), *fastpaths(summary)]
     if frame is not None:
         tables += scaling_table(frame)
     if baseline is not None:
