@@ -16,7 +16,7 @@ DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 APT_OK := $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 
-.PHONY: install data browser bench report gate ci-gate baseline profile test lint clean help
+.PHONY: install data browser bench report gate ci-gate baseline ab tune harness profile test lint clean help
 
 help:
 	@echo "make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick] [RESULTS=dir] [ARGS=...]   run a benchmark matrix"
@@ -24,6 +24,9 @@ help:
 	@echo "make gate BASELINE=dir RESULTS=dir [MARKDOWN=file]                             CI regression gate"
 	@echo "make ci-gate BASELINE=dir                                                       smoke run + gate, confirmed"
 	@echo "make baseline RESULTS=\"dir [dir...]\" NAME=name                               save a baseline"
+	@echo "make ab BASE=ref [HEAD=ref] [AB_MATRIX=smoke] [ARGS=...]                        A/B: base and head alternately"
+	@echo "make tune [SIZE=quick|full] [ARGS=...]                                         learning-rate sweeps"
+	@echo "make harness                                                                   the harness against a bare loop"
 	@echo "make profile CASE=id [MATRIX=smoke] [TOOL=all]                                  flame graph, ops, trace"
 	@echo "make test                                                                   unit + integration tests"
 
@@ -94,6 +97,25 @@ ci-gate: data
 		$(MAKE) --no-print-directory bench MATRIX=smoke DEVICE=$(DEVICE) RESULTS=$(CI_RESULTS)-2 ARGS="--repeats 3" && \
 		$(PY) -m dnnbench gate --baseline $(BASELINE) --current $(CI_RESULTS)-2 --brief --markdown $(CI_RESULTS)-2/gate.md; \
 	else exit $$status; fi
+
+# A/B for pull requests: the working tree (or HEAD=<ref>) against BASE=<ref>, alternately on this machine, judged
+# on paired differences (docs/gate.md): exit 0 pass, 1 regression, 2 bad input.
+AB_MATRIX ?= smoke
+AB_RESULTS ?= results/ab-$(STAMP)
+ab: data
+	@test -n "$(BASE)" || { echo "make: ab needs BASE=<git ref>, e.g. make ab BASE=main"; exit 2; }
+	$(PY) -m dnnbench ab --base $(BASE) $(if $(HEAD),--head $(HEAD)) --matrix $(AB_MATRIX) --device $(DEVICE) \
+		--out $(AB_RESULTS) --markdown $(AB_RESULTS)/ab.md --brief $(ARGS)
+
+# Learning-rate sweeps per optimizer, chosen on validation, re-run on fresh seeds (results/tuned/latest.json).
+SIZE ?= quick
+tune: data
+	$(PY) -m dnnbench tune --size $(SIZE) --device $(DEVICE) $(ARGS)
+	@$(PY) -m dnnbench report $$(ls -dt results/tune-$(SIZE)-* | head -1)
+
+# The engine against a bare hand-written loop, per front-end (docs/performance.md).
+harness: data
+	$(PY) -m dnnbench harness $(ARGS)
 
 # Save runs as a named baseline under results/baselines/:  make baseline RESULTS="results/a results/b" NAME=ci-cpu
 baseline: install

@@ -207,7 +207,8 @@ def run_ab(base: Side, head: Side, plan: Plan, out: Path, log=print) -> dict[str
         raise BadInput(f"--rounds must be at least 2 (pairs to judge), got {plan.rounds}")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    workers = {s.name: Worker(s) for s in (base, head)}
+    # Pairs need no calibration: the workers skip the probes around each case (DNNBENCH_CALIBRATION=off).
+    workers = {s.name: Worker(s, {"DNNBENCH_CALIBRATION": "off"}) for s in (base, head)}
     try:
         listed = {}
         for name, worker in workers.items():

@@ -329,6 +329,15 @@ def cmd_harness(args: argparse.Namespace) -> int:
     return main_harness(args.rounds, args.out)
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Learning-rate sweeps, the choice on validation, the default and the best on fresh seeds."""
+    from dnnbench.definitions.devices import resolve_device
+    from dnnbench.tune import main_tune
+
+    args.device = resolve_device(args.device)
+    return main_tune(args)
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------
 
 
@@ -446,6 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=3, help="rounds per case (default 3)")
     p.add_argument("--out", default=None, help="output folder (default results/harness-<time>)")
     p.set_defaults(handler=cmd_harness)
+
+    p = sub.add_parser("tune", help="learning-rate sweeps per optimizer, chosen on validation, re-run on fresh seeds")
+    p.add_argument("--size", default="quick", help="quick (7 rates over 4 decades) or full (DeepOBS's 36 rates)")
+    p.add_argument("--search", default="grid", help="grid, or random (log-uniform, --trials rates)")
+    p.add_argument("--trials", type=int, default=7, help="rates per optimizer for --search random (default 7)")
+    p.add_argument("--seeds", type=int, default=2, help="fresh seeds for the default and the chosen rate (default 2)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--save", default="latest", help="name of the saved rates: results/tuned/NAME.json")
+    p.add_argument("--out", default=None, help="run folder (default results/tune-<size>-<time>)")
+    p.set_defaults(handler=cmd_tune)
 
     p = sub.add_parser("metrics", help="the metrics a record carries, with unit, direction and gate")
     p.add_argument("--markdown", action="store_true", help="the table of docs/metrics.md")

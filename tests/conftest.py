@@ -11,6 +11,7 @@ import pytest
 
 from dnnbench.core.record import Record, Target
 from dnnbench.definitions.cases import Case
+from dnnbench.definitions.optimizers import default_lr
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,7 +92,11 @@ def record(
         reason=reason,
         env={"device": case.device},
         metrics=metrics,
-        resolved={"batch_size": 100 if case.batch_size != "full" else 50000, "epochs": epochs},
+        resolved={
+            "batch_size": 100 if case.batch_size != "full" else 50000,
+            "epochs": epochs,
+            "lr": case.lr or default_lr(case.optimizer),
+        },
         target=Target("val_accuracy", target, reached, "reached" if reached else "not reached"),
         calibration=calibration,
         protocol=protocol,

@@ -32,6 +32,7 @@ LAYERS = {
     "ab": 5,
     "signals": 5,
     "harness": 5,
+    "tune": 5,
     "__main__": 5,
 }
 

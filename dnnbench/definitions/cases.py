@@ -256,6 +256,13 @@ def _parse_hidden(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
 
 
+def _parse_lr(text: str) -> float | str | None:
+    """A learning rate; 'tuned' or 'tuned:NAME' stands for the rates `dnnbench tune` saved (plan.py resolves it)."""
+    if text == "tuned" or text.startswith("tuned:"):
+        return text if ":" in text else "tuned:latest"
+    return _parse_optional(float)(text)
+
+
 def _parse_batch(text: str) -> int | str:
     return "full" if text == "full" else int(text)
 
@@ -266,7 +273,7 @@ _PARSERS: dict[str, tuple[Any, str]] = {
     "workload": (str, "a workload name"),
     "batch_size": (_parse_batch, "a positive integer or 'full'"),
     "optimizer": (str, "an optimizer name"),
-    "lr": (_parse_optional(float), "a number > 0 or 'default'"),
+    "lr": (_parse_lr, "a number > 0, 'default', or 'tuned' / 'tuned:NAME' (dnnbench tune's rates)"),
     "regularization": (str, "a regularization name"),
     "dropout_p": _FLOAT,
     "weight_decay": _FLOAT,

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from dnnbench.core.errors import BadInput
-from dnnbench.definitions import data, fastpaths, shards
+from dnnbench.definitions import data, fastpaths, shards, tuning
 from dnnbench.definitions.cases import Case, parse_overrides
 from dnnbench.definitions.devices import resolve_device, too_many_ranks
 from dnnbench.definitions.matrices import DEFAULT_REPEATS, get_matrix
@@ -106,6 +106,10 @@ def expand(
     identical merge. Naming a workload explicitly makes its missing data an error, not a skip."""
     overrides = dict(overrides or {})
     device = resolve_device(overrides.pop("device", device))
+    tuned_name = None
+    if isinstance(overrides.get("lr"), str):  # --set lr=tuned[:NAME]
+        tuned_name = overrides.pop("lr").split(":", 1)[1]
+        tuned = tuning.load_tuned(tuned_name)
     if repeats is not None and (not isinstance(repeats, int) or repeats < 1):
         raise BadInput(f"--repeats must be a positive integer, got {repeats!r}")
     if seeds is None:
@@ -118,6 +122,7 @@ def expand(
     for suite, cases in get_matrix(matrix, device).items():
         for case in cases:
             case = _override(case, overrides) if overrides else case
+            case = tuning.with_tuned_lr(case, tuned, tuned_name) if tuned_name else case
             if case not in suites_of:
                 order.append(case)
                 suites_of[case] = []

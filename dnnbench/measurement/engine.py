@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -85,6 +86,9 @@ def skipped(
 
 
 def _calibration(device: str) -> tuple[dict[str, float], str]:
+    """The probes around a case; none when DNNBENCH_CALIBRATION=off (an A/B run pairs its sides instead)."""
+    if os.environ.get("DNNBENCH_CALIBRATION") == "off":
+        return {}, "not measured (DNNBENCH_CALIBRATION=off)"
     return calibrate(device, seconds=CALIBRATION_SECONDS)
 
 

@@ -22,6 +22,7 @@ from dnnbench.results.analysis import case_summary
 from dnnbench.results.frames import load, load_curves
 from dnnbench.results.journal import journal_path, read_run_meta, write_atomically
 from dnnbench.views.report import charts as ch
+from dnnbench.views.report import tuning
 from dnnbench.views.report.claims import evaluate_claims
 from dnnbench.views.report.html import Chart, markdown, page
 from dnnbench.views.report.tables import build_tables
@@ -65,6 +66,16 @@ CHARTS = [
         "Training time until the validation metric first reached the target; dots are seeds.",
     ),
     (
+        "sensitivity",
+        "Learning-rate sensitivity",
+        "Each optimizer's best validation score against its learning rate in the tuning sweep; circles mark defaults.",
+    ),
+    (
+        "profiles",
+        "Performance profiles at default and tuned learning rates",
+        "For each optimizer, the share of problems where its time to target is within τ × the best (AlgoPerf).",
+    ),
+    (
         "phases",
         "Phase split per case",
         "Share of training-step time waiting for data, copying to the device, in forward, backward and the "
@@ -76,6 +87,8 @@ CHARTS = [
 def _figure(name: str, frame: pd.DataFrame, summary: pd.DataFrame, loss: pd.DataFrame, val: pd.DataFrame):
     targets = frame.groupby("workload")["target_value"].first().to_dict() if "target_value" in frame else {}
     return {
+        "sensitivity": lambda: tuning.sensitivity(frame),
+        "profiles": lambda: tuning.profiles(frame)[0],
         "race": lambda: ch.race(loss),
         "validation": lambda: ch.validation_vs_time(val, targets),
         "throughput": lambda: ch.throughput_vs_batch(frame),
@@ -224,6 +237,9 @@ def build_report(
     notes = highlights(summary)
     claims = evaluate_claims(frame, val)
     sections = [("claims", "The note's claims", claims_html(claims))]
+    tuned = tuning.section_html(frame)
+    if tuned:
+        sections.append(("tuning", "Optimizers at default and tuned learning rates", tuned))
     found = profiles_section(sources, folder)
     if found:
         sections.append(found)

@@ -1,0 +1,105 @@
+"""Tuning results: the best learning rate per problem and optimizer (on validation only), default
+against tuned, and AlgoPerf-style performance profiles. Pure pandas over records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TAU_MAX = 4.0  # performance profiles run from τ = 1 to 4 (AlgoPerf)
+
+
+def _problem(frame: pd.DataFrame) -> pd.Series:
+    reg = frame["regularization"].where(frame["regularization"] != "none", "")
+    return frame["workload"] + np.where(reg != "", "+" + reg, "")
+
+
+def trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """The sweep's trials (suite 'tuning'): problem, optimizer, lr, status, the validation score (higher is
+    better: best validation accuracy, or minus the best validation loss for regression) and training time."""
+    rows = frame[frame["suites"].fillna("").str.split(",").apply(lambda s: "tuning" in s)].copy()
+    if rows.empty:
+        return rows
+    rows["problem"] = _problem(rows)
+    rows["lr_value"] = pd.to_numeric(rows["resolved_lr"], errors="coerce")
+    classification = rows["target_metric"].fillna("").str.endswith("accuracy")
+    score = np.where(classification, rows["best_val_accuracy"], -rows["best_val_loss"])
+    rows["score"] = pd.Series(score, index=rows.index).where(rows["status"] == "ok")  # diverged: no score
+    return rows
+
+
+def select(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per problem and optimizer: the default and the tuned rate (best validation score; a diverged trial
+    never wins), the score at each, how many trials, and the tuning cost (training seconds of the sweep).
+    The test set plays no part in the choice."""
+    t = trials(frame)
+    if t.empty:
+        return pd.DataFrame()
+    rows = []
+    for (problem, optimizer), group in t.groupby(["problem", "optimizer"], sort=False):
+        scored = group.dropna(subset=["score"])
+        default = group[group["lr"].isna()]
+        best = scored.loc[scored["score"].idxmax()] if len(scored) else None
+        rows.append(
+            {
+                "problem": problem,
+                "workload": group["workload"].iloc[0],
+                "regularization": group["regularization"].iloc[0],
+                "optimizer": optimizer,
+                "default_lr": float(default["lr_value"].iloc[0]) if len(default) else None,
+                "tuned_lr": float(best["lr_value"]) if best is not None else None,
+                "default_score": float(default["score"].iloc[0])
+                if len(default) and not pd.isna(default["score"].iloc[0])
+                else None,
+                "tuned_score": float(best["score"]) if best is not None else None,
+                "trials": len(group),
+                "diverged": int((group["status"] == "diverged").sum()),
+                "tuning_cost_s": float(group["train_time_s"].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def reruns(frame: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """The re-runs on fresh seeds (suites 'default' and 'tuned'): per problem, optimizer and setting the
+    median time to target over seeds (None: not reached by most seeds) and test accuracy."""
+    rows = []
+    marked = frame["suites"].fillna("").str.split(",")
+    for setting in ("default", "tuned"):
+        part = frame[marked.apply(lambda s, setting=setting: setting in s)].copy()
+        if part.empty:
+            continue
+        part["problem"] = _problem(part)
+        for (problem, optimizer), group in part.groupby(["problem", "optimizer"], sort=False):
+            times = group["time_to_target_s"].where(group["status"] == "ok")
+            reached = times.notna().sum()
+            rows.append(
+                {
+                    "problem": problem,
+                    "optimizer": optimizer,
+                    "setting": setting,
+                    "lr": float(pd.to_numeric(group["resolved_lr"], errors="coerce").iloc[0]),
+                    "seeds": len(group),
+                    "reached": int(reached),
+                    "time_to_target_s": float(times.median()) if reached * 2 > len(group) else None,
+                    "final_test_accuracy": group["final_test_accuracy"].median(),
+                    "final_test_loss": group["final_test_loss"].median(),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def performance_profile(times: pd.DataFrame, taus: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.Series]:
+    """AlgoPerf-style profiles from a problems × optimizers table of times to target (NaN: not reached).
+
+    ρ_o(τ) is the share of problems where optimizer o's time is within τ × the best time on that problem;
+    the score is the area under ρ_o from τ = 1 to TAU_MAX, divided by TAU_MAX − 1 (1: best everywhere,
+    0: never within 4x). Problems nobody solved are left out. Returns (ρ at each τ, score per optimizer)."""
+    solved = times.dropna(how="all")
+    taus = np.linspace(1, TAU_MAX, 121) if taus is None else taus
+    if solved.empty:
+        return pd.DataFrame(index=taus), pd.Series(dtype=float)
+    ratios = solved.div(solved.min(axis=1), axis=0).fillna(np.inf)
+    rho = pd.DataFrame({o: [(ratios[o] <= tau).mean() for tau in taus] for o in ratios.columns}, index=taus)
+    score = ((TAU_MAX - ratios.clip(lower=1.0)).clip(lower=0.0) / (TAU_MAX - 1)).mean()
+    return rho, score

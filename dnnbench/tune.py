@@ -1,0 +1,92 @@
+"""`dnnbench tune`: learning-rate sweeps with a stated budget, then the default and the best on fresh seeds.
+
+    python -m dnnbench tune [--size quick|full] [--search grid|random --trials K] [--seeds 3] [--save NAME]
+
+1. The sweep (suite 'tuning'): per problem and optimizer, every learning rate of the grid
+   (definitions/tuning.py) once, seed 1; a diverged trial is recorded as such and the sweep goes on.
+2. The choice: per problem and optimizer the rate with the best validation score (results/tuning.py);
+   test data play no part. The sweep's training seconds are the tuning cost.
+3. The re-runs (suites 'default' and 'tuned'): the default and the chosen rate on seeds 2..N+1, fresh
+   seeds, so that the figures do not carry the luck of the seed the choice was made on.
+The chosen rates are saved to results/tuned/NAME.json for `--set lr=tuned[:NAME]`; the run folder's
+report has the tuning section (sensitivity, default against tuned, performance profiles).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from dnnbench.core.errors import BadInput
+from dnnbench.definitions import tuning
+from dnnbench.measurement import engine
+from dnnbench.results.frames import load
+from dnnbench.results.journal import Journal
+from dnnbench.results.lock import FolderLock
+from dnnbench.results.tuning import select
+from dnnbench.views.progress import one_line_summary
+
+SEARCHES = ("grid", "random")
+
+
+def _measure(journal: Journal, done: dict, case, seed: int, suites: tuple[str, ...], log) -> None:
+    if (case.id, seed) in done:
+        return
+    record = journal.append(engine.run(case, seed, suites=suites))
+    done[record.key] = record
+    log(f"{case.id}-s{seed}: {one_line_summary(record)}")
+
+
+def run_tune(
+    size: str, search: str, trials: int, seeds: int, device: str, out: Path, save: str, log=print
+) -> tuple[Path, float]:
+    if size not in ("quick", "full"):
+        raise BadInput(f"unknown size {size!r}; choose from: quick, full")
+    if search not in SEARCHES:
+        raise BadInput(f"unknown search {search!r}; choose from: {', '.join(SEARCHES)}")
+    if seeds < 1 or trials < 2:
+        raise BadInput("--seeds must be >= 1 and --trials >= 2")
+    started = time.perf_counter()
+    with FolderLock(out, "dnnbench tune"):
+        journal = Journal(out)
+        notice = journal.repair()
+        if notice:
+            print(notice, file=sys.stderr)
+        done = journal.finished()
+        problems = tuning.problems(size, device)
+        for problem in problems:
+            for optimizer in problem.optimizers:
+                for lr in tuning.grid_for(optimizer, size, search, trials):
+                    _measure(journal, done, problem.base.replace(optimizer=optimizer, lr=lr), 1, ("tuning",), log)
+        chosen = select(load(out))
+        for row in chosen.itertuples():
+            problem = next(p for p in problems if _same(p, row))
+            default = problem.base.replace(optimizer=row.optimizer)
+            tuned = problem.base.replace(optimizer=row.optimizer, lr=row.tuned_lr) if row.tuned_lr else None
+            runs = [(default, ("default", "tuned"))] if tuned in (None, default) else [(default, ("default",))]
+            runs += [(tuned, ("tuned",))] if tuned not in (None, default) else []
+            for case, suites in runs:
+                for seed in range(2, seeds + 2):
+                    _measure(journal, done, case, seed, suites, log)
+        entries = [
+            {k: getattr(row, k) for k in ("problem", "workload", "regularization", "optimizer", "default_lr",
+                                         "tuned_lr", "trials", "diverged", "tuning_cost_s")}
+            | {"search": search, "size": size}
+            for row in chosen.itertuples()
+        ]  # fmt: skip
+        path = tuning.save_tuned(entries, save)
+    return path, time.perf_counter() - started
+
+
+def _same(problem: tuning.Problem, row) -> bool:
+    return problem.base.workload == row.workload and problem.base.regularization == row.regularization
+
+
+def main_tune(args) -> int:
+    out = Path(args.out or f"results/tune-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
+    path, seconds = run_tune(args.size, args.search, args.trials, args.seeds, args.device, out, args.save)
+    print(f"tuned learning rates: {path} (reuse them with --set lr=tuned:{args.save})")
+    print(f"tune: {out} in {seconds / 60:.1f} min; report: python -m dnnbench report {out}")
+    return 0

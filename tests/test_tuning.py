@@ -1,0 +1,90 @@
+"""Learning-rate tuning: grids, the choice on validation only, a diverging trial, performance profiles."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dnnbench import tune
+from dnnbench.core.errors import BadInput
+from dnnbench.definitions import tuning
+from dnnbench.definitions.cases import Case
+from dnnbench.definitions.plan import expand
+from dnnbench.results.frames import load
+from dnnbench.results.journal import Journal
+from dnnbench.results.tuning import performance_profile, reruns, select
+from tests.conftest import record
+
+
+def test_the_quick_grid_spans_four_decades_around_the_default():
+    assert tuning.log_grid(0.001) == [1e-05, 4.64e-05, 0.000215, 0.001, 0.00464, 0.0215, 0.1]
+    grid = tuning.deepobs_grid()
+    assert len(grid) == 36 and grid[0] == 1e-05 and grid[-1] == 100.0
+    assert all(b / a == pytest.approx(10 ** (7 / 35), rel=0.01) for a, b in itertools.pairwise(grid))
+    assert tuning.grid_for("sgd", "quick", "grid", 7)[3] == 0.1  # the default sits in the middle
+
+
+def test_random_search_draws_the_same_rates_every_time_within_its_range():
+    rates = tuning.random_grid(1e-4, 1e-1, 9, seed=3)
+    assert rates == tuning.random_grid(1e-4, 1e-1, 9, seed=3) and len(rates) == 9
+    assert all(1e-4 <= r <= 1e-1 for r in rates) and rates != tuning.random_grid(1e-4, 1e-1, 9, seed=4)
+
+
+def _trial(lr, val, test, status="ok"):
+    case = Case(optimizer="sgd", lr=lr)
+    return record(case, 1, ["tuning"], status=status, best_val_accuracy=val, final_test_accuracy=test, train_time_s=2.0)
+
+
+def test_the_choice_reads_validation_never_test(tmp_path):
+    journal = Journal(tmp_path)
+    journal.append(_trial(0.01, val=0.85, test=0.88))  # best on test
+    journal.append(_trial(0.03, val=0.87, test=0.84))  # best on validation: the one to choose
+    journal.append(_trial(None, val=0.86, test=0.86))  # the default (0.1)
+    journal.append(_trial(10.0, val=None, test=None, status="diverged"))
+    (row,) = select(load(tmp_path)).itertuples()
+    assert row.tuned_lr == 0.03 and row.default_lr == 0.1
+    assert row.trials == 4 and row.diverged == 1 and row.tuning_cost_s == 8.0
+
+
+def test_a_performance_profiles_score_matches_a_hand_computation():
+    times = pd.DataFrame({"a": [1.0, 3.0], "b": [2.0, 1.0], "c": [np.nan, 1.5]}, index=["p1", "p2"])
+    rho, score = performance_profile(times, taus=np.array([1.0, 2.0, 4.0]))
+    # ratios to the best per problem: p1: a 1, b 2, c never; p2: a 3, b 1, c 1.5
+    assert rho.loc[2.0].to_dict() == {"a": 0.5, "b": 1.0, "c": 0.5}
+    assert rho.loc[4.0].to_dict() == {"a": 1.0, "b": 1.0, "c": 0.5}
+    # the area under ρ from 1 to 4 over 3: per problem (4 − ratio) / 3, 0 beyond 4, averaged
+    assert score["a"] == pytest.approx(((4 - 1) / 3 + (4 - 3) / 3) / 2)
+    assert score["b"] == pytest.approx(((4 - 2) / 3 + (4 - 1) / 3) / 2)
+    assert score["c"] == pytest.approx((0 + (4 - 1.5) / 3) / 2)
+
+
+def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    race = Case(workload="cubic", batch_size=20, epochs=2)
+    monkeypatch.setattr(tuning, "problems", lambda size, device: [tuning.Problem("cubic race", race, ("sgd", "adam"))])
+    monkeypatch.setattr(tuning, "grid_for", lambda optimizer, *a: [1e6, 0.01, tuning.default_lr(optimizer)])
+    monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path / "tuned"))
+    path, _ = tune.run_tune("quick", "grid", 7, 2, "cpu", tmp_path / "run", "mine", log=lambda line: None)
+    frame = load(tmp_path / "run")
+    sweep = frame[frame.suites.str.contains("tuning")]
+    assert len(sweep) == 6 and set(sweep[(sweep.lr == 1e6) & (sweep.optimizer == "sgd")].status) == {"diverged"}
+    assert (sweep[sweep.lr != 1e6].status == "ok").all()  # the trials after the diverged one ran
+    assert set(sweep.optimizer) == {"sgd", "adam"}
+    chosen = select(frame)
+    assert 1e6 not in set(chosen.tuned_lr)
+    runs = reruns(frame, chosen)
+    assert set(runs.setting) == {"default", "tuned"} and (runs.seeds == 2).all()
+    assert set(frame[~frame.suites.str.contains("tuning")].seed) == {2, 3}  # fresh seeds, not the sweep's
+    tuned = tuning.load_tuned("mine")
+    assert tuned[("cubic", "adam")] == float(chosen.set_index("optimizer").loc["adam", "tuned_lr"])
+    race_adam = tuning.with_tuned_lr(race.replace(optimizer="adam"), tuned, "mine")
+    assert race_adam.lr == tuned[("cubic", "adam")] or race_adam.lr is None  # None: the tuned rate is the default
+    with pytest.raises(BadInput, match="no tuned learning rate for adam on fashion-mnist"):
+        expand("smoke", overrides={"lr": "tuned:mine"})  # the smoke matrix has cases this sweep did not tune
+    assert path == tmp_path / "tuned" / "mine.json"
+
+
+def test_lr_tuned_without_saved_rates_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path))
+    with pytest.raises(BadInput, match=r"no tuned learning rates at .*nothing\.json; run `python -m dnnbench tune`"):
+        expand("smoke", overrides={"lr": "tuned:nothing"})
