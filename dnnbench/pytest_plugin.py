@@ -156,6 +156,10 @@ class BenchSession:
             return
         # The parameter is the id string, so that benchmark.json's "params" stay plain JSON.
         mine = [p.id for p in state.plan if suite in p.suites]
+        if not mine:  # one skipped item that says why, rather than pytest's "got empty parameter set"
+            reason = f"matrix {self.config.option.matrix} lists no {suite} cases"
+            metafunc.parametrize("planned", [pytest.param("none", marks=pytest.mark.skip(reason=reason))], ids=["none"])
+            return
         metafunc.parametrize("planned", mine, ids=mine)
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
