@@ -231,12 +231,13 @@ _ALL = [
         summary=False,
     ),
     Metric(
-        "loss_rise_fraction",
-        "share of steps whose loss rose",
+        "loss_noise",
+        "loss noise",
         "",
         0,
-        "fraction",
-        "share of training steps whose training loss was higher than the step before: how noisy the updates are",
+        "number",
+        "median step-to-step change of the training loss over its median: how noisy the updates are "
+        "(a batch-1 step's loss jumps with the sample; a full batch's moves smoothly)",
         overview=False,
     ),
     Metric(

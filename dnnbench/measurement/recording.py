@@ -120,8 +120,8 @@ def collect_metrics(training: Training, status: str, started: float) -> tuple[di
     metrics, phase_fractions = timing_metrics(training)
     metrics.update(training.validation.target_hit or {})
     losses = np.array(training.progress.loss_values)
-    if len(losses) > 1:
-        metrics["loss_rise_fraction"] = float(np.mean(np.diff(losses) > 0))
+    if len(losses) > 1 and np.isfinite(losses).all() and np.median(losses) > 0:
+        metrics["loss_noise"] = float(np.median(np.abs(np.diff(losses))) / np.median(losses))
     if status == "ok":
         metrics.update(final_metrics(training))
     setup = training.setup
