@@ -153,7 +153,8 @@ class Record:
                 values["target"] = Target(**values["target"])
             if values.get("calibration"):
                 values["calibration"] = Calibration.from_json(values["calibration"])
-            values["metrics"] = values.get("metrics") or {}
+            # A figure this dnnbench no longer knows (renamed or retired) is left out, not an error.
+            values["metrics"] = {k: v for k, v in (values.get("metrics") or {}).items() if k in METRICS}
             values["env"] = values.get("env") or {}
             values["suites"] = tuple(values.get("suites") or ([d["suite"]] if d.get("suite") else []))
             return cls(**values)
