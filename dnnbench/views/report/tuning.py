@@ -128,6 +128,7 @@ def crowded_valley(frame: pd.DataFrame) -> list[str]:
         return []
     lines = []
     for problem, group in runs.groupby("problem", sort=False):
+        tried = group.loc[group["setting"] == "default", "optimizer"].nunique()
         default = group[(group["setting"] == "default")].dropna(subset=["time_to_target_s"])
         tuned = group[(group["setting"] == "tuned")].dropna(subset=["time_to_target_s"])
         adam = tuned[tuned["optimizer"] == POPULAR]
@@ -141,11 +142,11 @@ def crowded_valley(frame: pd.DataFrame) -> list[str]:
         )
         one = float(adam["time_to_target_s"].iloc[0]) if len(adam) else None
         compare = (
-            "matches" if one and abs(best_default.time_to_target_s / one - 1) <= 0.1
-            else "beats" if one and best_default.time_to_target_s < one else "loses to"
+            "match" if one and abs(best_default.time_to_target_s / one - 1) <= 0.1
+            else "beat" if one and best_default.time_to_target_s < one else "lose to"
         )  # fmt: skip
         lines.append(
-            f"{problem}: trying {default['optimizer'].nunique()} optimizers at their defaults reaches the target in "
+            f"{problem}: trying {tried} optimizers at their defaults reaches the target in "
             f"{best_default.time_to_target_s:.3g} s ({best_default.optimizer}); tuning {POPULAR} alone: "
             + (f"{one:.3g} s, so the defaults {compare} it" if one else f"{POPULAR} never reaches it")
             + f"; the best tuned: {best_tuned.time_to_target_s:.3g} s ({best_tuned.optimizer})."
