@@ -50,10 +50,39 @@ def measure(after_others: bool, pinned: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+REPEATS = """
+import json
+from dnnbench.definitions.cases import Case
+from dnnbench.measurement.engine import run
+print(json.dumps([run({target}, seed=1).metrics["throughput_samples_per_s"] for _ in range({n})]))
+"""
+
+
+def repeats_in_one_process(pinned: bool, n: int) -> list[float]:
+    """The same case `n` times in one process: what the process did before is the case itself."""
+    env = dict(os.environ)
+    if not pinned:
+        env["PYTHONPATH"] = f"{ROOT / 'tests' / 'faults'}{os.pathsep}{env.get('PYTHONPATH', '')}"
+        env["DNNBENCH_FAULT"] = "unpinned_malloc"
+    code = REPEATS.format(target="Case(workload='synthetic', batch_size=1, max_seconds=1.5)", n=n)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-2000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=8, help="runs of one case in one process (second table)")
     args = parser.parse_args()
+    print("| malloc | the synthetic case at batch 1, 8 times in one process (samples/s) | max / min |")
+    print("|---|---|---|")
+    for pinned in (False, True, False, True):
+        values = repeats_in_one_process(pinned, args.repeats)
+        label = "pinned (dnnbench now)" if pinned else "glibc defaults (before)"
+        print(f"| {label} | {', '.join(f'{v:,.0f}' for v in values)} | {max(values) / min(values):.2f} |", flush=True)
+    print()
     print("| malloc | pair | first in a fresh process | after four other cases | after / first |")
     print("|---|---|---|---|---|")
     for pinned in (False, True):
