@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dnnbench.results.journal import read_run_meta
 from dnnbench.views import gate
 from dnnbench.views.gate import paired
 from tests.conftest import bench_command
@@ -130,6 +131,11 @@ def _raw_slowdown(base: list[gate.Side], runs: list[gate.Side]) -> float:
     return float(np.exp(np.log(c[common] / b[common]).mean()) - 1) * 100
 
 
+def _sources(saved: str) -> set[str]:
+    """The runs a saved baseline was made of (its run.json's sources)."""
+    return {entry["run"] for entry in read_run_meta(saved).get("sources") or []}
+
+
 def _shifted(side: gate.Side, kind: str, factor: float) -> gate.Side:
     """The side with the cases of `kind` made `factor` times slower (throughput / factor, time × factor)."""
     frame = side.frame.copy()
@@ -190,7 +196,8 @@ def judge_baseline_mode(out: Path, saved: str | None, draws: int, k: int) -> lis
         )
         if saved:
             base = gate.load_side(saved)
-            s_fa = [gate.run_gate(base, s, config).failed for s in aa]
+            held_out = [s for s in aa if s.name not in _sources(saved)]  # A/A runs the baseline was not made of
+            s_fa = [gate.run_gate(base, s, config).failed for s in held_out]
             s_fa_c = [a and b for a, b in zip(s_fa, s_fa[1:] + s_fa[:1], strict=True)]
             s_det = {f: [gate.run_gate(base, s, config).failed for s in v] for f, v in faulty.items()}
             lines.append(
@@ -207,6 +214,7 @@ def judge_baseline_mode(out: Path, saved: str | None, draws: int, k: int) -> lis
     lines.append("- A/A pairs: " + ", ".join(f"{x:+.1f}%" for x in aa_changes if x is not None))
     if saved:
         base = gate.load_side(saved)
+        held_out = [s for s in aa if s.name not in _sources(saved)]
         for f, v in faulty.items():
             results = [gate.run_gate(base, s, config) for s in v]
             lines.append(
@@ -216,7 +224,8 @@ def judge_baseline_mode(out: Path, saved: str | None, draws: int, k: int) -> lis
             notes = {r.calibration_note is not None for r in results}
             lines.append(f"  - calibration disagreement reported: {notes}")
         lines.append(
-            "- A/A against it: " + ", ".join(f"{_aggregate(gate.run_gate(base, s, config)):+.1f}%" for s in aa)
+            f"- held-out A/A runs against it ({len(held_out)}): "
+            + ", ".join(f"{_aggregate(gate.run_gate(base, s, config)):+.1f}%" for s in held_out)
         )
     # Smallest slowdown of one kind of case caught 95% of the time (CI recipe, default normalization).
     quick = replace(base_config, resamples=400)

@@ -1,0 +1,89 @@
+"""A/B mode: base and head alternately on one machine, judged on paired differences."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dnnbench.definitions.cases import Case
+from dnnbench.results.journal import Journal
+from dnnbench.views.gate import GateConfig
+from dnnbench.views.gate.paired import load_rounds, run_paired_gate
+from tests.conftest import ROOT, record, run_cli
+
+CASES = [Case(optimizer=o) for o in ("sgd", "momentum", "adagrad", "rmsprop", "adam")]
+
+
+def make_ab(folder, head_factor=1.0, drift=(1.0, 0.6, 1.3), accuracy=0.86):
+    """Three rounds; the machine's speed drifts by `drift` from round to round, hitting both sides of a
+    pair alike; the head's throughput is `head_factor` times the base's."""
+    for side, factor in (("base", 1.0), ("head", head_factor)):
+        for r, speed in enumerate(drift, start=1):
+            journal = Journal(folder / side / f"r{r}")
+            for i, case in enumerate(CASES):
+                tp = 1000.0 * (1 + i) * speed * factor
+                acc = accuracy if side == "head" else 0.86
+                journal.append(record(case, 1, ["optimizers"], throughput_samples_per_s=tp, final_test_accuracy=acc))
+    return folder
+
+
+def judge(folder):
+    return run_paired_gate(load_rounds(folder, "base"), load_rounds(folder, "head"), GateConfig())
+
+
+def test_pairs_cancel_the_machines_drift(tmp_path):
+    result = judge(make_ab(tmp_path))  # the machine ran at 0.6x in round 2: both sides alike
+    (aggregate,) = [f for f in result.findings if f.scope == "aggregate"]
+    assert aggregate.normalized_change_pct == pytest.approx(0.0, abs=1e-9) and result.exit_code == 0
+    assert result.normalization.startswith("none needed: base and head ran alternately")
+
+
+def test_a_broad_slowdown_fails_and_a_small_one_passes(tmp_path):
+    slowed = judge(make_ab(tmp_path / "a", head_factor=0.8))  # every case 20% slower
+    assert slowed.exit_code == 1
+    assert [f.scope for f in slowed.regressions] == ["aggregate"]  # per case within 2x, together not
+    assert judge(make_ab(tmp_path / "b", head_factor=0.97)).exit_code == 0
+
+
+def test_accuracy_is_paired_by_seed_and_round(tmp_path):
+    result = judge(make_ab(tmp_path, accuracy=0.80))  # 6 points lower in every pair
+    assert {f.metric for f in result.regressions} == {"final_test_accuracy"}
+
+
+def test_no_rounds_is_one_line_exit_2(tmp_path):
+    out = run_cli("ab", "--judge-only", "--out", str(tmp_path))
+    assert out.returncode == 2 and "no A/B rounds under" in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_ab_catches_a_slower_torch_between_two_environments(tmp_path):
+    # The head is a second environment: the same code under an interpreter whose torch.autograd.backward
+    # is slower for every caller (tests/faults/python with DNNBENCH_FAULT=slow_backward).
+    env = {**os.environ, "DNNBENCH_FAULT": "slow_backward", "DNNBENCH_FAULT_SIZE": "2.0"}
+    cmd = [sys.executable, "-m", "dnnbench", "ab", "--base-python", sys.executable]
+    cmd += ["--head-python", str(ROOT / "tests" / "faults" / "python"), "--matrix", "smoke", "--rounds", "3"]
+    cmd += ["-k", "cubic", "-k", "synthetic_b100", "-k", "fashion-mnist_b100_adam_tensor_e2", "--out", str(tmp_path)]
+    cmd += ["--markdown", str(tmp_path / "ab.md")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "REGRESSED" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    meta = json.loads((tmp_path / "ab.json").read_text())
+    assert meta["rounds"] == 3 and len(meta["cases"]) == 7 and not meta["failures"]
+    assert (tmp_path / "ab.md").read_text().startswith("## dnnbench gate: ❌ FAIL")
+
+
+@pytest.mark.slow
+def test_ab_of_a_git_ref_against_itself_passes_and_leaves_no_worktree(tmp_path):
+    select = ["-k", "cubic_b20_adam", "-k", "synthetic_b100", "--out", str(tmp_path / "ab")]
+    out = run_cli("ab", "--base", "HEAD", "--head", "HEAD", "--matrix", "smoke", "--rounds", "2", *select, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    meta = json.loads((tmp_path / "ab" / "ab.json").read_text())
+    assert meta["base"].startswith("base: HEAD (") and meta["base_module"].startswith(
+        str(tmp_path / "ab" / "worktrees")
+    )
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True).stdout
+    assert str(tmp_path) not in worktrees
+    bad = run_cli("ab", "--base", "no-such-ref", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "git rev-parse" in bad.stderr and bad.stderr.count("\n") == 1
