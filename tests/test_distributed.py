@@ -137,6 +137,27 @@ def test_merged_shards_equal_the_unsharded_run(smoke_run, tmp_path):
     assert again.returncode == 2 and "the shards overlap" in again.stderr and again.stderr.count("\n") == 1
 
 
+def test_a_shard_that_held_no_pair_merges_as_empty(tmp_path):
+    """With more shards than pairs some shards are empty; their folders must not break the merge."""
+    plan, count = expand("smoke"), 80
+    owner = shards.assign(plan, count)
+    empty = next(i for i in range(1, count + 1) if i not in owner.values())
+    cheap = next(owner[(p.case.id, p.seed)] for p in plan if p.case.workload == "cubic" and not p.skip_reason)
+    assert all(p.case.workload == "cubic" for p in shards.select(plan, cheap, count))
+    for i in (empty, cheap):
+        out = run_cli("run", "--matrix", "smoke", "--shard", f"{i}/{count}", "--results", str(tmp_path / f"s{i}"))
+        assert out.returncode == 0, out.stderr
+    folders = [str(tmp_path / f"s{i}") for i in (empty, cheap)]
+    merged = run_cli("merge", *folders, "--out", str(tmp_path / "all"))
+    assert merged.returncode == 0, merged.stderr
+    meta = json.loads((tmp_path / "all" / "run.json").read_text())
+    assert meta["matrix"] == "smoke"
+    assert [(m["shard"], m["records"]) for m in meta["merged_from"]] == [
+        (f"{empty}/{count}", 0),
+        (f"{cheap}/{count}", len(shards.select(plan, cheap, count))),
+    ]
+
+
 def test_merge_refuses_shards_of_different_matrices(tmp_path):
     from dnnbench.results.journal import write_run_meta
     from tests.conftest import record

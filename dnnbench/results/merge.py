@@ -17,6 +17,7 @@ from dnnbench.core.errors import BadInput
 from dnnbench.results.journal import (
     BENCHMARK_JSON,
     RECORDS,
+    RUN_META,
     dumps,
     journal_path,
     read_records,
@@ -34,9 +35,17 @@ def _same(metas: list[dict[str, Any]], folders: list[Path], key: str) -> Any:
     return metas[0].get(key)
 
 
+def _shard_folder(source: str | Path) -> Path:
+    """The run folder of a shard: one with records, or one whose run.json says it ran and held no pair."""
+    folder = Path(source)
+    if folder.is_dir() and (folder / RUN_META).is_file() and not (folder / RECORDS).exists():
+        return folder
+    return journal_path(source).parent
+
+
 def merge(sources: Sequence[str | Path], out: str | Path) -> tuple[int, int]:
     """Write the merged run into `out`; returns (records, benchmarks). BadInput on mixed or overlapping shards."""
-    folders = [journal_path(s).parent for s in sources]
+    folders = [_shard_folder(s) for s in sources]
     out = Path(out)
     if len(folders) < 2:
         raise BadInput("merge needs two shard folders or more")
@@ -46,6 +55,8 @@ def merge(sources: Sequence[str | Path], out: str | Path) -> tuple[int, int]:
     matrix, device = _same(metas, folders, "matrix"), _same(metas, folders, "device")
     records, seen = [], {}
     for folder in folders:
+        if not (folder / RECORDS).exists():  # a shard that held no pair (N larger than the matrix needs)
+            continue
         for record in read_records(folder / RECORDS):
             if record.key in seen:
                 raise BadInput(
