@@ -10,7 +10,7 @@ from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal, read_records, read_run_meta
 from tests.conftest import ROOT, tiny
 
-CI_BASELINE = ROOT / "results" / "baselines" / "ci-cpu"
+V1_BASELINE = ROOT / "tests" / "fixtures" / "baseline-v1"  # 40 records of the first ci-cpu baseline (schema 1)
 
 
 @pytest.fixture(scope="module")
@@ -100,19 +100,19 @@ def test_unknown_schema_version_is_refused(tmp_path, two_records):
         read_records(path)
 
 
-def test_the_committed_version_1_baseline_loads_with_its_calibration():
-    lines = (CI_BASELINE / "records.jsonl").read_text().splitlines()
+def test_a_version_1_baseline_loads_with_its_calibration():
+    lines = (V1_BASELINE / "records.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     assert first["schema_version"] == 1  # written before the typed record; must keep loading
-    records = read_records(CI_BASELINE / "records.jsonl")
+    records = read_records(V1_BASELINE / "records.jsonl")
     assert len(records) == len(lines)
     r = records[0]
     assert r.calibration.start["matmul_gflops"] == first["calibration"]["gflops_start"]
     assert r.calibration.end["reference_steps_per_s"] == first["calibration"]["ref_end"]
     assert r.metrics["throughput_samples_per_s"] == first["metrics"]["throughput_samples_per_s"]
-    meta = read_run_meta(CI_BASELINE)
+    meta = read_run_meta(V1_BASELINE)
     assert meta["calibration_start"]["reference_steps_per_s"] > 0  # run.json's v1 probe names, renamed
-    frame = load(CI_BASELINE)
+    frame = load(V1_BASELINE)
     assert frame.loc[frame.status == "ok", "calibration_ref"].notna().all()
 
 
