@@ -14,6 +14,7 @@ report has the tuning section (sensitivity, default against tuned, performance p
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import datetime
@@ -84,9 +85,21 @@ def _same(problem: tuning.Problem, row) -> bool:
     return problem.base.workload == row.workload and problem.base.regularization == row.regularization
 
 
+def _chosen_lines(entries: list[dict]) -> list[str]:
+    """One line per problem: each optimizer's default → chosen rate (= where the default won)."""
+    problems: dict[str, list[str]] = {}
+    for e in entries:
+        chosen = "none reached" if e["tuned_lr"] is None else f"{e['tuned_lr']:g}"
+        same = "=" if e["tuned_lr"] == e["default_lr"] else "→"
+        problems.setdefault(e["problem"], []).append(f"{e['optimizer']} {e['default_lr']:g} {same} {chosen}")
+    return [f"chosen on validation, {p}: " + ", ".join(items) for p, items in problems.items()]
+
+
 def main_tune(args) -> int:
     out = Path(args.out or f"results/tune-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
     path, seconds = run_tune(args.size, args.search, args.trials, args.seeds, args.device, out, args.save)
+    for line in _chosen_lines(json.loads(Path(path).read_text())["tuned"]):
+        print(line)
     print(f"tuned learning rates: {path} (reuse them with --set lr=tuned:{args.save})")
     print(f"tune: {out} in {seconds / 60:.1f} min; report: python -m dnnbench report {out}")
     return 0
