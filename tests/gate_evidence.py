@@ -154,7 +154,9 @@ def _smallest(detect, kind: str, trials: list) -> str:
     return f"> {SHIFTS[-1]:.0%}"
 
 
-def judge_baseline_mode(out: Path, saved: str | None, draws: int, k: int) -> list[str]:
+def judge_baseline_mode(
+    out: Path, saved: str | None, draws: int, k: int, normalizations: tuple[str, ...] = NORMALIZATIONS
+) -> list[str]:
     runs = {p.name: gate.load_side(p) for p in sorted((out / "runs").glob("*-[0-9][0-9]"))}
     runs = {n: s for n, s in runs.items() if (out / "runs" / n / "benchmark.json").exists()}
     aa = [s for n, s in runs.items() if n.startswith("aa-")]
@@ -171,7 +173,7 @@ def judge_baseline_mode(out: Path, saved: str | None, draws: int, k: int) -> lis
     ]
     rng = random.Random(0)
     draws_idx = [rng.sample(range(len(aa)), min(len(aa), k + 2)) for _ in range(draws)]
-    for normalize in NORMALIZATIONS:
+    for normalize in normalizations:
         config = base_config.with_overrides({"normalize": normalize})
         one = [gate.run_gate(b, c, config).failed for b, c in itertools.combinations(aa, 2)]
         one_f = {f: [gate.run_gate(b, s, config).failed for b in aa for s in v] for f, v in faulty.items()}
@@ -301,7 +303,12 @@ def cmd_judge(args: argparse.Namespace) -> None:
     out = Path(args.out)
     lines = [f"# Gate evidence ({out})", ""]
     if (out / "runs").is_dir():
-        lines += [*judge_baseline_mode(out, args.baseline, args.draws, args.baseline_runs), ""]
+        lines += [
+            *judge_baseline_mode(
+                out, args.baseline, args.draws, args.baseline_runs, tuple(args.normalizations.split(","))
+            ),
+            "",
+        ]
     if (out / "ab").is_dir():
         lines += judge_ab_mode(out)
     text = "\n".join(lines) + "\n"
@@ -330,6 +337,7 @@ def main() -> None:
     p.add_argument("--baseline", default=None, help="a saved baseline to gate every run against, as CI does")
     p.add_argument("--baseline-runs", type=int, default=5)
     p.add_argument("--draws", type=int, default=100)
+    p.add_argument("--normalizations", default=",".join(NORMALIZATIONS), help="which to judge, comma-separated")
     p.add_argument("--markdown", default=None)
     p.set_defaults(func=cmd_judge)
     args = parser.parse_args()
