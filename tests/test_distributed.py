@@ -13,6 +13,7 @@ import pytest
 from dnnbench.definitions import shards
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import PlannedCase, expand
+from dnnbench.measurement import distributed
 from dnnbench.measurement.engine import run
 from dnnbench.results.analysis import scaling
 from dnnbench.results.frames import load
@@ -80,6 +81,34 @@ def test_a_rank_killed_mid_run_is_an_error_record_and_leaves_no_process(tmp_path
     assert "Traceback" not in out + err
     time.sleep(1)
     assert not _ranks_alive()
+
+
+def _torchrun_summary(failures: list[tuple[int, int]], root: tuple[int, int]) -> str:
+    """torchrun's failure summary in its own layout (as torch 2.14 prints it)."""
+
+    def block(i: int, rank: int, code: int) -> str:
+        return (
+            f"[{i}]:\n  time      : 2026-11-29_19:37:16\n  host      : localhost\n"
+            f"  rank      : {rank} (local_rank: {rank})\n  exitcode  : {code} (pid: 2264{rank})\n"
+            "  error_file: <N/A>\n"
+        )
+
+    others = "".join(block(i + 1, r, c) for i, (r, c) in enumerate(failures)) or "  <NO_OTHER_FAILURES>\n"
+    return f"Failures:\n{others}----\nRoot Cause (first observed failure):\n{block(0, *root)}===="
+
+
+@pytest.mark.parametrize(
+    ("failures", "root", "expected"),
+    [
+        ([(1, -9)], (0, 1), "rank 1 killed by SIGKILL"),  # the peer's "connection closed" was seen first
+        ([(1, -15)], (0, 1), "rank 0: RuntimeError: boom"),  # torchrun's own SIGTERM to the others
+        ([], (1, -9), "rank 1 killed by SIGKILL"),
+    ],
+)
+def test_the_failure_named_is_the_cause_not_its_echo(tmp_path, failures, root, expected):
+    out = tmp_path / "record.json"
+    (tmp_path / "record.json.rank0.error").write_text("rank 0: RuntimeError: boom")
+    assert distributed._first_failure(out, _torchrun_summary(failures, root)) == expected
 
 
 def _pairs(plan) -> set:

@@ -226,11 +226,19 @@ def _first_failure(out: Path, stderr: str) -> str:
         int(p.name.rsplit("rank", 1)[1].split(".")[0]): p.read_text().strip()[:300]
         for p in out.parent.glob(f"{out.name}.rank*.error")
     }
+    entry = r"rank\s*:\s*(\d+)[^\n]*\n\s*exitcode\s*:\s*(-?\d+)"
     cause = stderr.split("Root Cause", 1)[1] if "Root Cause" in stderr else stderr
+    root = re.search(entry, cause)
+    # torchrun stops the other ranks with SIGTERM once one fails; any other signal came from outside
+    # (SIGKILL, the OOM killer) and is the cause even when a peer's "connection closed" was seen first.
+    signalled = [(int(m.group(1)), int(m.group(2))) for m in re.finditer(entry, stderr) if int(m.group(2)) < 0]
+    outside = [(r, c) for r, c in signalled if -c != signal.SIGTERM]
+    if root and int(root.group(2)) < 0:
+        outside.insert(0, (int(root.group(1)), int(root.group(2))))
+    if outside:
+        rank_no, code = outside[0]
+        return f"rank {rank_no} killed by {signal.Signals(-code).name}"
     rank = re.search(r"rank\s*:\s*(\d+)", cause)
-    code = re.search(r"exitcode\s*:\s*(-?\d+)", cause)
-    if rank and code and int(code.group(1)) < 0:
-        return f"rank {rank.group(1)} killed by {signal.Signals(-int(code.group(1))).name}"
     if rank and int(rank.group(1)) in errors:
         return errors[int(rank.group(1))]
     if errors:
