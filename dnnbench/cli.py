@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from dnnbench.core.errors import BadInput
 from dnnbench.options import PLAN_OPTIONS
@@ -64,6 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run cases of a matrix without pytest (the profile tool's child process uses this)."""
     from dnnbench.definitions.plan import expand_from_options
     from dnnbench.measurement import engine
+    from dnnbench.measurement import env as envmod
     from dnnbench.results.journal import Journal, write_run_meta
     from dnnbench.results.lock import FolderLock
     from dnnbench.signals import Terminated, terminate_on_sigterm
@@ -90,7 +89,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             if notice:
                 print(notice, file=sys.stderr)
         if journal:  # what was run, so that shard folders of `run` merge like those of `make bench`
-            write_run_meta(journal.dir, _run_meta(args, plan))
+            device = plan[0].case.device if plan else args.device
+            write_run_meta(
+                journal.dir, envmod.run_description(args.matrix, device, plan, args.dnnbench_set, args.shard)
+            )
         with terminate_on_sigterm():
             for p in plan:
                 if p.skip_reason:  # journaled as the pytest front-end does, so reports and merges show it
@@ -114,25 +116,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if lock:
             lock.release()
     return worst
-
-
-def _run_meta(args: argparse.Namespace, plan: list) -> dict[str, Any]:
-    """run.json of a `dnnbench run`: the same keys the pytest front-end writes, less its calibration."""
-    from dnnbench.measurement import env as envmod
-
-    device = plan[0].case.device if plan else args.device
-    return {
-        "matrix": args.matrix,
-        "device": device,
-        "seeds": sorted({p.seed for p in plan}),
-        "overrides": args.dnnbench_set,
-        "shard": args.shard,
-        "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "planned_cases": len(plan),
-        "planned_skips": sum(p.skip_reason is not None for p in plan),
-        "env": envmod.capture(device),
-    }
 
 
 def _run_as_rank(plan, args: argparse.Namespace) -> int:

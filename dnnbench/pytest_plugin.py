@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -124,23 +123,8 @@ class BenchSession:
         signal.signal(signal.SIGTERM, self._on_sigterm)
         allocator.pin()
         probes, what = calibrate(device, seconds=RUN_CALIBRATION_SECONDS)
-        write_run_meta(
-            journal.dir,
-            {
-                "matrix": option.matrix,
-                "device": device,
-                "seeds": sorted({p.seed for p in plan}),
-                "overrides": option.dnnbench_set,
-                "shard": option.shard,
-                "command": " ".join(shlex.quote(a) for a in sys.argv),
-                "make_command": os.environ.get("DNNBENCH_COMMAND"),
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "planned_cases": len(plan),
-                "planned_skips": sum(p.skip_reason is not None for p in plan),
-                "env": envmod.capture(device),
-                "calibration_start": {**probes, "what": what},
-            },
-        )
+        meta = envmod.run_description(option.matrix, device, plan, option.dnnbench_set, option.shard)
+        write_run_meta(journal.dir, {**meta, "calibration_start": {**probes, "what": what}})
         return self.state
 
     # --- collection -----------------------------------------------------------------------------

@@ -5,8 +5,11 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +71,23 @@ def capture(device: str) -> dict[str, Any]:
     env["allocator"] = allocator.state()
     env["gpu_name"] = torch.cuda.get_device_name() if device == "cuda" else None
     return env
+
+
+def run_description(
+    matrix: str, device: str, plan: Sequence, overrides: Sequence[str] | None, shard: str | None
+) -> dict[str, Any]:
+    """run.json at the start of a run, the same for every front-end (`pytest bench`, `dnnbench run`):
+    what was planned, the command, and this machine's environment."""
+    return {
+        "matrix": matrix,
+        "device": device,
+        "seeds": sorted({p.seed for p in plan}),
+        "overrides": overrides,
+        "shard": shard,
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+        "make_command": os.environ.get("DNNBENCH_COMMAND"),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "planned_cases": len(plan),
+        "planned_skips": sum(p.skip_reason is not None for p in plan),
+        "env": capture(device),
+    }
