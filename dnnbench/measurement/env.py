@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from dnnbench.measurement import allocator
+from dnnbench.measurement import allocator, fingerprint
 
 
 def _cpu_model() -> str:
@@ -70,6 +70,7 @@ def capture(device: str) -> dict[str, Any]:
     env["torch_threads"] = torch.get_num_threads()
     env["allocator"] = allocator.state()
     env["gpu_name"] = torch.cuda.get_device_name() if device == "cuda" else None
+    env["fingerprint"] = fingerprint.capture(device)  # which runs' speed may be compared (core/machine.py)
     return env
 
 
