@@ -197,8 +197,12 @@ def cmd_gate(args: argparse.Namespace) -> int:
     config = gate.load_config(Path(args.config), args.tolerance)
     if args.fail_on_missing:
         config = config.with_overrides({"fail_on_missing": True})
-    baseline_path = gate.resolve_baseline(args.baseline)
-    baseline, current = gate.load_side(baseline_path), gate.load_side(args.current)
+    if args.assume_same_machine:
+        config = config.with_overrides({"assume_same_machine": True})
+    current = gate.load_side(args.current)
+    choice = gate.resolve_baseline(args.baseline, current.fingerprint)
+    baseline_path = choice.path
+    baseline = gate.load_side(baseline_path)
     result = gate.run_gate(baseline, current, config)
     heading = f"baseline {baseline_path} vs current {args.current}"
     _print_verdict(result, args, config, heading, str(baseline_path), args.current)
@@ -212,6 +216,8 @@ def _print_verdict(result, args, config, heading: str, baseline_name: str, curre
 
     for warning in result.warnings:
         print(f"warning: {warning}")
+    if result.machine_note:
+        print(result.machine_note)
     print(heading)
     print(gate.tolerance_line(config))
     print(f"speed normalized {result.normalization}")
@@ -267,17 +273,17 @@ def cmd_ab(args: argparse.Namespace) -> int:
 def cmd_baseline(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dnnbench.results.baselines import save_baseline
+    from dnnbench.results.baselines import machine_folder, save_baseline
     from dnnbench.results.lock import FolderLock
 
     if not args.name or "/" in args.name or args.name.startswith("."):
         raise BadInput(f"baseline name must be a plain folder name, got {args.name!r}")
-    target = Path(args.dir) / args.name
+    target = machine_folder(args.results, Path(args.dir) / args.name)  # one baseline per machine under a name
     if target.exists() and not args.force:
-        raise BadInput(f"baseline {target} exists; pass --force to replace it")
+        raise BadInput(f"baseline {target} exists (this machine's baseline {args.name}); pass --force to replace it")
     with FolderLock(target, "dnnbench baseline"):
         count = save_baseline(args.results, target)
-    print(f"baseline {args.name}: {target} ({count} records from {len(args.results)} run(s))")
+    print(f"baseline {args.name} for machine {target.name}: {target} ({count} records from {len(args.results)} run(s))")
     print(f"gate against it: python -m dnnbench gate --baseline {args.name} --current RESULTS")
     return 0
 
@@ -368,6 +374,37 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- machine ---------------------------------------------------------------------------------------------------
+
+
+def cmd_machine(args: argparse.Namespace) -> int:
+    """This machine's fingerprint; with --baseline NAME, whether NAME holds a baseline measured on it
+    (exit 0) or not (exit 1), so a CI script can choose between the baseline gate and A/B."""
+    import json
+
+    from dnnbench.core.machine import describe
+    from dnnbench.definitions.devices import resolve_device
+    from dnnbench.measurement.fingerprint import capture
+    from dnnbench.results.baselines import resolve_baseline
+
+    fingerprint = capture(resolve_device(args.device))
+    if args.json:
+        print(json.dumps(fingerprint, indent=2))
+    else:
+        print(f"machine {fingerprint['id']}: {describe(fingerprint)}")
+    if args.baseline is None:
+        return 0
+    choice = resolve_baseline(args.baseline, fingerprint)
+    if choice.same_machine:
+        print(f"baseline {args.baseline} for this machine: {choice.path}")
+        return 0
+    print(
+        f"baseline {args.baseline} has no run of this machine ({choice.others + 1} saved, the closest differs: "
+        f"{'; '.join(choice.differences)})"
+    )
+    return 1
+
+
 # --- the parser ------------------------------------------------------------------------------------------
 
 
@@ -410,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--markdown", default=None, help="also write the verdict as Markdown (pull-request comment)")
     p.add_argument("--fail-on-missing", action="store_true", help="fail when baseline cases are missing")
+    p.add_argument(
+        "--assume-same-machine",
+        action="store_true",
+        help="judge speed even when the machine fingerprints differ or are missing (you vouch they are one machine)",
+    )
     p.add_argument("--brief", action="store_true", help="print only the aggregates and the rows that are not ok")
     p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.gate]")
     p.set_defaults(handler=cmd_gate)
@@ -480,6 +522,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("metrics", help="the metrics a record carries, with unit, direction and gate")
     p.add_argument("--markdown", action="store_true", help="the table of docs/metrics.md")
     p.set_defaults(handler=cmd_metrics)
+
+    p = sub.add_parser("machine", help="this machine's fingerprint (what a speed figure is comparable across)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (a CUDA run's fingerprint names its GPUs)")
+    p.add_argument("--json", action="store_true", help="the whole fingerprint as JSON")
+    p.add_argument(
+        "--baseline", default=None, help="exit 0 when this saved baseline holds a run of this machine, else 1"
+    )
+    p.set_defaults(handler=cmd_machine)
 
     p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
     p.add_argument("--workload", action="append", default=None, help="fashion-mnist (default), mnist")

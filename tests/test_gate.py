@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 
+from dnnbench.core.machine import machine_id
 from dnnbench.core.record import Calibration
 from dnnbench.definitions.cases import Case
 from dnnbench.results.journal import Journal, write_run_meta
 from dnnbench.views import gate
 from dnnbench.views.gate import statistics
-from tests.conftest import record, run_cli
+from tests.conftest import TEST_MACHINE, record, run_cli
 
 CASES = [Case(optimizer=o) for o in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")]
 
@@ -38,6 +39,7 @@ def make_run(
     status="ok",
     slow=None,
     case_gflops=None,
+    fingerprint=None,
 ):
     """A run of `cases` × 3 seeds; `slow` maps a case index to a throughput factor; `case_gflops` maps a
     case index to the calibration its records carry (as the engine measures before and after a case)."""
@@ -66,7 +68,7 @@ def make_run(
     write_run_meta(
         folder,
         {
-            "env": {"device": "cpu", "torch": torch, "torch_threads": 2},
+            "env": {"device": "cpu", "torch": torch, "torch_threads": 2, "fingerprint": fingerprint or TEST_MACHINE},
             "calibration_start": speed,
             "calibration_end": speed,
         },
@@ -242,7 +244,8 @@ def test_saved_baseline_by_name(tmp_path):
     saved = run_cli("baseline", str(run), "--name", "mine", "--dir", str(tmp_path / "baselines"))
     assert saved.returncode == 0, saved.stderr
     assert "(18 records from 1 run(s))" in saved.stdout
-    assert json.loads((tmp_path / "baselines" / "mine" / "run.json").read_text())["env"]["torch"] == "2.14.1"
+    saved_here = tmp_path / "baselines" / "mine" / machine_id(TEST_MACHINE)  # one folder per machine
+    assert json.loads((saved_here / "run.json").read_text())["env"]["torch"] == "2.14.1"
     again = run_cli("baseline", str(run), "--name", "mine", "--dir", str(tmp_path / "baselines"))
     assert again.returncode == 2 and "--force" in again.stderr
 
@@ -253,9 +256,9 @@ def test_a_baseline_merged_from_several_runs_uses_all_their_seeds(tmp_path):
     ]
     saved = run_cli("baseline", *map(str, runs), "--name", "two", "--dir", str(tmp_path / "baselines"))
     assert saved.returncode == 0 and "(36 records from 2 run(s))" in saved.stdout
-    side = gate.load_side(tmp_path / "baselines" / "two")
+    side = gate.load_side(gate.resolve_baseline(str(tmp_path / "baselines" / "two"), TEST_MACHINE).path)
     assert len(side.frame) == 36 and side.calibration("reference_steps_per_s") == pytest.approx(100.0)
-    assert {r for r in side.frame["run"]} == {"two"}
+    assert {r for r in side.frame["run"]} == {machine_id(TEST_MACHINE)}
     result = gate.run_gate(side, gate.load_side(make_run(tmp_path / "now")), gate.GateConfig())
     f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
     assert f.n_baseline == 6 and f.n_current == 3 and result.exit_code == 0

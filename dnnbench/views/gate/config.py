@@ -40,6 +40,9 @@ class GateConfig:
     confidence: float = 0.95
     resamples: int = 2000
     fail_on_missing: bool = False
+    # Speed is judged only between runs of one machine fingerprint (core/machine.py); True vouches for
+    # runs whose fingerprints differ or are missing.
+    assume_same_machine: bool = False
 
     def with_overrides(self, overrides: dict[str, Any]) -> GateConfig:
         tolerances = dict(self.tolerances)
@@ -53,15 +56,17 @@ class GateConfig:
                 if not 0 < float(value) < 1:
                     raise BadInput(f"confidence must be in (0, 1), got {value!r}")
                 changes[key] = float(value)
-            elif key == "fail_on_missing":
-                changes[key] = bool(value)
+            elif key in ("fail_on_missing", "assume_same_machine"):
+                changes[key] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
             elif key == "normalize":
                 if value not in NORMALIZATIONS:
                     raise unknown_choice("normalization", value, NORMALIZATIONS)
                 changes[key] = value
             else:
                 raise unknown_choice(
-                    "gate setting", key, (*tolerances, "aggregate", "normalize", "confidence", "fail_on_missing")
+                    "gate setting",
+                    key,
+                    (*tolerances, "aggregate", "normalize", "confidence", "fail_on_missing", "assume_same_machine"),
                 )
         return replace(self, tolerances=tolerances, **changes)
 

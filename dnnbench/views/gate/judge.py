@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dnnbench.core import machine
 from dnnbench.core.errors import BadInput
 from dnnbench.core.metrics import METRICS, gated
 from dnnbench.results.frames import PROBE_COLUMNS
@@ -56,6 +57,7 @@ class GateResult:
     config: GateConfig
     normalization: str  # how speed metrics were normalized, in words
     calibration_note: str | None = None  # the calibration disagreed with an independent probe
+    machine_note: str | None = None  # the runs were measured on different machines: no speed verdict
 
     @property
     def regressions(self) -> list[Finding]:
@@ -222,11 +224,26 @@ def calibration_agreement(baseline: Side, current: Side, limit: float = CALIBRAT
     )
 
 
+def machine_mismatch(baseline: Side, current: Side) -> str | None:
+    """One line when the two runs were not measured on one machine fingerprint (core/machine.py): then
+    no probe can bridge the difference, and speed is not judged."""
+    differs = machine.differences(baseline.fingerprint, current.fingerprint)
+    if not differs:
+        return None
+    return (
+        f"no speed verdict: the baseline was measured on another machine ({'; '.join(differs)}); "
+        "accuracy and memory are judged. Save a baseline on this machine "
+        f"({machine.machine_id(current.fingerprint) if current.fingerprint else 'unknown'}) or compare by A/B "
+        "(dnnbench ab), docs/gate.md"
+    )
+
+
 def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
+    mismatch = None if config.assume_same_machine else machine_mismatch(baseline, current)
     warnings = environment_warnings(baseline, current)
     ref, words, more = _normalization(baseline, current, config)
-    warnings += more
-    disagreement = calibration_agreement(baseline, current)
+    disagreement = None if mismatch else calibration_agreement(baseline, current)
+    warnings += [] if mismatch else more  # speed is not judged: how it would be normalized does not matter
     if disagreement:
         disagreement += (
             "; speed is normalized by an independent probe, so that change stays in the speed figures"
@@ -246,10 +263,16 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
         b, c = b_groups[case_id], c_groups[case_id]
         slope = st.fit_slope(b[b["status"] == "ok"], c[c["status"] == "ok"], ref)
         for metric in gated():
+            if mismatch and METRICS[metric].gate == "speed":
+                continue
             finding = judge_case(case_id, metric, b, c, ref, config, rng, slope)
             if finding is not None:
                 findings.append(finding)
     for metric in (m for m in gated() if METRICS[m].gate == "speed"):
         if sum(f.metric == metric and f.normalized_change_pct is not None for f in findings) >= 3:
             findings.append(judge_aggregate(findings, metric, config, rng))
-    return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, words, disagreement)
+    if mismatch:
+        words = "— not applicable: no speed verdict across machines"
+    return GateResult(
+        findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, words, disagreement, mismatch
+    )

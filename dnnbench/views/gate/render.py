@@ -36,6 +36,12 @@ def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFram
 
 
 def headline(result: GateResult) -> str:
+    return _verdict(result) + (
+        " (accuracy and memory only: other machine, no speed verdict)" if result.machine_note else ""
+    )
+
+
+def _verdict(result: GateResult) -> str:
     cases = result.case_count
     if result.failed:
         parts = [f"{len(result.regressions)} regression(s)"]
@@ -66,6 +72,7 @@ def markdown(result: GateResult, baseline: str, current: str) -> str:
         "",
     ]
     lines += [f"> ⚠️ {w}" for w in result.warnings]
+    lines += [f"> 🖥️ {result.machine_note}"] if result.machine_note else []
     if result.missing:
         lines += ["", f"Cases only in the baseline ({len(result.missing)}): " + ", ".join(result.missing)]
     if result.new:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from dnnbench.core.errors import BadInput
+from dnnbench.results.baselines import run_fingerprint
 from dnnbench.results.frames import load
 from dnnbench.results.journal import journal_path, read_run_meta
 
@@ -21,6 +22,7 @@ class Side:
     name: str
     frame: pd.DataFrame
     meta: dict[str, Any]
+    fingerprint: dict[str, Any] | None = None  # the machine it was measured on (core/machine.py)
 
     def calibration(self, probe: str | None) -> float | None:
         """Mean of the run's start and end value of `probe`, if it measured it."""
@@ -42,7 +44,8 @@ def load_side(path: str | Path) -> Side:
     frame = load(path)
     if frame.empty:
         raise BadInput(f"{path} holds no records")
-    return Side(source.parent.name, frame, read_run_meta(source.parent))
+    meta = read_run_meta(source.parent)
+    return Side(source.parent.name, frame, meta, run_fingerprint(source.parent, meta))
 
 
 def environment_warnings(baseline: Side, current: Side) -> list[str]:
