@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from dnnbench.definitions import fastpaths
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import expand, skip_reason
 from dnnbench.measurement.engine import run
@@ -49,8 +50,25 @@ def test_an_axis_value_the_cpu_cannot_run_is_skipped_with_its_reason(changes, re
 def test_the_values_the_cpu_can_run_are_not_skipped():
     runnable = [Case(optimizer_impl=i) for i in ("for-loop", "foreach", "fused")] + [Case(compile="default")]
     assert [skip_reason(c) for c in runnable] == [None] * 4
-    cases = {p.case.id: p.skip_reason for p in expand("fastpaths")}
-    assert sum(r is not None for r in cases.values()) == 4  # reduce-overhead and tf32, at batch 1 and 100
+    # Every case of the matrix is skipped exactly when it asks for what this machine lacks: CUDA-only
+    # values always on a CPU, bf16 where oneDNN has no bf16 kernels for this CPU (read, not assumed).
+    bf16_here = fastpaths._cpu_bf16()
+    plan = expand("fastpaths")
+    for p in plan:
+        cuda_only = p.case.compile == "reduce-overhead" or p.case.precision == "tf32"
+        lacking = cuda_only or (p.case.precision == "bf16" and not bf16_here)
+        assert (p.skip_reason is not None) == lacking, (p.case.id, p.skip_reason)
+    assert any(p.case.precision == "bf16" for p in plan)  # the rule above was tried on bf16 cases
+
+
+@pytest.mark.parametrize("has_bf16", [True, False])
+def test_bf16_on_a_cpu_is_skipped_exactly_where_onednn_lacks_it(monkeypatch, has_bf16):
+    monkeypatch.setattr(fastpaths, "_cpu_bf16", lambda: has_bf16)
+    reason = skip_reason(Case(precision="bf16"))
+    if has_bf16:
+        assert reason is None
+    else:
+        assert "this CPU has no bf16 support in oneDNN (AVX512-BF16 or AMX)" in reason
 
 
 @pytest.mark.slow
