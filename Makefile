@@ -16,7 +16,7 @@ DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 APT_OK := $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 
-.PHONY: install data browser bench report gate ci-gate baseline ab tune harness profile test lint clean help
+.PHONY: install data browser bench report gate ci-gate ci-ab machine baseline ab tune harness profile test lint clean help
 
 help:
 	@echo "make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick] [RESULTS=dir] [ARGS=...]   run a benchmark matrix"
@@ -24,7 +24,9 @@ help:
 	@echo "make gate BASELINE=dir RESULTS=dir [MARKDOWN=file]                             CI regression gate"
 	@echo "make ci-gate BASELINE=dir                                                       smoke run + gate, confirmed"
 	@echo "make baseline RESULTS=\"dir [dir...]\" NAME=name                               save a baseline"
+	@echo "make ci-ab BASE=ref                                                             CI's A/B gate, confirmed"
 	@echo "make ab BASE=ref [HEAD=ref] [AB_MATRIX=smoke] [ARGS=...]                        A/B: base and head alternately"
+	@echo "make machine                                                                    this machine's fingerprint"
 	@echo "make tune [SIZE=quick|full] [ARGS=...]                                         learning-rate sweeps"
 	@echo "make harness                                                                   the harness against a bare loop"
 	@echo "make profile CASE=id [MATRIX=smoke] [TOOL=all]                                  flame graph, ops, trace"
@@ -98,6 +100,20 @@ ci-gate: data
 		$(PY) -m dnnbench gate --baseline $(BASELINE) --current $(CI_RESULTS)-2 --brief --markdown $(CI_RESULTS)-2/gate.md; \
 	else exit $$status; fi
 
+# CI on any machine (docs/gate.md, "CI on machines that differ"): this checkout against BASE=<ref> alternately
+# on this machine (the smoke matrix, an even number of rounds so each side goes first equally often), a
+# failure confirmed by a second, independent A/B run. Needs no stored baseline, so no CPU is "unknown" to it.
+CI_AB_ROUNDS ?= 4
+ci-ab: data
+	@test -n "$(BASE)" || { echo "make: ci-ab needs BASE=<git ref> (.ci/base-commit prints CI's)"; exit 2; }
+	@status=0; $(PY) -m dnnbench ab --base $(BASE) --matrix smoke --device $(DEVICE) --rounds $(CI_AB_ROUNDS) \
+		--out $(CI_RESULTS)-ab-1 --markdown $(CI_RESULTS)-ab-1/ab.md --brief $(ARGS) || status=$$?; \
+	if [ $$status -eq 1 ]; then \
+		echo "ab: failed once; confirming with a second, independent A/B run"; \
+		$(PY) -m dnnbench ab --base $(BASE) --matrix smoke --device $(DEVICE) --rounds $(CI_AB_ROUNDS) \
+			--out $(CI_RESULTS)-ab-2 --markdown $(CI_RESULTS)-ab-2/ab.md --brief $(ARGS); \
+	else exit $$status; fi
+
 # A/B for pull requests: the working tree (or HEAD=<ref>) against BASE=<ref>, alternately on this machine, judged
 # on paired differences (docs/gate.md): exit 0 pass, 1 regression, 2 bad input.
 AB_MATRIX ?= smoke
@@ -116,6 +132,10 @@ tune: data
 # The engine against a bare hand-written loop, per front-end (docs/performance.md).
 harness: data
 	$(PY) -m dnnbench harness $(ARGS)
+
+# This machine's fingerprint: what a speed figure can be compared across (baselines are kept per fingerprint).
+machine: install
+	@$(PY) -m dnnbench machine --device $(DEVICE)
 
 # Save runs as a named baseline under results/baselines/:  make baseline RESULTS="results/a results/b" NAME=ci-cpu
 baseline: install
