@@ -63,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dnnbench.definitions.plan import expand_from_options
     from dnnbench.measurement import engine
     from dnnbench.measurement import env as envmod
+    from dnnbench.measurement.recording import unmeasured
     from dnnbench.results.journal import Journal, write_run_meta
     from dnnbench.results.lock import FolderLock
     from dnnbench.signals import Terminated, terminate_on_sigterm
@@ -97,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             for p in plan:
                 if p.skip_reason:  # journaled as the pytest front-end does, so reports and merges show it
                     if journal:
-                        journal.append(engine.skipped(p.case, p.seed, p.skip_reason, suites=p.suites))
+                        journal.append(unmeasured(p.case, p.seed, p.skip_reason, suites=p.suites))
                     print(f"{p.id}: skipped: {p.skip_reason}")
                     continue
                 record = engine.run(p.case, p.seed, data_dir=args.data_dir, suites=p.suites)

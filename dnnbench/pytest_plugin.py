@@ -31,6 +31,7 @@ from dnnbench.measurement import allocator, engine
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.calibration import calibrate
 from dnnbench.measurement.clocks import synchronized_perf_counter
+from dnnbench.measurement.recording import unmeasured
 from dnnbench.options import PLAN_OPTIONS
 from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically, write_run_meta
 from dnnbench.results.lock import FolderLock
@@ -331,9 +332,7 @@ def measure(request: pytest.FixtureRequest, benchmark):
         context = {"suite": suite, "suites": planned.suites}
         if planned.skip_reason:
             with _one_line_errors(session, state):
-                record = state.journal.append(
-                    engine.skipped(planned.case, planned.seed, planned.skip_reason, **context)
-                )
+                record = state.journal.append(unmeasured(planned.case, planned.seed, planned.skip_reason, **context))
             state.finished[key] = record
             state.summaries[request.node.nodeid] = f"skipped: {planned.skip_reason}"
             pytest.skip(planned.skip_reason)

@@ -110,3 +110,38 @@ def test_a_new_metric_is_one_registry_entry(tmp_path, monkeypatch):
     assert finding.verdict == "regressed" and finding.change_pct == pytest.approx(50 / 102 * 100)
     table = all_cases(case_summary(load(tmp_path / "b"))).display
     assert table.loc[case.id, "energy (J)"] == "152 (151–153)"
+
+
+def test_no_import_circle():
+    # Every dnnbench import counts, a lazy one inside a function too: a circle hidden in a function is
+    # still two modules that cannot be understood one without the other.
+    names = {name for name, _ in _modules()}
+
+    def targets(path):  # `from package import module` imports the module, not the package
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dnnbench"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    yield sub if sub in names else node.module
+            elif isinstance(node, ast.Import):
+                yield from (a.name for a in node.names if a.name.startswith("dnnbench"))
+
+    graph = {name: {t for t in targets(path) if t in names and t != name} for name, path in _modules()}
+    circles = []
+
+    def visit(node, stack, on_stack, done):
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt in on_stack:
+                circles.append(" → ".join(stack[stack.index(nxt) :] + [nxt]))
+            elif nxt not in done:
+                visit(nxt, stack, on_stack, done)
+        on_stack.discard(stack.pop())
+        done.add(node)
+
+    done: set[str] = set()
+    for node in sorted(graph):
+        if node not in done:
+            visit(node, [], set(), done)
+    assert circles == []

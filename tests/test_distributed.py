@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from dnnbench.core.record import Record
 from dnnbench.definitions import shards
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import PlannedCase, expand
@@ -18,7 +20,7 @@ from dnnbench.measurement.engine import run
 from dnnbench.results.analysis import scaling
 from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal
-from tests.conftest import ROOT, run_bench, run_cli
+from tests.conftest import ROOT, run_bench, run_cli, tiny
 
 SMALL = Case(train_samples=2000, eval_samples=1000, epochs=2, eval_every=500)
 
@@ -52,6 +54,28 @@ def test_two_gloo_processes_train_and_rank_0_writes_one_record(tmp_path):
     (efficiency,) = table.loc[table["world_size"] == 2, "scaling_efficiency"]
     assert 0 < efficiency <= 1.2
     assert not _ranks_alive()
+
+
+@pytest.mark.slow
+def test_a_rank_trains_through_the_same_path_as_one_process(tmp_path, monkeypatch):
+    # One case as a single process and as the only rank of a torchrun group (DDP over gloo, world size 1):
+    # the same measuring path gives the same losses step for step, and the rank honours what the single
+    # process does (DNNBENCH_CALIBRATION=off: no probes; the collector off while steps are timed).
+    case = tiny(epochs=2)
+    env = {**os.environ, "DNNBENCH_CALIBRATION": "off", "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    out = tmp_path / "record.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1"]
+    cmd += ["-m", "dnnbench.measurement.distributed", "--case", json.dumps(case.to_dict()), "--seed", "1"]
+    done = subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rank = Record.from_json(json.loads(out.read_text()))
+    monkeypatch.setenv("DNNBENCH_CALIBRATION", "off")
+    alone = run(case, seed=1)
+    assert rank.status == alone.status == "ok" and rank.resolved["backend"] == "gloo"
+    assert len(alone.curves["loss"]["loss"]) == alone.metrics["steps"] == rank.metrics["steps"] > 5
+    assert rank.curves["loss"]["loss"] == pytest.approx(alone.curves["loss"]["loss"], rel=1e-5)
+    assert rank.metrics["final_test_accuracy"] == pytest.approx(alone.metrics["final_test_accuracy"], abs=0.002)
+    assert rank.calibration.what == alone.calibration.what == "not measured (DNNBENCH_CALIBRATION=off)"
 
 
 @pytest.mark.slow

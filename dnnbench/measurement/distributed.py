@@ -38,16 +38,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from dnnbench.core.record import Calibration, Record
+from dnnbench.core.record import Record
 from dnnbench.definitions.cases import Case
-from dnnbench.measurement import allocator
-from dnnbench.measurement.calibration import calibrate
 from dnnbench.measurement.hooks import Hooks
-from dnnbench.measurement.recording import collect_metrics, record_of
+from dnnbench.measurement.measuring import Measuring, loop_driver, run_here
+from dnnbench.measurement.recording import unmeasured
 from dnnbench.measurement.training import StopTraining, Training
 
 COLLECTIVE_TIMEOUT_S = 120  # a peer silent this long is taken as hung
-CALIBRATION_SECONDS = 0.03
 
 
 def threads_per_rank(case: Case) -> int:
@@ -107,7 +105,7 @@ class DistributedTraining(Training):
         due = p.samples >= v.next_eval_at  # counted over all ranks: the same on each
         if not (budget or due):
             return
-        self.close_window_everywhere()
+        self.close_window()
         self.evaluate_if_new()
         dist.barrier()
         if budget:
@@ -120,11 +118,11 @@ class DistributedTraining(Training):
         while v.next_eval_at <= p.samples:
             v.next_eval_at += self.plan.eval_every
 
-    def close_window_everywhere(self) -> None:
-        """close_window on every rank; a loss that diverged on any rank stops them all."""
+    def close_window(self) -> None:
+        """The window closed on every rank; a loss that diverged on any rank stops them all."""
         stop: StopTraining | None = None
         try:
-            self.close_window()
+            super().close_window()
         except StopTraining as exc:
             stop = exc
         if self._shared(float(stop is not None)):
@@ -133,6 +131,15 @@ class DistributedTraining(Training):
     def evaluate_if_new(self) -> None:
         if self.rank == 0:
             super().evaluate_if_new()
+
+    def synchronize(self) -> None:
+        dist.barrier()
+
+    def group_figures(self) -> dict[str, Any]:
+        """Every rank's step time and threads (gathered on all ranks; rank 0 records them)."""
+        figures: list[dict[str, Any] | None] = [None] * self.world
+        dist.all_gather_object(figures, _rank_figures(self))
+        return {"backend": dist.get_backend(), "ranks": figures, "threads_per_rank": torch.get_num_threads()}
 
 
 def _rank_figures(training: Training) -> dict[str, Any]:
@@ -148,39 +155,13 @@ def _rank_figures(training: Training) -> dict[str, Any]:
 
 
 def rank_run(case: Case, seed: int, data_dir: str | None = None, suites=(), suite: str | None = None) -> Record | None:
-    """Train `case` as this rank of an initialized process group; rank 0 returns the record."""
-    allocator.pin()
+    """Train `case` as this rank of an initialized process group, through the one measuring path
+    (measuring.run_here); rank 0 returns the record."""
     rank, world = dist.get_rank(), dist.get_world_size()
     started = time.perf_counter()
-    training = DistributedTraining(case, seed, data_dir, hooks=DataParallel(case.device), shard=(rank, world))
-    before = calibrate(case.device, CALIBRATION_SECONDS)[0] if rank == 0 else {}
-    dist.barrier()
-    status, reason = "ok", ""
-    try:
-        for _ in range(training.plan.planned_steps):
-            training.between()
-            training.step()
-    except StopTraining as stop:
-        status, reason = stop.status, stop.reason
-    if status == "ok":
-        try:
-            training.close_window_everywhere()
-            training.evaluate_if_new()
-        except StopTraining as stop:
-            status, reason = stop.status, stop.reason
-    figures: list[dict[str, Any] | None] = [None] * world
-    dist.all_gather_object(figures, _rank_figures(training))
-    record = None
-    if rank == 0:
-        measured = collect_metrics(training, status, started)
-        after, what = calibrate(case.device, CALIBRATION_SECONDS)
-        backend = dist.get_backend()
-        extra = {"backend": backend, "ranks": figures, "threads_per_rank": torch.get_num_threads()}
-        record = record_of(
-            training, status, reason, measured, Calibration(before, after, what), tuple(suites), suite, extra
-        )
-    dist.barrier()
-    return record
+    with Measuring(case, lead=rank == 0) as conditions:
+        training = DistributedTraining(case, seed, data_dir, hooks=DataParallel(case.device), shard=(rank, world))
+        return run_here(training, loop_driver, conditions, tuple(suites), suite, started)
 
 
 def _case_from(data: dict[str, Any]) -> Case:
@@ -259,7 +240,6 @@ def launch(
     """Run a data-parallel case through torchrun on this machine and return rank 0's record, or an
     error record with the first line of the failure; every process it started is gone on return."""
     from dnnbench.definitions.workloads import get_workload
-    from dnnbench.measurement.engine import skipped  # the engine imports this module lazily
 
     budget = case.max_seconds or get_workload(case.workload).max_seconds
     timeout = timeout or 2 * budget + 180
@@ -278,10 +258,12 @@ def launch(
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             _, stderr = proc.communicate()
-            return skipped(case, seed, f"did not finish within {timeout:.0f} s (a rank hung)", suites, suite, "error")
+            return unmeasured(
+                case, seed, f"did not finish within {timeout:.0f} s (a rank hung)", "error", suites, suite
+            )
         if proc.returncode == 0 and out.exists():
             return _with_suites(Record.from_json(json.loads(out.read_text())), suites, suite)
-        return skipped(case, seed, _first_failure(out, stderr), suites, suite, status="error")
+        return unmeasured(case, seed, _first_failure(out, stderr), "error", suites, suite)
     finally:
         _kill_group(proc)
         for path in folder.iterdir():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from dnnbench.core.record import Calibration, Record, Target
+from dnnbench.definitions.cases import Case
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.clocks import PHASES, StepStats
 from dnnbench.measurement.flops import peak_gflops, training_flops
@@ -154,6 +156,29 @@ def roofline_metrics(training: Training, throughput: float | None) -> dict[str, 
     if case.compile != "off" and len(rows) > 1:
         out["compile_time_s"] = max(0.0, float(rows[0].sum() - np.median(rows[1:].sum(axis=1))))
     return out
+
+
+def unmeasured(
+    case: Case,
+    seed: int,
+    reason: str,
+    status: str = "skipped",
+    suites: Sequence[str] = (),
+    suite: str | None = None,
+) -> Record:
+    """The record of a case that produced no measurement: skipped here (status skipped), or failed
+    before training (error, oom), so that reports show it rather than drop it. `suite` (default: the
+    first of `suites`) is the suite that ran it."""
+    return Record(
+        case_id=case.id,
+        seed=seed,
+        case=case.to_dict(),
+        status=status,
+        reason=reason,
+        env=envmod.capture(case.device),
+        suite=suite or (suites[0] if suites else None),
+        suites=tuple(suites),
+    )
 
 
 def record_of(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -165,6 +166,15 @@ class Training:
             self.evaluate_if_new()
             while v.next_eval_at <= p.samples:
                 v.next_eval_at += self.plan.eval_every
+
+    # --- a group of ranks (distributed.py overrides these; one process is a group of one) ----------
+
+    def synchronize(self) -> None:
+        """Where every rank of a data-parallel group meets; nothing to wait for alone."""
+
+    def group_figures(self) -> dict[str, Any] | None:
+        """What the record adds about the other ranks (their step times, the backend); None alone."""
+        return None
 
     # --- windows and evaluation -------------------------------------------------------------------
 
