@@ -153,8 +153,8 @@ test: data browser
 	$(PY) -m pytest tests -v -rs -p no:cacheprovider $(ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check dnnbench bench tests
-	$(VENV)/bin/ruff format --check dnnbench bench tests
+	$(VENV)/bin/ruff check dnnbench bench tests experiments
+	$(VENV)/bin/ruff format --check dnnbench bench tests experiments
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Does a case measure the same first in a fresh process and after other cases? (The allocator's part.)
 
-    python -m tests.allocator_experiment [--pairs 3]
+    python -m experiments.allocator_experiment [--pairs 3]
 
 For malloc left at glibc's defaults (the unpinned_malloc fault: dnnbench before the fix) and pinned
 (dnnbench now), alternately: a fresh process runs only the target case; another runs four other cases

@@ -2,9 +2,9 @@
 
 Not a unit test: it runs dozens of smoke benchmarks (about an hour and a half on 2 cores).
 
-    python -m tests.gate_evidence runs  --out /tmp/ev --aa 16 --faulty 6     # baseline mode: smoke runs, 3 seeds
-    python -m tests.gate_evidence ab    --out /tmp/ev --aa 8 --faulty 6      # A/B mode: `dnnbench ab` runs
-    python -m tests.gate_evidence judge --out /tmp/ev [--baseline results/baselines/ci-cpu] [--markdown F]
+    python -m experiments.gate_evidence runs  --out /tmp/ev --aa 16 --faulty 6     # baseline mode: smoke runs, 3 seeds
+    python -m experiments.gate_evidence ab    --out /tmp/ev --aa 8 --faulty 6      # A/B mode: `dnnbench ab` runs
+    python -m experiments.gate_evidence judge --out /tmp/ev [--baseline results/baselines/ci-cpu] [--markdown F]
 
 Faults come from tests/faults (a sitecustomize loaded through PYTHONPATH, outside the product):
 slow_step (the engine's step only; no calibration probe runs it), slow_backward (torch's backward
@@ -142,7 +142,7 @@ def _shifted(side: gate.Side, kind: str, factor: float) -> gate.Side:
     mask = KINDS[kind](frame)
     frame.loc[mask, "throughput_samples_per_s"] /= factor
     frame.loc[mask, "time_to_target_s"] *= factor
-    return gate.Side(side.name, frame, side.meta)
+    return gate.Side(side.name, frame, side.meta, side.fingerprint)
 
 
 def _smallest(detect, kind: str, trials: list) -> str:
@@ -197,6 +197,7 @@ def judge_baseline_mode(
             + " |"
         )
         if saved:
+            saved = str(gate.resolve_baseline(saved, aa[0].fingerprint).path)  # this machine's, under a name
             base = gate.load_side(saved)
             held_out = [s for s in aa if s.name not in _sources(saved)]  # A/A runs the baseline was not made of
             s_fa = [gate.run_gate(base, s, config).failed for s in held_out]
