@@ -134,7 +134,7 @@ def test_no_import_circle():
         on_stack.add(node)
         for nxt in sorted(graph[node]):
             if nxt in on_stack:
-                circles.append(" → ".join(stack[stack.index(nxt) :] + [nxt]))
+                circles.append(" → ".join([*stack[stack.index(nxt) :], nxt]))
             elif nxt not in done:
                 visit(nxt, stack, on_stack, done)
         on_stack.discard(stack.pop())
