@@ -179,8 +179,9 @@ def claims_html(claims) -> str:
         for c in claims
     )
     return (
-        "<p>Each claim of the study note (SEED_EXPERIMENTS.md), the figure from this run that tests it, and a "
-        "verdict computed from the records.</p><table><tr><th>#</th><th>claim</th><th>figure from this run</th>"
+        "<p>Each claim of the PyTorch study note this suite grew from (docs/note.md), the figure from this run "
+        "that tests it, and a verdict computed from the records.</p>"
+        "<table><tr><th>#</th><th>claim</th><th>figure from this run</th>"
         f"<th>verdict</th></tr>{rows}</table>"
     )
 

@@ -1,4 +1,4 @@
-"""The study note's claims (../shared/SEED_EXPERIMENTS.md), each tested against this run's records.
+"""The study note's claims (docs/note.md), each tested against this run's records.
 
 Every verdict is computed from the records — supported, not supported, or not measurable here with
 the reason — never written in by hand. Records of the note's protocol are preferred where a run has
