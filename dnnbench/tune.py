@@ -22,11 +22,12 @@ from pathlib import Path
 
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions import tuning
+from dnnbench.definitions.cases import Case
 from dnnbench.measurement import engine
 from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal
 from dnnbench.results.lock import FolderLock
-from dnnbench.results.tuning import select
+from dnnbench.results.tuning import TunedChoice, choose
 from dnnbench.views.progress import one_line_summary
 
 SEARCHES = ("grid", "random")
@@ -61,28 +62,34 @@ def run_tune(
             for optimizer in problem.optimizers:
                 for lr in tuning.grid_for(optimizer, size, search, trials):
                     _measure(journal, done, problem.base.replace(optimizer=optimizer, lr=lr), 1, ("tuning",), log)
-        chosen = select(load(out))
-        for row in chosen.itertuples():
-            problem = next(p for p in problems if _same(p, row))
-            default = problem.base.replace(optimizer=row.optimizer)
-            tuned = problem.base.replace(optimizer=row.optimizer, lr=row.tuned_lr) if row.tuned_lr else None
-            runs = [(default, ("default", "tuned"))] if tuned in (None, default) else [(default, ("default",))]
-            runs += [(tuned, ("tuned",))] if tuned not in (None, default) else []
-            for case, suites in runs:
+        chosen = choose(load(out))
+        for choice in chosen:
+            problem = next(p for p in problems if _same(p, choice))
+            for case, suites in rerun_cases(problem, choice):
                 for seed in range(2, seeds + 2):
                     _measure(journal, done, case, seed, suites, log)
         entries = [
-            {k: getattr(row, k) for k in ("problem", "workload", "regularization", "optimizer", "default_lr",
-                                         "tuned_lr", "trials", "diverged", "tuning_cost_s")}
+            {k: getattr(choice, k) for k in ("problem", "workload", "regularization", "optimizer", "default_lr",
+                                            "tuned_lr", "trials", "diverged", "tuning_cost_s")}
             | {"search": search, "size": size}
-            for row in chosen.itertuples()
+            for choice in chosen
         ]  # fmt: skip
         path = tuning.save_tuned(entries, save)
     return path, time.perf_counter() - started
 
 
-def _same(problem: tuning.Problem, row) -> bool:
-    return problem.base.workload == row.workload and problem.base.regularization == row.regularization
+def _same(problem: tuning.Problem, choice: TunedChoice) -> bool:
+    return problem.base.workload == choice.workload and problem.base.regularization == choice.regularization
+
+
+def rerun_cases(problem: tuning.Problem, choice: TunedChoice) -> list[tuple[Case, tuple[str, ...]]]:
+    """The fresh-seed re-runs of one choice: the default, and the tuned rate where one was found and it
+    differs from the default (otherwise the default run stands for both settings)."""
+    default = problem.base.replace(optimizer=choice.optimizer)
+    tuned = None if choice.tuned_lr is None else problem.base.replace(optimizer=choice.optimizer, lr=choice.tuned_lr)
+    if tuned is None or tuned == default:
+        return [(default, ("default", "tuned"))]
+    return [(default, ("default",)), (tuned, ("tuned",))]
 
 
 def _chosen_lines(entries: list[dict]) -> list[str]:

@@ -13,7 +13,7 @@ from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import expand
 from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal
-from dnnbench.results.tuning import performance_profile, reruns, select
+from dnnbench.results.tuning import choose, performance_profile, reruns, select
 from tests.conftest import record
 
 
@@ -45,6 +45,28 @@ def test_the_choice_reads_validation_never_test(tmp_path):
     (row,) = select(load(tmp_path)).itertuples()
     assert row.tuned_lr == 0.03 and row.default_lr == 0.1
     assert row.trials == 4 and row.diverged == 1 and row.tuning_cost_s == 8.0
+
+
+def test_an_optimizer_with_no_successful_trial_has_no_rate_not_nan(tmp_path, monkeypatch):
+    # sgd's every trial diverged while adam found a rate: in a table the missing rate became NaN, NaN is
+    # truthy, and tune re-ran sgd at Case(lr=nan); saving and loading the rates called float(None).
+    journal = Journal(tmp_path)
+    for lr in (1e3, 1e4):
+        journal.append(_trial(lr, val=None, test=None, status="diverged"))
+    adam = Case(optimizer="adam", lr=0.003)
+    journal.append(record(adam, 1, ["tuning"], best_val_accuracy=0.86, final_test_accuracy=0.85, train_time_s=2.0))
+    chosen = {c.optimizer: c for c in choose(load(tmp_path))}
+    assert chosen["sgd"].tuned_lr is None and chosen["sgd"].diverged == 2 and chosen["adam"].tuned_lr == 0.003
+    problem = tuning.Problem("fashion-mnist", Case(), ("sgd", "adam"))
+    runs = tune.rerun_cases(problem, chosen["sgd"])
+    assert runs == [(Case(optimizer="sgd"), ("default", "tuned"))]  # the default stands for both settings
+    adam_runs = [(Case(optimizer="adam"), ("default",)), (Case(optimizer="adam", lr=0.003), ("tuned",))]
+    assert tune.rerun_cases(problem, chosen["adam"]) == adam_runs
+    monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path / "tuned"))
+    tuning.save_tuned([{**vars(c)} for c in chosen.values()], "partial")
+    assert tuning.load_tuned("partial") == {("fashion-mnist", "adam"): 0.003}
+    with pytest.raises(BadInput, match="no tuned learning rate for sgd on fashion-mnist"):
+        tuning.with_tuned_lr(Case(optimizer="sgd"), tuning.load_tuned("partial"), "partial")
 
 
 def test_a_performance_profiles_score_matches_a_hand_computation():

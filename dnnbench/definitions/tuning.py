@@ -108,7 +108,8 @@ def load_tuned(name: str = "latest") -> dict[tuple[str, str], float]:
         ) from None
     out: dict[tuple[str, str], float] = {}
     for e in entries:  # the first problem of a workload (without regularization) wins
-        out.setdefault((e["workload"], e["optimizer"]), float(e["tuned_lr"]))
+        if e.get("tuned_lr") is not None:  # every trial diverged: no rate to reuse (with_tuned_lr says so)
+            out.setdefault((e["workload"], e["optimizer"]), float(e["tuned_lr"]))
     return out
 
 

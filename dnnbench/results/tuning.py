@@ -3,6 +3,8 @@ against tuned, and AlgoPerf-style performance profiles. Pure pandas over records
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -28,36 +30,61 @@ def trials(frame: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
-def select(frame: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TunedChoice:
+    """The choice for one problem and optimizer. A rate no trial reached a score with is None, never NaN
+    (a NaN is truthy and once became Case(lr=nan))."""
+
+    problem: str
+    workload: str
+    regularization: str
+    optimizer: str
+    default_lr: float | None
+    tuned_lr: float | None  # None: every trial diverged or failed
+    default_score: float | None
+    tuned_score: float | None
+    trials: int
+    diverged: int
+    tuning_cost_s: float
+
+
+def _number(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def choose(frame: pd.DataFrame) -> list[TunedChoice]:
     """Per problem and optimizer: the default and the tuned rate (best validation score; a diverged trial
     never wins), the score at each, how many trials, and the tuning cost (training seconds of the sweep).
     The test set plays no part in the choice."""
     t = trials(frame)
     if t.empty:
-        return pd.DataFrame()
-    rows = []
+        return []
+    out = []
     for (problem, optimizer), group in t.groupby(["problem", "optimizer"], sort=False):
         scored = group.dropna(subset=["score"])
         default = group[group["lr"].isna()]
         best = scored.loc[scored["score"].idxmax()] if len(scored) else None
-        rows.append(
-            {
-                "problem": problem,
-                "workload": group["workload"].iloc[0],
-                "regularization": group["regularization"].iloc[0],
-                "optimizer": optimizer,
-                "default_lr": float(default["lr_value"].iloc[0]) if len(default) else None,
-                "tuned_lr": float(best["lr_value"]) if best is not None else None,
-                "default_score": float(default["score"].iloc[0])
-                if len(default) and not pd.isna(default["score"].iloc[0])
-                else None,
-                "tuned_score": float(best["score"]) if best is not None else None,
-                "trials": len(group),
-                "diverged": int((group["status"] == "diverged").sum()),
-                "tuning_cost_s": float(group["train_time_s"].sum()),
-            }
+        out.append(
+            TunedChoice(
+                problem=str(problem),
+                workload=str(group["workload"].iloc[0]),
+                regularization=str(group["regularization"].iloc[0]),
+                optimizer=str(optimizer),
+                default_lr=_number(default["lr_value"].iloc[0]) if len(default) else None,
+                tuned_lr=_number(best["lr_value"]) if best is not None else None,
+                default_score=_number(default["score"].iloc[0]) if len(default) else None,
+                tuned_score=_number(best["score"]) if best is not None else None,
+                trials=len(group),
+                diverged=int((group["status"] == "diverged").sum()),
+                tuning_cost_s=float(group["train_time_s"].sum()),
+            )
         )
-    return pd.DataFrame(rows)
+    return out
+
+
+def select(frame: pd.DataFrame) -> pd.DataFrame:
+    """choose() as a table, for the report (a missing rate shows as NaN there, and only there)."""
+    return pd.DataFrame([asdict(choice) for choice in choose(frame)])
 
 
 def reruns(frame: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
