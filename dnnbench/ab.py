@@ -45,16 +45,19 @@ real.flush()
 for line in sys.stdin:
     args = json.loads(line)
     out, err = io.StringIO(), io.StringIO()
-    started = time.perf_counter()
+    started, crashed = time.perf_counter(), None
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             rc = main(args)
         except SystemExit as exc:
             rc = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:
+        except BaseException as exc:  # a crash, not a failed case: it says so in its reply
             rc = 1
+            crashed = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"[:300]
             traceback.print_exc()
     reply = {"rc": rc, "out": out.getvalue(), "err": err.getvalue(), "seconds": time.perf_counter() - started}
+    if crashed:
+        reply["crashed"] = crashed
     real.write(json.dumps(reply) + "\n")
     real.flush()
 """
@@ -226,15 +229,20 @@ def run_ab(base: Side, head: Side, plan: Plan, out: Path, log=print) -> dict[str
             "head": sorted(set(listed["head"]) - set(listed["base"])),
         }
         log(f"ab: {len(runnable)} cases x {plan.rounds} rounds x 2 sides; results -> {out}")
-        failures = []
+        failures, unrecorded = [], []
         for i, case_id in enumerate(runnable, 1):
             for r in range(1, plan.rounds + 1):
                 order = ("base", "head") if r % 2 else ("head", "base")
                 for name in order:
-                    args = ["run", *_plan_args(plan), "--case", case_id, "--results", str(out / name / f"r{r}")]
+                    folder = out / name / f"r{r}"
+                    args = ["run", *_plan_args(plan), "--case", case_id, "--results", str(folder)]
                     reply = workers[name].call(args)
-                    if reply["rc"] not in (0, 1):
-                        failures.append(f"{name} {case_id} r{r}: {(reply['err'].strip().splitlines() or [''])[-1]}")
+                    last = (reply["err"].strip().splitlines() or [f"exit {reply['rc']}"])[-1]
+                    why = f"crashed: {reply['crashed']}" if "crashed" in reply else last
+                    if "crashed" in reply or reply["rc"] not in (0, 1):
+                        failures.append(f"{name} {case_id} r{r}: {why}")
+                    if not _recorded(folder, case_id):  # listed and run, yet nothing kept: never silent
+                        unrecorded.append({"side": name, "case": case_id, "round": r, "why": why})
             log(f"ab: [{i}/{len(runnable)}] {case_id}")
     finally:
         for worker in workers.values():
@@ -252,10 +260,37 @@ def run_ab(base: Side, head: Side, plan: Plan, out: Path, log=print) -> dict[str
         "cases": runnable,
         "only_in": only,
         "failures": failures,
+        "unrecorded": unrecorded,
         "wall_time_s": time.perf_counter() - started,
     }
     (out / "ab.json").write_text(json.dumps(meta, indent=2))
     return meta
+
+
+def unrecorded_lines(unrecorded: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """ab.json's unrecorded entries → per side, one line per case: 'CASE (rounds 1, 3): why'."""
+    by_case: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for entry in unrecorded:
+        by_case.setdefault((entry["side"], entry["case"]), []).append(entry)
+    out: dict[str, list[str]] = {}
+    for (side, case), entries in by_case.items():
+        rounds = ", ".join(str(e["round"]) for e in entries)
+        out.setdefault(side, []).append(f"{case} (round {rounds}): {entries[0]['why']}")
+    return out
+
+
+def _recorded(folder: Path, case_id: str) -> bool:
+    """Whether a side's round folder holds a record of the case (any status: a failed case is recorded)."""
+    journal = folder / "records.jsonl"
+    if not journal.is_file():
+        return False
+    for line in journal.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("case_id") == case_id:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def remove_worktrees(repo: Path, sides: list[Side]) -> None:

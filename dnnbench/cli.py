@@ -196,8 +196,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from dnnbench.views import gate
 
     config = gate.load_config(Path(args.config), args.tolerance)
-    if args.fail_on_missing:
-        config = config.with_overrides({"fail_on_missing": True})
+    if args.allow_missing:
+        config = config.with_overrides({"fail_on_missing": False})
     if args.assume_same_machine:
         config = config.with_overrides({"assume_same_machine": True})
     current = gate.load_side(args.current)
@@ -227,6 +227,8 @@ def _print_verdict(result, args, config, heading: str, baseline_name: str, curre
         print(table.to_string(index=False))
     if result.missing:
         print(f"only in the baseline ({len(result.missing)}): {', '.join(result.missing)}")
+    for line in result.lost:
+        print(f"not recorded by the head: {line}")
     if result.new:
         print(f"only in the current run ({len(result.new)}): {', '.join(result.new)}")
     if args.markdown:
@@ -237,6 +239,7 @@ def _print_verdict(result, args, config, heading: str, baseline_name: str, curre
 
 def cmd_ab(args: argparse.Namespace) -> int:
     """Run base and head alternately on this machine and judge the paired differences."""
+    import json
     from datetime import datetime
     from pathlib import Path
 
@@ -265,7 +268,19 @@ def cmd_ab(args: argparse.Namespace) -> int:
             ab.remove_worktrees(repo, sides)
         for failure in meta["failures"]:
             print(f"warning: {failure}")
+    if args.allow_missing:
+        config = config.with_overrides({"fail_on_missing": False})
+    if not meta and (out / "ab.json").is_file():
+        meta = json.loads((out / "ab.json").read_text())
+    lost = ab.unrecorded_lines(meta.get("unrecorded") or [])
+    if lost.get("head") and not any((out / "head").glob("r*/records.jsonl")):
+        for line in lost["head"]:
+            print(f"not recorded by the head: {line}")
+        print(f"gate: FAIL: the head recorded none of the {len(lost['head'])} case(s) it ran")
+        return 1
     result = run_paired_gate(load_rounds(out, "base"), load_rounds(out, "head"), config)
+    result.lost = lost.get("head", [])
+    result.warnings += [f"the base did not record {line}: those rounds are not judged" for line in lost.get("base", [])]
     heading = f"A/B: base vs head in {out}" + (f" ({meta['wall_time_s']:.0f} s)" if meta else "")
     _print_verdict(result, args, config, heading, "base", "head")
     return result.exit_code
@@ -447,7 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
         "aggregate=0.1 (repeatable; defaults from [tool.dnnbench.gate] in pyproject.toml)",
     )
     p.add_argument("--markdown", default=None, help="also write the verdict as Markdown (pull-request comment)")
-    p.add_argument("--fail-on-missing", action="store_true", help="fail when baseline cases are missing")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="pass although cases of the baseline are missing from the current run (by default they fail it)",
+    )
     p.add_argument(
         "--assume-same-machine",
         action="store_true",
@@ -473,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
     p.add_argument("--out", default=None, help="output folder (default results/ab-<time>)")
     p.add_argument("--judge-only", action="store_true", help="judge an existing --out folder without running")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="pass although the head ran cases it did not record (by default they fail it)",
+    )
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE", help="as for gate")
     p.add_argument("--markdown", default=None, help="also write the verdict as Markdown")
     p.add_argument("--brief", action="store_true", help="print only the aggregates and the rows that are not ok")

@@ -167,13 +167,16 @@ def test_diverged_now_is_a_regression(tmp_path):
     assert "current run: diverged: training loss became nan" in out.stdout
 
 
-def test_missing_cases_are_listed_not_failed_unless_asked(tmp_path):
+def test_missing_cases_fail_unless_allowed_and_the_way_to_allow_them_is_named(tmp_path):
+    # A current run that lost cases (a crash while recording them) must not pass as "only in the baseline".
     base = make_run(tmp_path / "a")
     cur = make_run(tmp_path / "b", cases=CASES[:4])
     out = run_gate(base, cur)
-    assert out.returncode == 0
+    assert out.returncode == 1
     assert f"only in the baseline (2): {CASES[5].id}, {CASES[4].id}" in out.stdout  # sorted
-    assert run_gate(base, cur, "--fail-on-missing").returncode == 1
+    assert "gate: FAIL: 2 case(s) not recorded (--allow-missing accepts them)" in out.stdout
+    allowed = run_gate(base, cur, "--allow-missing")
+    assert allowed.returncode == 0 and "only in the baseline (2)" in allowed.stdout
 
 
 def test_environment_differences_are_warned(tmp_path):

@@ -10,6 +10,8 @@ folder is on PYTHONPATH, and DNNBENCH_FAULT names the fault. The product has no 
     DNNBENCH_FAULT=broken_lr      the optimizers' default learning rates 1000x too small
     DNNBENCH_FAULT=broken_compile a compiled model fails on its first call (an inductor failure)
     DNNBENCH_FAULT=unpinned_malloc the engine leaves malloc's thresholds dynamic (dnnbench before the fix)
+    DNNBENCH_FAULT=crash_b100     raises while journaling every batch-100 record (a head that breaks one class
+                                  of cases: nothing of them is recorded)
     DNNBENCH_FAULT=pause_<moment> at the DNNBENCH_FAULT_AFTER-th (default 1st) time the process reaches the
                                   moment, create the file DNNBENCH_FAULT_MARKER and sleep DNNBENCH_FAULT_PAUSE
                                   seconds (default 60), so that a test can signal it right there. Moments:
@@ -226,6 +228,20 @@ def unpinned_malloc() -> None:
     allocator.pin.cache_info = lambda: type("info", (), {"currsize": 1})()
 
 
+def crash_b100() -> None:
+    """Journal.append raises for every batch-100 record: the case runs, and nothing of it is recorded."""
+    from dnnbench.results.journal import Journal
+
+    original = Journal.append
+
+    def append(self, record, *args, **kwargs):
+        if record.case.get("batch_size") == 100:
+            raise RuntimeError("injected by tests/faults: crash_b100")
+        return original(self, record, *args, **kwargs)
+
+    Journal.append = append
+
+
 FAULTS = {
     "slow_step": slow_step,
     "slow_backward": slow_backward,
@@ -238,6 +254,7 @@ FAULTS = {
     "pause_report": pause_report,
     "broken_compile": broken_compile,
     "unpinned_malloc": unpinned_malloc,
+    "crash_b100": crash_b100,
 }
 if FAULT:
     FAULTS[FAULT]()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.core.metrics import METRICS, gated
@@ -24,7 +24,8 @@ INDEPENDENT = ("numpy", "python", "none")
 
 
 def _default_tolerances() -> dict[str, float]:
-    return {name: float(METRICS[name].tolerance) for name in gated()}
+    # A gated metric always carries a tolerance (core/metrics.py).
+    return {name: float(cast(float, METRICS[name].tolerance)) for name in gated()}
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class GateConfig:
     normalize: str = "numpy"  # which calibration probe speed figures are adjusted by (NORMALIZATIONS)
     confidence: float = 0.95
     resamples: int = 2000
-    fail_on_missing: bool = False
+    # A case the baseline (or the base) has and the current run (head) did not record fails the gate:
+    # a crash that loses a class of cases must not pass as "only in the baseline". --allow-missing relaxes.
+    fail_on_missing: bool = True
     # Speed is judged only between runs of one machine fingerprint (core/machine.py); True vouches for
     # runs whose fingerprints differ or are missing.
     assume_same_machine: bool = False

@@ -6,7 +6,7 @@ confidence interval of the change lies wholly on the worse side of "no change" (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,7 @@ class GateResult:
     normalization: str  # how speed metrics were normalized, in words
     calibration_note: str | None = None  # the calibration disagreed with an independent probe
     machine_note: str | None = None  # the runs were measured on different machines: no speed verdict
+    lost: list[str] = field(default_factory=list)  # A/B: what the head ran and did not record, with why
 
     @property
     def regressions(self) -> list[Finding]:
@@ -65,7 +66,7 @@ class GateResult:
 
     @property
     def failed(self) -> bool:
-        return bool(self.regressions) or (self.config.fail_on_missing and bool(self.missing))
+        return bool(self.regressions) or (self.config.fail_on_missing and bool(self.missing or self.lost))
 
     @property
     def exit_code(self) -> int:

@@ -45,8 +45,9 @@ def _verdict(result: GateResult) -> str:
     cases = result.case_count
     if result.failed:
         parts = [f"{len(result.regressions)} regression(s)"]
-        if result.config.fail_on_missing and result.missing:
-            parts.append(f"{len(result.missing)} missing case(s)")
+        if result.config.fail_on_missing and (result.missing or result.lost):
+            lost = len(set(result.missing) | {line.split()[0] for line in result.lost})
+            parts.append(f"{lost} case(s) not recorded (--allow-missing accepts them)")
         return f"gate: FAIL: {', '.join(parts)} in {cases} common cases"
     noisy = sum(f.verdict == "noise" for f in result.findings)
     return f"gate: PASS: {cases} common cases within tolerance" + (
@@ -75,6 +76,8 @@ def markdown(result: GateResult, baseline: str, current: str) -> str:
     lines += [f"> 🖥️ {result.machine_note}"] if result.machine_note else []
     if result.missing:
         lines += ["", f"Cases only in the baseline ({len(result.missing)}): " + ", ".join(result.missing)]
+    if result.lost:
+        lines += ["", f"Run but not recorded by the head ({len(result.lost)}):", *[f"- {line}" for line in result.lost]]
     if result.new:
         lines += ["", f"Cases only in the current run ({len(result.new)}): " + ", ".join(result.new)]
     lines += ["", display_table(result).to_markdown(index=False, disable_numparse=True), ""]
