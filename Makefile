@@ -155,6 +155,7 @@ test: data browser
 lint: install
 	$(VENV)/bin/ruff check dnnbench bench tests experiments
 	$(VENV)/bin/ruff format --check dnnbench bench tests experiments
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

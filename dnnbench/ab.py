@@ -28,7 +28,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from dnnbench.core.errors import BadInput
 
@@ -153,20 +153,21 @@ class Worker:
         self.module = hello.get("dnnbench")
 
     def _read(self) -> dict[str, Any]:
-        line = self.proc.stdout.readline()
+        line = cast(IO[str], self.proc.stdout).readline()  # PIPE: Popen made it
         if not line:
-            err = self.proc.stderr.read().strip().splitlines()
+            err = cast(IO[str], self.proc.stderr).read().strip().splitlines()
             raise BadInput(f"{self.side.name} worker ({self.side.python}) died: {err[-1] if err else 'no output'}")
         return json.loads(line)
 
     def call(self, args: list[str]) -> dict[str, Any]:
-        self.proc.stdin.write(json.dumps(args) + "\n")
-        self.proc.stdin.flush()
+        stdin = cast(IO[str], self.proc.stdin)  # PIPE: Popen made it
+        stdin.write(json.dumps(args) + "\n")
+        stdin.flush()
         return self._read()
 
     def close(self) -> None:
         if self.proc.poll() is None:
-            self.proc.stdin.close()
+            cast(IO[str], self.proc.stdin).close()
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

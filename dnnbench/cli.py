@@ -47,8 +47,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     width = max(len(i) for i in by_case)
     print(f"{'CASE':<{width}}  {'SEEDS':<7} SUITES")
     for case_id, ps in by_case.items():
-        seeds = ",".join(str(p.seed) for p in ps)
-        line = f"{case_id:<{width}}  {seeds:<7} {','.join(ps[0].suites)}"
+        seed_ids = ",".join(str(p.seed) for p in ps)
+        line = f"{case_id:<{width}}  {seed_ids:<7} {','.join(ps[0].suites)}"
         if ps[0].skip_reason:
             line += f"  [skipped: {ps[0].skip_reason}]"
         print(line)
@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     lock = FolderLock(journal.dir, "dnnbench run").acquire() if journal else None
     worst, done = 0, 0
     try:
-        for notice in (lock.notice, journal.repair()) if journal else ():
+        for notice in (lock.notice, journal.repair()) if journal and lock else ():
             if notice:
                 print(notice, file=sys.stderr)
         if journal:  # what was run, so that shard folders of `run` merge like those of `make bench`
@@ -263,7 +263,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
             print(f"ab: {side.describe()}")
         plan = ab.Plan(args.matrix, args.device, args.seeds, args.rounds, args.dnnbench_set, args.data_dir, args.k)
         try:
-            meta = ab.run_ab(*sides, plan, out)
+            meta = ab.run_ab(sides[0], sides[1], plan, out)
         finally:
             ab.remove_worktrees(repo, sides)
         for failure in meta["failures"]:

@@ -159,7 +159,8 @@ class BenchSession:
             suite = getattr(getattr(item, "module", None), "SUITE", None)
             if suite and "measure" in getattr(item, "fixturenames", ()):
                 item.add_marker(pytest.mark.benchmark(group=suite, **cuda))
-                planned = self.state.by_id.get(getattr(item, "callspec", None) and item.callspec.params.get("planned"))
+                callspec = getattr(item, "callspec", None)  # a pytest.Function's parameters
+                planned = self.state.by_id.get(callspec.params.get("planned")) if callspec else None
                 if planned and planned.case.world_size > 1:  # its steps run in torchrun's processes, timed there
                     item.add_marker(pytest.mark.filterwarnings("ignore:Benchmark fixture was not used"))
 

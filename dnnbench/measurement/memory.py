@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ class SavedActivations:
     backward (activations), parameters left out. Used on a warm-up step only: it costs a Python call
     per saved tensor."""
 
-    def __init__(self, params: list[torch.Tensor]) -> None:
+    def __init__(self, params: Iterable[torch.Tensor]) -> None:
         self._params = {p.untyped_storage().data_ptr() for p in params}
         self._saved: dict[int, int] = {}
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)

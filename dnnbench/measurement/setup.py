@@ -6,6 +6,7 @@ import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -57,7 +58,7 @@ def build(
     device = torch.device(case.device)
     torch.manual_seed(seed)
     regularization = case.regularization
-    model = build_mlp(
+    model: nn.Module = build_mlp(
         case.features or workload.in_features,
         plan.hidden,
         workload.out_features,
@@ -68,7 +69,8 @@ def build(
     plain = model
     model = hooks.wrap_model(model)
     if case.compile != "off":  # compiled on its first call, inside the first (warm-up) step
-        model = torch.compile(model, mode=None if case.compile == "default" else case.compile)
+        # torch.compile of a Module returns an OptimizedModule (a Module); its stub only says "a callable"
+        model = cast(nn.Module, torch.compile(model, mode=None if case.compile == "default" else case.compile))
     optimizer = build_optimizer(
         case.optimizer,
         model.parameters(),
@@ -97,7 +99,7 @@ def build(
         "train": _to(splits.train.head(cap or plan.n_val), device),
     }
     model.train()
-    autocast = contextlib.nullcontext
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     if case.precision == "bf16":
         autocast = functools.partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
     objective = Objective(loss_fn, weights, l1)

@@ -126,7 +126,7 @@ def save_baseline(sources: list[str | os.PathLike], target: str | os.PathLike) -
     ]
     for name in ("calibration_start", "calibration_end"):
         for probe in PROBES:
-            values = [(m.get(name) or {}).get(probe) for m in metas if (m.get(name) or {}).get(probe)]
+            values = [m[name][probe] for m in metas if (m.get(name) or {}).get(probe)]
             if values:
                 meta[name] = {**(meta.get(name) or {}), probe: sum(values) / len(values)}
     (target / RUN_META).unlink(missing_ok=True)

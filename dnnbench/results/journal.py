@@ -33,7 +33,7 @@ class StorageError(BadInput):
     """A write into the results folder failed (full disk, read-only, permissions); what was written stays."""
 
 
-def _hold_signals() -> set[signal.Signals]:
+def _hold_signals() -> set[int | signal.Signals]:
     """Hold SIGTERM and SIGINT back for the length of a journal write, so that a terminated run never
     leaves half a line (SIGKILL cannot be held: repair() deals with what it leaves); returns the old mask."""
     return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})

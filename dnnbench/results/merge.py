@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnbench.core.errors import BadInput
+from dnnbench.core.record import Record
 from dnnbench.results.journal import (
     BENCHMARK_JSON,
     RECORDS,
@@ -53,7 +54,8 @@ def merge(sources: Sequence[str | Path], out: str | Path) -> tuple[int, int]:
         raise BadInput(f"--out {out} is one of the shards; choose a new folder")
     metas = [read_run_meta(f) for f in folders]
     matrix, device = _same(metas, folders, "matrix"), _same(metas, folders, "device")
-    records, seen = [], {}
+    records: list[Record] = []
+    seen: dict[tuple[str, int], str] = {}  # record key → the shard folder it came from
     for folder in folders:
         if not (folder / RECORDS).exists():  # a shard that held no pair (N larger than the matrix needs)
             continue
@@ -69,8 +71,8 @@ def merge(sources: Sequence[str | Path], out: str | Path) -> tuple[int, int]:
     benchmarks = _merged_benchmarks(folders)
     if benchmarks is not None:
         write_atomically(out / BENCHMARK_JSON, json.dumps(benchmarks, indent=4))
-    starts = [m.get("started_at") for m in metas if m.get("started_at")]
-    ends = [m.get("finished_at") for m in metas if m.get("finished_at")]
+    starts = [m["started_at"] for m in metas if m.get("started_at")]
+    ends = [m["finished_at"] for m in metas if m.get("finished_at")]
     write_run_meta(
         out,
         {

@@ -92,7 +92,8 @@ def py_spy_record(
         target += ["--set", item]
     if data_dir:
         target += ["--data-dir", data_dir]
-    written, messages = {}, []
+    written: dict[str, Path] = {}
+    messages: list[str] = []
     for fmt, name in (("flamegraph", "flame.svg"), ("speedscope", "speedscope.json")):
         cmd = [_py_spy(), "record", "--rate", str(rate), "--subprocesses", "--format", fmt, "-o", str(out / name)]
         if native:

@@ -7,6 +7,7 @@ confidence interval of the change lies wholly on the worse side of "no change" (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NotRequired, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,17 @@ class Finding:
     n_baseline: int = 0
     n_current: int = 0
     note: str = ""
+
+
+class FindingFields(TypedDict):
+    """The fields of a Finding that judge_case and paired.judge_pairs gather before the verdict."""
+
+    case_id: str
+    metric: str
+    baseline: NotRequired[float]
+    current: NotRequired[float]
+    n_baseline: NotRequired[int]
+    n_current: NotRequired[int]
 
 
 @dataclass
@@ -99,7 +111,7 @@ def judge_case(
         b_ok, c_ok = b_ok[b_ok["seed"].isin(shared)], c_ok[c_ok["seed"].isin(shared)]
     b_rows, c_rows = b_ok[b_ok[metric].notna()], c_ok[c_ok[metric].notna()]
     raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
-    base = {"case_id": case_id, "metric": metric, "n_baseline": len(raw_b), "n_current": len(raw_c)}
+    base: FindingFields = {"case_id": case_id, "metric": metric, "n_baseline": len(raw_b), "n_current": len(raw_c)}
     if len(raw_b):
         base["baseline"] = float(np.median(raw_b))
     if len(b_ok) and not len(c_ok):

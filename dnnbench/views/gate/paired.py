@@ -20,7 +20,7 @@ from dnnbench.core.metrics import METRICS, gated
 from dnnbench.results.frames import load
 from dnnbench.views.gate import statistics as st
 from dnnbench.views.gate.config import GateConfig
-from dnnbench.views.gate.judge import Finding, GateResult
+from dnnbench.views.gate.judge import Finding, FindingFields, GateResult
 
 PAIRING = "none needed: base and head ran alternately on this machine, each case paired round by round"
 KEYS = ["case_id", "seed", "run"]
@@ -52,19 +52,22 @@ def judge_pairs(
 ) -> tuple[Finding | None, np.ndarray | None]:
     """One metric of one case; also the per-round changes on the 'worse' scale (for the aggregate)."""
     b_ok, c_ok = b[b["status"] == "ok"], c[c["status"] == "ok"]
-    base = {"case_id": case_id, "metric": metric}
+    base: FindingFields = {"case_id": case_id, "metric": metric}
     if len(b_ok) and not len(c_ok):
         if c["status"].iloc[0] == "skipped":
             return None, None
         note = f"head: {c['status'].iloc[0]}: {c['reason'].iloc[0]}"
-        return Finding(verdict="regressed", note=note, n_baseline=len(b_ok), **base), None
+        base["n_baseline"] = len(b_ok)
+        return Finding(verdict="regressed", note=note, **base), None
     if metric == "time_to_target_s" and b_ok[metric].notna().any() and not c_ok[metric].notna().any():
         return Finding(verdict="regressed", note="the target is no longer reached within the budget", **base), None
     pairs = _pairs(b, c, metric)
     if pairs.empty:
         return None, None
     vb, vc = pairs[f"{metric}_b"].to_numpy(float), pairs[f"{metric}_c"].to_numpy(float)
-    base.update(baseline=float(np.median(vb)), current=float(np.median(vc)), n_baseline=len(vb), n_current=len(vc))
+    base.update(
+        {"baseline": float(np.median(vb)), "current": float(np.median(vc)), "n_baseline": len(vb), "n_current": len(vc)}
+    )
     if METRICS[metric].gate == "points" and b_ok["reason"].fillna("").str.contains("training-time budget").any():
         return Finding(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base

@@ -27,8 +27,8 @@ class Side:
     def calibration(self, probe: str | None) -> float | None:
         """Mean of the run's start and end value of `probe`, if it measured it."""
         values = [(self.meta.get(k) or {}).get(probe) for k in ("calibration_start", "calibration_end")]
-        values = [v for v in values if v]
-        return float(np.mean(values)) if probe and values else None
+        known = [v for v in values if v]
+        return float(np.mean(known)) if probe and known else None
 
     @property
     def env(self) -> dict[str, Any]:

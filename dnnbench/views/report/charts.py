@@ -48,7 +48,7 @@ def race(loss: pd.DataFrame) -> Figure | None:
     if loss.empty:
         return None
     ok = loss[loss["status"] == "ok"]
-    panels = []
+    panels: list[tuple[str, pd.DataFrame, str, tuple[float, float] | None]] = []  # title, rows, y label, y limits
     cubic = ok[(ok["workload"] == "cubic") & ok["optimizer"].isin(RACE)]
     if not cubic.empty:
         panels.append(("cubic: y = x³ + 0.1·noise (the note's race)", cubic, "training loss (MSE)", (0, 0.2)))

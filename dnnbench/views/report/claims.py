@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeGuard, cast
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,11 @@ def _prefer_note(rows: pd.DataFrame) -> pd.DataFrame:
 def _median(rows: pd.DataFrame, metric: str) -> float | None:
     values = rows[metric].dropna() if metric in rows else pd.Series(dtype=float)
     return float(values.median()) if len(values) else None
+
+
+def _known(medians: dict[str, float | None]) -> TypeGuard[dict[str, float]]:
+    """Every median was found (none is None)."""
+    return None not in medians.values()
 
 
 def _batch_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -77,7 +83,7 @@ def claim_minibatch(frame: pd.DataFrame) -> Claim:
     tp = {k: _median(b[k], "throughput_samples_per_s") for k in ("1", "m", "full")}
     acc = {k: _median(b[k], "final_test_accuracy") for k in ("1", "m", "full")}
     speedup = tp["m"] / tp["1"] if tp["m"] and tp["1"] else None
-    balances = acc["m"] is not None and all(acc[k] is None or acc["m"] >= acc[k] - 0.005 for k in ("1", "full"))
+    balances = acc["m"] is not None and all(a is None or acc["m"] >= a - 0.005 for a in (acc["1"], acc["full"]))
     holds = speedup is not None and speedup >= BATCH_SPEEDUP and balances
     acc_text = ", ".join(f"{k if k != 'm' else b['m_size']}: {v:.4f}" for k, v in acc.items() if v is not None)
     figure = (
@@ -95,7 +101,7 @@ def claim_full_batch(frame: pd.DataFrame) -> Claim:
     b = _by_batch(rows)
     rise = {k: _median(b[k], "loss_noise") for k in ("1", "m", "full")}
     step = {k: _median(b[k], "step_time_ms_median") for k in ("1", "m", "full")}
-    if None in rise.values() or None in step.values():
+    if not _known(rise) or not _known(step):
         return Claim(2, text, NOT_MEASURABLE, "the batch cases carry no loss curve or step times")
     steadiest = rise["full"] <= min(rise["1"], rise["m"])
     costly = step["full"] >= 10 * step["m"]
@@ -116,7 +122,7 @@ def claim_sgd(frame: pd.DataFrame) -> Claim:
     step = {k: _median(b[k], "step_time_ms_median") for k in ("1", "m")}
     rise = {k: _median(b[k], "loss_noise") for k in ("1", "m")}
     steps = {k: _median(b[k], "steps_to_target") for k in ("1", "m")}
-    if None in step.values() or None in rise.values():
+    if not _known(step) or not _known(rise):
         return Claim(3, text, NOT_MEASURABLE, "the batch cases carry no loss curve or step times")
     fast, noisy = step["1"] < step["m"], rise["1"] > rise["m"]
     if steps["m"] is None:
@@ -142,7 +148,7 @@ def claim_optimizers(frame: pd.DataFrame) -> Claim:
     rows = _prefer_note(_ok(frame)[(_ok(frame)["workload"] == "cubic")])
     race = ("sgd", "adagrad", "rmsprop", "adam")
     losses = {o: _median(rows[rows["optimizer"] == o], "final_test_loss") for o in race}
-    if any(v is None for v in losses.values()):
+    if not _known(losses):
         return Claim(
             4, text, NOT_MEASURABLE, "the optimizer race (cubic: SGD, AdaGrad, RMSprop, Adam) is not in this run"
         )
@@ -191,7 +197,7 @@ def claim_regularization(frame: pd.DataFrame) -> Claim:
     ref, var = _matched(frame, "regularization", ("none", "l1", "l2", "dropout"))
     if ref.empty:
         return Claim(5, text, NOT_MEASURABLE, "no L1, L2 or Dropout case beside the same case without it")
-    base = _median(ref, "generalization_gap")
+    base = cast(float, _median(ref, "generalization_gap"))  # every finished record has a gap (recording.py)
     gaps = {r: _median(g, "generalization_gap") for r, g in var.groupby("regularization")}
     narrower = [r for r, gap in gaps.items() if gap is not None and gap < base]
     figure = f"{_where(ref)}: train − test gap without {base:+.4f}; " + ", ".join(
@@ -249,7 +255,9 @@ def claim_pinned(frame: pd.DataFrame) -> Claim:
         )
         return Claim(7, text, NOT_MEASURABLE, why)
     cuda = cuda.assign(copy_ms=cuda["phase_copy"] * cuda["step_time_ms_median"])
-    pinned, plain = _median(cuda[cuda["pin_memory"]], "copy_ms"), _median(cuda[~cuda["pin_memory"]], "copy_ms")
+    # Both sides hold finished CUDA cases, which all have a copy phase and step times.
+    pinned = cast(float, _median(cuda[cuda["pin_memory"]], "copy_ms"))
+    plain = cast(float, _median(cuda[~cuda["pin_memory"]], "copy_ms"))
     figure = f"copy phase per step on CUDA: {pinned:.3g} ms pinned, {plain:.3g} ms not pinned"
     return Claim(7, text, SUPPORTED if pinned < plain else NOT_SUPPORTED, figure)
 
@@ -264,7 +272,9 @@ def claim_workers(frame: pd.DataFrame) -> Claim:
     batch = with_workers["batch_size"].astype(str).mode().iloc[0]
     with_workers = with_workers[with_workers["batch_size"].astype(str) == batch]
     without = without[without["batch_size"].astype(str) == batch]
-    tw, t0 = _median(with_workers, "throughput_samples_per_s"), _median(without, "throughput_samples_per_s")
+    # Both sides hold finished cases, and every finished case has a throughput.
+    tw = cast(float, _median(with_workers, "throughput_samples_per_s"))
+    t0 = cast(float, _median(without, "throughput_samples_per_s"))
     dw, d0 = _median(with_workers, "data_wait_fraction"), _median(without, "data_wait_fraction")
     workers = int(with_workers["num_workers"].max())
     figure = (

@@ -8,11 +8,13 @@ out of the page except to files in the same run folder (profiles).
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from dnnbench.views.report.claims import Claim
 from dnnbench.views.report.tables import Table
 
 STYLE = """
@@ -93,7 +95,7 @@ def page(
     tables: list[Table],
     charts: list[Chart],
     runs: list[dict[str, Any]],
-    sections: list[tuple[str, str, str]] = (),
+    sections: Sequence[tuple[str, str, str]] = (),
 ) -> str:
     """The whole report as one HTML string. `sections` are further (id, title, trusted html) blocks."""
     nav = " ".join(
@@ -141,7 +143,7 @@ def page(
 
 
 def markdown(
-    title: str, highlights: list[str], tables: list[Table], runs: list[dict[str, Any]], claims: list = ()
+    title: str, highlights: list[str], tables: list[Table], runs: list[dict[str, Any]], claims: Sequence[Claim] = ()
 ) -> str:
     """summary.md: the highlights, the note's claims and key tables, for CI logs and pull-request comments."""
     parts = [f"# {title}", "", *[f"- {h}" for h in highlights], ""]
