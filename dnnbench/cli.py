@@ -82,6 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"`python -m dnnbench list --matrix {args.matrix}` prints the ids"
             )
         plan = chosen
+    device = plan[0].case.device if plan else args.device
+    if args.results is None and not args.no_results:  # like `make bench`: a run folder of its own
+        args.results = f"results/{args.matrix}-{device}-{datetime.now():%Y%m%d-%H%M%S}"
     journal = Journal(args.results) if args.results else None
     lock = FolderLock(journal.dir, "dnnbench run").acquire() if journal else None
     worst, done = 0, 0
@@ -89,13 +92,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         for notice in (lock.notice, journal.repair()) if journal and lock else ():
             if notice:
                 print(notice, file=sys.stderr)
-        if journal:  # what was run, so that shard folders of `run` merge like those of `make bench`
-            device = plan[0].case.device if plan else args.device
+        finished = journal.finished() if journal else {}
+        already = [p for p in plan if (p.case.id, p.seed) in finished]
+        if already and not args.resume:
+            raise BadInput(
+                f"{args.results} already holds {len(already)} of these case x seed pairs; pass --resume to "
+                "finish the run keeping them, or choose another --results folder"
+            )
+        if journal and not already:  # what was run, so that shard folders of `run` merge like `make bench`'s
             write_run_meta(
                 journal.dir, envmod.run_description(args.matrix, device, plan, args.dnnbench_set, args.shard)
             )
         with terminate_on_sigterm():
             for p in plan:
+                if (p.case.id, p.seed) in finished:
+                    print(f"{p.id}: measured already in this run (--resume)")
+                    continue
                 if p.skip_reason:  # journaled as the pytest front-end does, so reports and merges show it
                     if journal:
                         journal.append(unmeasured(p.case, p.seed, p.skip_reason, suites=p.suites))
@@ -109,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 worst = max(worst, 1 if record.status == "error" else 0)
         if journal:
             write_run_meta(journal.dir, {"finished_at": datetime.now(UTC).isoformat(timespec="seconds")})
+            print(f"results: {journal.dir}")
     except Terminated:
         kept = f"; {done} finished record(s) kept in {journal.path}" if journal else ""
         print(f"dnnbench: terminated (SIGTERM){kept}", file=sys.stderr)
@@ -441,7 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run cases of a matrix without pytest (one with --case)")
     _matrix_options(p)
     p.add_argument("--case", default=None, help="a case id as `list` prints it")
-    p.add_argument("--results", default=None, help="append records to this run folder's journal")
+    p.add_argument(
+        "--results", default=None, help="run folder for the records (default results/<matrix>-<device>-<time>)"
+    )
+    p.add_argument("--resume", action="store_true", help="finish a run in --results: pairs it holds are kept")
+    p.add_argument("--no-results", action="store_true", help="keep no records (print the figures only)")
     p.set_defaults(handler=cmd_run)
 
     p = sub.add_parser("report", help="tables, charts, summary.md and a self-contained report.html for runs")

@@ -83,3 +83,51 @@ def test_run_one_case_by_id_appends_to_a_journal(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"{case}-s1: ok · ")
     assert (tmp_path / "records.jsonl").read_text().count("\n") == 1
+
+
+def test_run_writes_a_run_folder_of_its_own_and_refuses_to_measure_a_pair_twice(tmp_path):
+    case = "cubic_b20_adam_lr0.01_beta0.99_note_tensor_e3_cpu"
+    out = run_cli("run", "--matrix", "smoke", "--case", case, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (folder,) = (tmp_path / "results").iterdir()  # like make bench: results/<matrix>-<device>-<time>
+    assert folder.name.startswith("smoke-cpu-") and f"results: results/{folder.name}" in out.stdout
+    assert {"records.jsonl", "run.json"} <= {p.name for p in folder.iterdir()}
+    again = run_cli("run", "--matrix", "smoke", "--case", case, "--results", str(folder))
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "pass --resume" in again.stderr
+    resumed = run_cli("run", "--matrix", "smoke", "--case", case, "--results", str(folder), "--resume")
+    assert resumed.returncode == 0 and "measured already in this run (--resume)" in resumed.stdout
+    assert (folder / "records.jsonl").read_text().count("\n") == 1
+    none = run_cli("run", "--matrix", "smoke", "--case", case, "--no-results", cwd=tmp_path / "results")
+    assert none.returncode == 0 and sorted(p.name for p in (tmp_path / "results").iterdir()) == [folder.name]
+
+
+@pytest.mark.slow
+def test_run_killed_mid_run_is_finished_by_resume_with_no_duplicate(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dnnbench.definitions import shards
+    from dnnbench.definitions.plan import expand
+    from dnnbench.results.frames import load
+    from tests.conftest import ROOT
+
+    shard = "1/6"
+    args = [sys.executable, "-m", "dnnbench", "run", "--matrix", "smoke", "--shard", shard, "--results", str(tmp_path)]
+    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = tmp_path / "records.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 2):
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    planned = {(p.case.id, p.seed) for p in shards.select(expand("smoke"), *shards.parse_shard(shard))}
+    before = journal.read_text().splitlines()
+    assert 2 <= len(before) < len(planned)
+    done = run_cli("run", "--matrix", "smoke", "--shard", shard, "--results", str(tmp_path), "--resume")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert journal.read_text().splitlines()[: len(before)] == before  # nothing measured was touched
+    frame = load(tmp_path)
+    keys = list(zip(frame.case_id, frame.seed, strict=True))
+    assert len(keys) == len(set(keys)) and set(keys) == planned

@@ -87,6 +87,7 @@ def py_spy_record(
         case_id,
         "--seeds",
         "1",
+        "--no-results",  # the profile is the output; the record stays with the profiled run, if any
     ]
     for item in overrides:
         target += ["--set", item]
