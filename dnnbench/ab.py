@@ -97,13 +97,17 @@ def _dependencies(root: Path) -> list[str] | None:
 
 def _own_venv(root: Path, where: Path) -> str:
     """A virtual environment with the side's own install (pip install ROOT)."""
-    python = where / "bin" / "python"
-    if not python.exists():
+    python, done = where / "bin" / "python", where / ".installed"
+    if not done.exists():  # a half-built environment (an install that failed) is built again, not reused
         base = getattr(sys, "_base_executable", sys.executable)
-        subprocess.run([base, "-m", "venv", str(where)], check=True)
-        pip = subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], capture_output=True, text=True)
-        if pip.returncode != 0:
-            raise BadInput(f"could not install {root} into {where}: {(pip.stderr.strip().splitlines() or [''])[-1]}")
+        for step, cmd in (
+            ("create a virtual environment at", [base, "-m", "venv", "--clear", str(where)]),
+            ("install the side into", [str(python), "-m", "pip", "install", "-q", str(root)]),
+        ):
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise BadInput(f"could not {step} {where}: {(out.stderr.strip().splitlines() or [''])[-1]}")
+        done.touch()
     return str(python)
 
 
@@ -177,11 +181,17 @@ class Worker:
 
 def parse_list(text: str) -> dict[str, bool]:
     """`dnnbench list` output → case id → runnable here (False when listed as skipped)."""
-    cases: dict[str, bool] = {}
+    return {case: reason is None for case, reason in skip_reasons(text).items()}
+
+
+def skip_reasons(text: str) -> dict[str, str | None]:
+    """`dnnbench list` output → case id → why it is skipped here (None: runnable)."""
+    cases: dict[str, str | None] = {}
     for line in text.splitlines()[2:]:
         parts = line.split()
         if parts:
-            cases[parts[0]] = "[skipped:" not in line
+            _, sep, reason = line.partition("[skipped: ")
+            cases[parts[0]] = reason.rstrip().removesuffix("]") if sep else None
     return cases
 
 
@@ -214,15 +224,21 @@ def run_ab(base: Side, head: Side, plan: Plan, out: Path, log=print) -> dict[str
     # Pairs need no calibration: the workers skip the probes around each case (DNNBENCH_CALIBRATION=off).
     workers = {s.name: Worker(s, {"DNNBENCH_CALIBRATION": "off"}) for s in (base, head)}
     try:
-        listed = {}
+        listed, heads_list = {}, ""
         for name, worker in workers.items():
             reply = worker.call(["list", *_plan_args(plan)])
             if reply["rc"] != 0:
                 raise BadInput(f"{name}: {(reply['err'].strip().splitlines() or ['list failed'])[-1]}")
             listed[name] = parse_list(reply["out"])
+            if name == "head":
+                heads_list = reply["out"]
         runnable = [c for c, ok in listed["head"].items() if ok and listed["base"].get(c)]
+        # a case the base runs and the head skips is not compared, and not dropped in silence either
+        head_reasons = skip_reasons(heads_list)
+        head_skips = {c: head_reasons[c] or "" for c, ok in listed["head"].items() if not ok and listed["base"].get(c)}
         if plan.select:
             runnable = [c for c in runnable if any(s in c for s in plan.select)]
+            head_skips = {c: why for c, why in head_skips.items() if any(s in c for s in plan.select)}
         if not runnable:
             raise BadInput("base and head have no runnable case in common for this selection")
         only = {
@@ -260,6 +276,7 @@ def run_ab(base: Side, head: Side, plan: Plan, out: Path, log=print) -> dict[str
         "overrides": plan.overrides,
         "cases": runnable,
         "only_in": only,
+        "head_skips": head_skips,
         "failures": failures,
         "unrecorded": unrecorded,
         "wall_time_s": time.perf_counter() - started,

@@ -268,6 +268,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
     else:
         if args.base is None and args.base_python is None:
             raise BadInput("ab needs a base: --base REF (a git ref) and/or --base-python PYTHON")
+        if (out / "base").exists() or (out / "head").exists():  # its rounds would be judged with the new ones
+            raise BadInput(f"{out} already holds an A/B run; choose another --out, or judge it with --judge-only")
         sides = [
             ab.prepare_side("base", args.base, args.base_python, repo, out, args.install),
             ab.prepare_side("head", args.head, args.head_python, repo, out, args.install),
@@ -292,7 +294,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
         print(f"gate: FAIL: the head recorded none of the {len(lost['head'])} case(s) it ran")
         return 1
     result = run_paired_gate(load_rounds(out, "base"), load_rounds(out, "head"), config)
-    result.lost = lost.get("head", [])
+    result.lost += lost.get("head", [])
+    result.lost += [f"{c}: the base runs it, the head skips it: {why}" for c, why in meta.get("head_skips", {}).items()]
     result.warnings += [f"the base did not record {line}: those rounds are not judged" for line in lost.get("base", [])]
     heading = f"A/B: base vs head in {out}" + (f" ({meta['wall_time_s']:.0f} s)" if meta else "")
     _print_verdict(result, args, config, heading, "base", "head")

@@ -47,6 +47,24 @@ def test_a_broad_slowdown_fails_and_a_small_one_passes(tmp_path):
     assert judge(make_ab(tmp_path / "b", head_factor=0.97)).exit_code == 0
 
 
+def test_a_head_failing_in_one_round_is_a_regression(tmp_path):
+    folder = make_ab(tmp_path)
+    Journal(folder / "head" / "r2").append(
+        record(CASES[0], 1, ["optimizers"], status="diverged", reason="training loss became nan at step 9")
+    )
+    frame = load_rounds(folder, "head")
+    head = frame[~((frame["run"] == "r2") & (frame["case_id"] == CASES[0].id) & (frame["status"] == "ok"))]
+    result = run_paired_gate(load_rounds(folder, "base"), head, GateConfig())
+    (finding,) = result.regressions
+    assert finding.case_id == CASES[0].id and finding.note.startswith("head: diverged in run r2 of 3: training loss")
+
+
+def test_an_out_folder_that_holds_a_run_is_refused(tmp_path):
+    make_ab(tmp_path)
+    out = run_cli("ab", "--base", "HEAD", "--out", str(tmp_path))
+    assert out.returncode == 2 and "already holds an A/B run" in out.stderr and out.stderr.count("\n") == 1
+
+
 def test_accuracy_is_paired_by_seed_and_round(tmp_path):
     result = judge(make_ab(tmp_path, accuracy=0.80))  # 6 points lower in every pair
     assert {f.metric for f in result.regressions} == {"final_test_accuracy"}

@@ -49,7 +49,7 @@ def test_every_axis_produced_a_sane_record(smoke_run):
     # budget (batch 1: 0.5-1 s) takes as many steps as this CPU's speed allows (2-4x apart between
     # machines of this class, fewer still on a loaded one): judged by the steps it took, not the clock.
     budgeted = classified.reason.fillna("").str.contains("training-time budget")
-    assert budgeted.any() and (classified[budgeted].steps > 0).all()
+    assert (classified[budgeted].steps > 0).all()
     learned = classified[~budgeted | (classified.steps >= 490)]  # ci-cpu: 492-643 steps of batch 1 gave 0.50-0.70
     assert learned.final_test_accuracy.between(0.3, 1.0).all()
     assert classified.final_test_accuracy.between(0.0, 1.0).all()

@@ -179,6 +179,35 @@ def test_missing_cases_fail_unless_allowed_and_the_way_to_allow_them_is_named(tm
     assert allowed.returncode == 0 and "only in the baseline (2)" in allowed.stdout
 
 
+def test_a_case_failing_on_one_seed_now_is_a_regression_though_the_others_give_figures(tmp_path):
+    base = make_run(tmp_path / "a")
+    journal = Journal(tmp_path / "b")
+    for case in CASES:
+        for seed in (1, 2, 3):
+            failed = case is CASES[1] and seed == 2
+            journal.append(
+                record(
+                    case, seed, ["optimizers"], status="error" if failed else "ok",
+                    reason="RuntimeError: boom" if failed else "", throughput_samples_per_s=None if failed else 1000.0,
+                    final_test_accuracy=None if failed else 0.86, peak_memory_bytes=None if failed else 1e9,
+                    time_to_target_s=None if failed else 10.0,
+                )
+            )  # fmt: skip
+    out = run_gate(base, tmp_path / "b")
+    assert out.returncode == 1, out.stdout
+    (row,) = [line for line in out.stdout.splitlines() if "REGRESSED" in line]
+    assert CASES[1].id in row and "current run: error in seed 2 of 3: RuntimeError: boom" in row
+
+
+def test_a_case_skipped_now_that_the_baseline_measured_fails_unless_allowed(tmp_path):
+    base = make_run(tmp_path / "a")
+    cur = make_run(tmp_path / "b", cases=CASES[1:])
+    Journal(tmp_path / "b").append(record(CASES[0], 1, ["optimizers"], status="skipped", reason="no bf16 here"))
+    out = run_gate(base, cur)
+    assert out.returncode == 1 and f"{CASES[0].id}: measured in the baseline, skipped now: no bf16 here" in out.stdout
+    assert run_gate(base, cur, "--allow-missing").returncode == 0
+
+
 def test_environment_differences_are_warned(tmp_path):
     out = run_gate(make_run(tmp_path / "a"), make_run(tmp_path / "b", torch="2.15.0"))
     assert "warning: environments differ: torch is '2.14.1' in the baseline and '2.15.0' now" in out.stdout

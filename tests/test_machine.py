@@ -62,6 +62,8 @@ def test_the_same_machine_does_not_differ_and_an_unknown_field_is_not_a_differen
     assert differences(older, AVX512) == []
     assert differences(None, AVX512) == ["no machine fingerprint on one side"]
     assert differences(AVX512, {**AVX512, "torch": "2.15.0"}) == ["torch 2.14.1 vs 2.15.0"]
+    # a CPU run has no GPU; the same host's CUDA run is another machine for speed, not an unknown
+    assert differences(AVX512, {**AVX512, "gpu": "1 x NVIDIA H200"}) == ["GPU None vs 1 x NVIDIA H200"]
 
 
 def test_a_run_made_before_fingerprints_gets_one_rebuilt_from_its_benchmark_json():
@@ -117,6 +119,20 @@ def test_a_baseline_name_keeps_one_baseline_per_machine_and_the_gate_picks_this_
     third = {**AVX2_ONLY, "cpu_family": 23}
     choice = resolve_baseline(str(baselines / "ci"), third)
     assert not choice.same_machine and choice.differences == ["CPU family 25 vs 23"]
+
+
+def test_saving_again_on_a_machine_finds_its_baseline_even_one_saved_before_fingerprints(tmp_path):
+    # The committed baseline's fingerprint was rebuilt (no BLAS, no torch kernels): a run of the same
+    # machine matches it, so saving again replaces it (with --force) instead of adding a second folder.
+    baselines = tmp_path / "baselines"
+    rebuilt = {**AVX512, "torch_cpu_capability": None, "torch_blas": None, "numpy": None, "numpy_blas": None}
+    old = make_run(tmp_path / "old", fingerprint=rebuilt)
+    assert run_cli("baseline", str(old), "--name", "ci", "--dir", str(baselines)).returncode == 0
+    new = make_run(tmp_path / "new", fingerprint=AVX512)
+    again = run_cli("baseline", str(new), "--name", "ci", "--dir", str(baselines))
+    assert again.returncode == 2 and "pass --force" in again.stderr
+    forced = run_cli("baseline", str(new), "--name", "ci", "--dir", str(baselines), "--force")
+    assert forced.returncode == 0 and len(list((baselines / "ci").iterdir())) == 1
 
 
 def test_runs_of_two_machines_are_not_pooled_into_one_baseline(tmp_path):
@@ -176,6 +192,11 @@ def test_ci_compares_with_the_newest_commit_before_this_submission(tmp_path):
     _commit(young, "b", 1_700_000_000 + hour)
     none = subprocess.run(["bash", str(script)], cwd=young, capture_output=True, text=True)
     assert none.returncode == 1 and none.stdout == "" and "no commit" in none.stderr
+    # a shallow clone cannot show the base: an error (the gate fails), not "nothing to compare with"
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True)
+    cut = subprocess.run(["bash", str(script)], cwd=shallow, capture_output=True, text=True)
+    assert cut.returncode == 3 and cut.stdout == "" and "shallow clone" in cut.stderr
 
 
 def test_the_gate_reads_the_fingerprint_each_side_recorded(tmp_path):

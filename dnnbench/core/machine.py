@@ -60,6 +60,16 @@ FIELDS = {
 }
 
 
+# None is a value of these, not an unknown: a CPU run has no GPU, and a CUDA run on the same host is
+# another machine for speed.
+ALWAYS_KNOWN = ("gpu",)
+
+
+def known_fields(fingerprint: Mapping[str, Any] | None) -> int:
+    """How many of the fields a fingerprint knows (a rebuilt one knows fewer)."""
+    return sum(fingerprint.get(k) is not None for k in FIELDS) if fingerprint else 0
+
+
 def isa_of(flags: str | list[str]) -> list[str]:
     """The speed-relevant extensions among a CPU's flags (a /proc/cpuinfo flags line or a list)."""
     present = set(flags.split() if isinstance(flags, str) else flags)
@@ -95,10 +105,10 @@ def differences(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> lis
     out = []
     for key, words in FIELDS.items():
         x, y = a.get(key), b.get(key)
-        if x is None or y is None or x == y:
+        if x == y or (key not in ALWAYS_KNOWN and (x is None or y is None)):
             continue
         if key == "isa":
-            only_a, only_b = sorted(set(x) - set(y)), sorted(set(y) - set(x))
+            only_a, only_b = sorted(set(x or ()) - set(y or ())), sorted(set(y or ()) - set(x or ()))
             sides = [f"only the baseline has {' '.join(only_a)}" if only_a else "",
                      f"only this run has {' '.join(only_b)}" if only_b else ""]  # fmt: skip
             out.append(f"{words}: {'; '.join(s for s in sides if s)}")

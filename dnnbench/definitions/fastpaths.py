@@ -41,7 +41,7 @@ def skip_reason(case: Case) -> str | None:
     if case.precision == "tf32" and cpu:
         return "tf32 is a matmul mode of NVIDIA GPUs: CUDA only"
     if case.precision == "bf16" and cpu and not _cpu_bf16():
-        return "this CPU has no bf16 support in oneDNN (AVX512-BF16 or AMX), so bf16 autocast would be emulated"
+        return "this CPU has no bf16 support in oneDNN (it needs AVX-512 or AMX), so bf16 autocast would be emulated"
     if case.optimizer_impl not in ("default",):
         if case.device == "cuda":
             import torch

@@ -98,7 +98,8 @@ def resolve_baseline(text: str, current: dict[str, Any] | None = None) -> Baseli
     for candidate in candidates:
         fingerprint = run_fingerprint(candidate) if candidate.is_dir() else None
         scored.append((machine.differences(fingerprint, current), candidate, fingerprint))
-    differs, chosen, fingerprint = min(scored, key=lambda item: len(item[0]))
+    # the fewest differences; among equals, the fingerprint that knows most (a rebuilt one knows less)
+    differs, chosen, fingerprint = min(scored, key=lambda item: (len(item[0]), -machine.known_fields(item[2])))
     return BaselineChoice(chosen, fingerprint, differs, len(candidates) - 1)
 
 
@@ -151,6 +152,12 @@ def runs_fingerprint(sources: list[str | os.PathLike]) -> dict[str, Any] | None:
 
 
 def machine_folder(sources: list[str | os.PathLike], name_dir: str | os.PathLike) -> Path:
-    """Where `save_baseline` puts these runs under a baseline name: NAME/<machine id of the runs>."""
+    """Where `save_baseline` puts these runs under a baseline name: the folder of a baseline already saved
+    for this machine (so that replacing it needs --force), else NAME/<machine id of the runs>."""
     fingerprint = runs_fingerprint(sources)
+    name_dir = Path(name_dir)
+    if fingerprint and name_dir.is_dir():
+        for existing in per_machine(name_dir):
+            if existing != name_dir and not machine.differences(run_fingerprint(existing), fingerprint):
+                return existing
     return Path(name_dir) / (machine.machine_id(fingerprint) if fingerprint else "unknown-machine")

@@ -89,6 +89,36 @@ class GateResult:
         return len({f.case_id for f in self.findings if f.scope == "case"})
 
 
+FAILED = ("error", "oom", "diverged")
+
+
+def more_failures(case_id: str, b: pd.DataFrame, c: pd.DataFrame, key: str, side: str) -> Finding | None:
+    """A case that now fails (error, out of memory, diverged) on seeds (or rounds: `key`) where the
+    baseline did not is a regression, even while its other seeds still give figures; a case failing on
+    every seed is judged per metric already."""
+    if not len(c) or c["status"].isin(FAILED).all():
+        return None
+    b_failed, c_failed = set(b.loc[b["status"].isin(FAILED), key]), set(c.loc[c["status"].isin(FAILED), key])
+    shared = set(b[key]) & set(c[key])
+    new = (
+        sorted(c_failed & shared - b_failed) if shared else (sorted(c_failed) if len(c_failed) > len(b_failed) else [])
+    )
+    if not new:
+        return None
+    first = c[c[key] == new[0]].iloc[0]
+    where = ", ".join(str(k) for k in new)
+    note = f"{side}: {first['status']} in {key} {where} of {len(c)}: {first['reason']}"
+    metric = next(m for m in gated() if METRICS[m].gate == "speed")
+    return Finding(case_id, metric, "regressed", note=note, n_baseline=len(b), n_current=len(c))
+
+
+def now_skipped(b: pd.DataFrame, c: pd.DataFrame) -> str | None:
+    """Why the current run skipped a case the baseline measured (None when it did not)."""
+    if len(c) and (c["status"] == "skipped").all() and (b["status"] == "ok").any():
+        return str(c["reason"].iloc[0])
+    return None
+
+
 def _time_budgeted(*sides: pd.DataFrame) -> bool:
     return any(side["reason"].fillna("").str.contains("training-time budget").any() for side in sides)
 
@@ -272,8 +302,15 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     b_groups = dict(tuple(baseline.frame.groupby("case_id")))
     c_groups = dict(tuple(current.frame.groupby("case_id")))
     findings: list[Finding] = []
+    lost = []
     for case_id in common:
         b, c = b_groups[case_id], c_groups[case_id]
+        skipped = now_skipped(b, c)
+        if skipped:
+            lost.append(f"{case_id}: measured in the baseline, skipped now: {skipped}")
+        failing = more_failures(case_id, b, c, "seed", "current run")
+        if failing:
+            findings.append(failing)
         slope = st.fit_slope(b[b["status"] == "ok"], c[c["status"] == "ok"], ref)
         for metric in gated():
             if mismatch and METRICS[metric].gate == "speed":
@@ -287,5 +324,5 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     if mismatch:
         words = "— not applicable: no speed verdict across machines"
     return GateResult(
-        findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, words, disagreement, mismatch
+        findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, words, disagreement, mismatch, lost
     )

@@ -20,7 +20,7 @@ from dnnbench.core.metrics import METRICS, gated
 from dnnbench.results.frames import load
 from dnnbench.views.gate import statistics as st
 from dnnbench.views.gate.config import GateConfig
-from dnnbench.views.gate.judge import Finding, FindingFields, GateResult
+from dnnbench.views.gate.judge import Finding, FindingFields, GateResult, more_failures, now_skipped
 
 PAIRING = "none needed: base and head ran alternately on this machine, each case paired round by round"
 KEYS = ["case_id", "seed", "run"]
@@ -120,7 +120,14 @@ def run_paired_gate(base: pd.DataFrame, head: pd.DataFrame, config: GateConfig) 
     b_groups, c_groups = dict(tuple(base.groupby("case_id"))), dict(tuple(head.groupby("case_id")))
     findings: list[Finding] = []
     speed: dict[str, list[np.ndarray]] = {}
+    lost = []
     for case_id in common:
+        skipped = now_skipped(b_groups[case_id], c_groups[case_id])
+        if skipped:
+            lost.append(f"{case_id}: measured by the base, skipped by the head: {skipped}")
+        failing = more_failures(case_id, b_groups[case_id], c_groups[case_id], "run", "head")
+        if failing:
+            findings.append(failing)
         for metric in gated():
             finding, worse = judge_pairs(case_id, metric, b_groups[case_id], c_groups[case_id], config, rng)
             if finding is not None:
@@ -138,4 +145,4 @@ def run_paired_gate(base: pd.DataFrame, head: pd.DataFrame, config: GateConfig) 
     tb, tc = base.get("env_torch"), head.get("env_torch")
     if tb is not None and tc is not None and set(tb.dropna()) != set(tc.dropna()):
         warnings.append(f"torch differs: base {sorted(set(tb.dropna()))}, head {sorted(set(tc.dropna()))}")
-    return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, PAIRING)
+    return GateResult(findings, warnings, sorted(b_ids - c_ids), sorted(c_ids - b_ids), config, PAIRING, lost=lost)

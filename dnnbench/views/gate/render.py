@@ -44,7 +44,7 @@ def headline(result: GateResult) -> str:
 def _verdict(result: GateResult) -> str:
     cases = result.case_count
     if result.failed:
-        parts = [f"{len(result.regressions)} regression(s)"]
+        parts = [f"{len(result.regressions)} regression(s)"] if result.regressions else []
         if result.config.fail_on_missing and (result.missing or result.lost):
             lost = len(set(result.missing) | {line.split()[0] for line in result.lost})
             parts.append(f"{lost} case(s) not recorded (--allow-missing accepts them)")
