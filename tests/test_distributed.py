@@ -47,6 +47,9 @@ def test_two_gloo_processes_train_and_rank_0_writes_one_record(tmp_path):
     assert two.metrics["samples"] == 4000  # 2 epochs of 2,000 over both ranks
     assert 0.5 < two.metrics["final_test_accuracy"] <= 1.0  # far above chance: the averaged gradients learn
     assert two.phase_fractions["allreduce"] > 0 and two.metrics["allreduce_fraction"] > 0
+    # the roofline per rank: all ranks' FLOP rate over two ranks' peaks (each rank measured its own)
+    m = two.metrics
+    assert m["roofline_fraction"] == pytest.approx(m["achieved_gflops"] / (2 * m["peak_gflops"]))
     journal = Journal(tmp_path)
     for r in (one, two):
         journal.append(r)

@@ -208,6 +208,27 @@ def test_a_case_skipped_now_that_the_baseline_measured_fails_unless_allowed(tmp_
     assert run_gate(base, cur, "--allow-missing").returncode == 0
 
 
+def test_two_of_three_seeds_missing_the_target_fails_though_the_third_is_as_fast(tmp_path):
+    # A missed target is "not reached", not a value left out: the one seed that still reaches it in the
+    # same time must not hide the two that no longer do.
+    base = make_run(tmp_path / "a")
+    journal = Journal(tmp_path / "b")
+    for case in CASES:
+        for seed in (1, 2, 3):
+            missed = case is CASES[3] and seed != 1
+            journal.append(
+                record(
+                    case, seed, ["optimizers"], throughput_samples_per_s=1000.0, final_test_accuracy=0.86,
+                    peak_memory_bytes=1e9, time_to_target_s=None if missed else 10.0,
+                )
+            )  # fmt: skip
+    out = run_gate(base, tmp_path / "b")
+    assert out.returncode == 1, out.stdout
+    (row,) = [line for line in out.stdout.splitlines() if "REGRESSED" in line]
+    assert CASES[3].id in row and "time_to_target_s" in row
+    assert "the target was reached in 1 of 3 seeds (baseline: 3 of 3)" in row
+
+
 def test_environment_differences_are_warned(tmp_path):
     out = run_gate(make_run(tmp_path / "a"), make_run(tmp_path / "b", torch="2.15.0"))
     assert "warning: environments differ: torch is '2.14.1' in the baseline and '2.15.0' now" in out.stdout

@@ -137,7 +137,8 @@ def collect_metrics(training: Training, status: str, started: float) -> tuple[di
 
 def roofline_metrics(training: Training, throughput: float | None) -> dict[str, Any]:
     """FLOPs per sample (counted on up to 64 samples: an MLP's matmul FLOPs grow linearly with the batch),
-    the device's in-run peak in the case's dtype, and how much of it the training achieved; and, for a
+    the device's in-run peak in the case's dtype (one rank's, on its threads), and how much of it the
+    training achieved (per rank: all ranks' FLOP rate over world size x one rank's peak); and, for a
     compiled model, the compile time (the first step's excess over a steady step)."""
     setup, case = training.setup, training.case
     sample = setup.eval_sets["train"].head(min(64, training.plan.rank_batch_size or training.plan.batch_size))
@@ -149,9 +150,9 @@ def roofline_metrics(training: Training, throughput: float | None) -> dict[str, 
     out["flops_per_sample"] = flops / len(sample)
     dtype = "bf16" if case.precision == "bf16" else "fp32"
     out["peak_gflops"] = peak_gflops(case.device, dtype, torch.get_num_threads(), case.precision == "tf32")
-    if throughput:
+    if throughput:  # the throughput of all ranks together, each rank with its own share of the cores
         out["achieved_gflops"] = out["flops_per_sample"] * throughput / 1e9
-        out["roofline_fraction"] = out["achieved_gflops"] / out["peak_gflops"]
+        out["roofline_fraction"] = out["achieved_gflops"] / (out["peak_gflops"] * training.world)
     rows = training.progress.step_rows()
     if case.compile != "off" and len(rows) > 1:
         out["compile_time_s"] = max(0.0, float(rows[0].sum() - np.median(rows[1:].sum(axis=1))))

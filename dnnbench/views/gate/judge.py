@@ -70,7 +70,7 @@ class GateResult:
     normalization: str  # how speed metrics were normalized, in words
     calibration_note: str | None = None  # the calibration disagreed with an independent probe
     machine_note: str | None = None  # the runs were measured on different machines: no speed verdict
-    lost: list[str] = field(default_factory=list)  # A/B: what the head ran and did not record, with why
+    lost: list[str] = field(default_factory=list)  # cases run (or measured before) and not recorded now, why
 
     @property
     def regressions(self) -> list[Finding]:
@@ -112,6 +112,16 @@ def more_failures(case_id: str, b: pd.DataFrame, c: pd.DataFrame, key: str, side
     return Finding(case_id, metric, "regressed", note=note, n_baseline=len(b), n_current=len(c))
 
 
+def fewer_reached(b_ok: pd.DataFrame, c_ok: pd.DataFrame, unit: str) -> str | None:
+    """Why it is a regression when a smaller share of the finished seeds (or rounds) reached the target
+    than in the baseline: a missed target counts as not reached, not as a value left out of the median."""
+    b_n, c_n = len(b_ok), len(c_ok)
+    b_r, c_r = int(b_ok["time_to_target_s"].notna().sum()), int(c_ok["time_to_target_s"].notna().sum())
+    if not b_n or not c_n or c_r * b_n >= b_r * c_n:
+        return None
+    return f"the target was reached in {c_r} of {c_n} {unit} (baseline: {b_r} of {b_n})"
+
+
 def now_skipped(b: pd.DataFrame, c: pd.DataFrame) -> str | None:
     """Why the current run skipped a case the baseline measured (None when it did not)."""
     if len(c) and (c["status"] == "skipped").all() and (b["status"] == "ok").any():
@@ -151,6 +161,9 @@ def judge_case(
         return Finding(verdict="regressed", note=note, **base)
     if metric == "time_to_target_s" and len(raw_b) and not len(raw_c):
         return Finding(verdict="regressed", note="the target is no longer reached within the budget", **base)
+    missed = fewer_reached(b_ok, c_ok, "seeds") if metric == "time_to_target_s" else None
+    if missed:
+        return Finding(verdict="regressed", note=missed, **base)
     if not len(raw_b) or not len(raw_c):
         return None
     base["current"] = float(np.median(raw_c))

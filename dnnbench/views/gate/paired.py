@@ -20,7 +20,7 @@ from dnnbench.core.metrics import METRICS, gated
 from dnnbench.results.frames import load
 from dnnbench.views.gate import statistics as st
 from dnnbench.views.gate.config import GateConfig
-from dnnbench.views.gate.judge import Finding, FindingFields, GateResult, more_failures, now_skipped
+from dnnbench.views.gate.judge import Finding, FindingFields, GateResult, fewer_reached, more_failures, now_skipped
 
 PAIRING = "none needed: base and head ran alternately on this machine, each case paired round by round"
 KEYS = ["case_id", "seed", "run"]
@@ -61,6 +61,9 @@ def judge_pairs(
         return Finding(verdict="regressed", note=note, **base), None
     if metric == "time_to_target_s" and b_ok[metric].notna().any() and not c_ok[metric].notna().any():
         return Finding(verdict="regressed", note="the target is no longer reached within the budget", **base), None
+    missed = fewer_reached(b_ok, c_ok, "rounds") if metric == "time_to_target_s" else None
+    if missed:
+        return Finding(verdict="regressed", note=missed, **base), None
     pairs = _pairs(b, c, metric)
     if pairs.empty:
         return None, None
