@@ -229,6 +229,18 @@ def test_two_of_three_seeds_missing_the_target_fails_though_the_third_is_as_fast
     assert "the target was reached in 1 of 3 seeds (baseline: 3 of 3)" in row
 
 
+def test_no_cpu_probe_scales_a_cuda_case(tmp_path):
+    # The machine's CPU ran its probes 2x faster in the current run; the GPU cases did not change speed.
+    # Divided by the CPU probe they would look 50% slower.
+    gpu = [c.replace(device="cuda") for c in CASES]
+    base = make_run(tmp_path / "a", cases=gpu, gflops=100.0)
+    cur = make_run(tmp_path / "b", cases=gpu, gflops=200.0)
+    result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
+    assert result.normalization.startswith("none: CUDA cases") and result.exit_code == 0
+    f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
+    assert f.normalized_change_pct == pytest.approx(0.0, abs=1e-9) and f.slope is None
+
+
 def test_environment_differences_are_warned(tmp_path):
     out = run_gate(make_run(tmp_path / "a"), make_run(tmp_path / "b", torch="2.15.0"))
     assert "warning: environments differ: torch is '2.14.1' in the baseline and '2.15.0' now" in out.stdout

@@ -224,7 +224,11 @@ def _normalization(baseline: Side, current: Side, config: GateConfig) -> tuple[s
     per_case = column is not None and all(
         column in side.frame and side.frame[column].notna().any() for side in (baseline, current)
     )
-    if column is None:
+    on_gpu = any("device" in side.frame and (side.frame["device"] == "cuda").any() for side in (baseline, current))
+    if column is not None and on_gpu:  # the probes run on the CPU: they say nothing of a GPU's speed
+        column, per_case = None, False
+        words = "none: CUDA cases, and the calibration probes measure the CPU, not the GPU"
+    elif column is None:
         words = "none (raw speed figures, as asked)"
     elif per_case:
         words = (
