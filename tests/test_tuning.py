@@ -13,7 +13,7 @@ from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import expand
 from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal
-from dnnbench.results.tuning import choose, performance_profile, reruns, select
+from dnnbench.results.tuning import choose, performance_profile, profile_times, reruns, select
 from tests.conftest import record
 
 
@@ -79,6 +79,26 @@ def test_a_performance_profiles_score_matches_a_hand_computation():
     assert score["a"] == pytest.approx(((4 - 1) / 3 + (4 - 3) / 3) / 2)
     assert score["b"] == pytest.approx(((4 - 2) / 3 + (4 - 1) / 3) / 2)
     assert score["c"] == pytest.approx((0 + (4 - 1.5) / 3) / 2)
+
+
+def test_profiles_pool_both_settings_over_the_problems_every_optimizer_ran():
+    # AdamW runs only the Fashion-MNIST problem (the race runs 5 of the 8 optimizers), and there it is
+    # exactly as fast as Adam: it must score as Adam does, not lose for the race it never ran.
+    rows = []
+    for problem, times in (
+        ("fashion-mnist", {"sgd": (9.0, 6.0), "adam": (4.0, 3.0), "adamw": (4.0, 3.0)}),
+        ("cubic race", {"sgd": (2.0, 2.0), "adam": (1.0, 1.0)}),
+    ):
+        for optimizer, (default, tuned) in times.items():
+            for setting, t in (("default", default), ("tuned", tuned)):
+                rows.append({"problem": problem, "optimizer": optimizer, "setting": setting, "time_to_target_s": t})
+    times = profile_times(pd.DataFrame(rows))
+    assert list(times.index) == ["fashion-mnist"]  # only the problem every optimizer ran
+    _, score = performance_profile(times)
+    assert score["adamw (default)"] == score["adam (default)"] and score["adamw (tuned)"] == score["adam (tuned)"]
+    # one scale for both settings: the best of either (adam tuned, 3 s) is the reference for all
+    assert score["adam (tuned)"] == 1.0 and score["adam (default)"] == pytest.approx((4 - 4 / 3) / 3)
+    assert score["sgd (tuned)"] == pytest.approx((4 - 2) / 3) and score["sgd (default)"] == pytest.approx((4 - 3) / 3)
 
 
 def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):

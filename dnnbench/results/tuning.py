@@ -116,6 +116,22 @@ def reruns(frame: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def profile_times(runs: pd.DataFrame) -> pd.DataFrame:
+    """Problems x 'optimizer (setting)' times to target from the re-runs (NaN: ran, missed the target).
+
+    Pooled over the default and tuned settings, so that each problem has one best time and the scores at
+    default and at tuned rates are on one scale; and only the problems every optimizer ran, since an
+    optimizer that was not run on a problem (the race runs 5 of the 8) has not failed it."""
+    if runs.empty:
+        return pd.DataFrame()
+    everyone = set(runs["optimizer"])
+    ran = runs.groupby("problem")["optimizer"].agg(set)
+    shared = runs[runs["problem"].isin([p for p, optimizers in ran.items() if optimizers == everyone])]
+    labelled = shared.assign(label=shared["optimizer"] + " (" + shared["setting"] + ")")
+    times = labelled.set_index(["problem", "label"])["time_to_target_s"]
+    return pd.to_numeric(times, errors="coerce").unstack("label")
+
+
 def performance_profile(times: pd.DataFrame, taus: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.Series]:
     """AlgoPerf-style profiles from a problems × optimizers table of times to target (NaN: not reached).
 

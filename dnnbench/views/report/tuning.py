@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from dnnbench.results.tuning import TAU_MAX, performance_profile, reruns, select, trials
+from dnnbench.results.tuning import TAU_MAX, performance_profile, profile_times, reruns, select, trials
 from dnnbench.views.report.charts import LEGEND, PALETTE
 
 POPULAR = "adam"  # the optimizer a user would tune if they tuned one
@@ -63,28 +63,25 @@ def sensitivity(frame: pd.DataFrame) -> Figure | None:
     return fig
 
 
-def _times(runs: pd.DataFrame, setting: str) -> pd.DataFrame:
-    part = runs[runs["setting"] == setting]
-    return part.pivot_table(
-        index="problem", columns="optimizer", values="time_to_target_s", aggfunc="first", dropna=False
-    )
-
-
 def profiles(frame: pd.DataFrame) -> tuple[Figure | None, pd.DataFrame]:
-    """ρ(τ) per optimizer at default and at tuned rates, and the scores (area under ρ from 1 to 4, / 3)."""
+    """ρ(τ) per optimizer at default and at tuned rates, and the scores (area under ρ from 1 to 4, / 3),
+    from one profile over both settings and the problems every optimizer ran (results/tuning.py)."""
     chosen = select(frame)
     runs = reruns(frame, chosen)
-    if runs.empty:
+    times = profile_times(runs)
+    if times.empty:
         return None, pd.DataFrame()
+    rho, score = performance_profile(times)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     scores = {}
     for ax, setting in zip(axes, ("default", "tuned"), strict=True):
-        rho, score = performance_profile(_times(runs, setting))
-        scores[setting] = score
-        for optimizer in rho.columns:
+        suffix = f" ({setting})"
+        scores[setting] = {label.removesuffix(suffix): v for label, v in score.items() if label.endswith(suffix)}
+        for label in (c for c in rho.columns if c.endswith(suffix)):
+            optimizer = label.removesuffix(suffix)
             ax.step(
                 rho.index,
-                rho[optimizer],
+                rho[label],
                 where="post",
                 label=LEGEND.get(optimizer, optimizer),
                 color=PALETTE.get(optimizer),
@@ -97,7 +94,9 @@ def profiles(frame: pd.DataFrame) -> tuple[Figure | None, pd.DataFrame]:
         )
     axes[0].set_ylabel("share of problems")
     axes[1].legend(fontsize="x-small")
-    fig.suptitle("Performance profiles across problems (AlgoPerf): time to target on fresh seeds")
+    fig.suptitle(
+        "Performance profiles (AlgoPerf): time to target on fresh seeds, within τ × the best of either setting"
+    )
     fig.tight_layout()
     table = pd.DataFrame(scores).rename(columns={"default": "score at default lr", "tuned": "score at tuned lr"})
     return fig, table.sort_values(table.columns[-1], ascending=False)
