@@ -212,7 +212,7 @@ _ALL = [
     ),
     Metric(
         "peak_memory_bytes",
-        "peak memory",
+        "peak memory (GPU) / tensor footprint (CPU)",
         "bytes",
         -1,
         "bytes",
