@@ -192,10 +192,16 @@ def test_ci_compares_with_the_newest_commit_before_this_submission(tmp_path):
     _commit(young, "b", 1_700_000_000 + hour)
     none = subprocess.run(["bash", str(script)], cwd=young, capture_output=True, text=True)
     assert none.returncode == 1 and none.stdout == "" and "no commit" in none.stderr
-    # a shallow clone cannot show the base: an error (the gate fails), not "nothing to compare with"
+    # a shallow clone is deepened from its origin; where it cannot be, that is an error (the gate fails),
+    # not "nothing to compare with"
     shallow = tmp_path / "shallow"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow)], check=True)
-    cut = subprocess.run(["bash", str(script)], cwd=shallow, capture_output=True, text=True)
+    deepened = subprocess.run(["bash", str(script)], cwd=shallow, capture_output=True, text=True)
+    assert deepened.returncode == 0 and deepened.stdout.strip() == landed
+    cut_off = tmp_path / "cut-off"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(cut_off)], check=True)
+    subprocess.run(["git", "-C", str(cut_off), "remote", "remove", "origin"], check=True)
+    cut = subprocess.run(["bash", str(script)], cwd=cut_off, capture_output=True, text=True)
     assert cut.returncode == 3 and cut.stdout == "" and "shallow clone" in cut.stderr
 
 
