@@ -261,7 +261,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from dnnbench.views.gate.paired import load_rounds, run_paired_gate
 
     config = gate.load_config(Path(args.config), args.tolerance, section="ab")
-    out = Path(args.out or f"results/ab-{datetime.now():%Y%m%d-%H%M%S}")
+    # absolute: each side's worker runs in its own checkout (a worktree for a git ref), where a relative
+    # path would put the base's records inside the worktree, removed at the end
+    out = Path(args.out or f"results/ab-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     repo = Path.cwd()
     if args.judge_only:
         meta = {}

@@ -119,7 +119,8 @@ def test_a_head_that_crashes_on_a_class_of_cases_fails(tmp_path):
 
 @pytest.mark.slow
 def test_ab_of_a_git_ref_against_itself_passes_and_leaves_no_worktree(tmp_path):
-    select = ["-k", "cubic_b20_adam", "-k", "synthetic_b100", "--out", str(tmp_path / "ab")]
+    # --out relative to where ab runs: the base's worker runs inside its worktree and must still write there
+    select = ["-k", "cubic_b20_adam", "-k", "synthetic_b100", "--out", os.path.relpath(tmp_path / "ab", ROOT)]
     out = run_cli("ab", "--base", "HEAD", "--head", "HEAD", "--matrix", "smoke", "--rounds", "2", *select, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     meta = json.loads((tmp_path / "ab" / "ab.json").read_text())
