@@ -69,6 +69,21 @@ def run_bench(*args: str, timeout: float = 600, env: dict | None = None) -> subp
     )
 
 
+def kill_after_records(cmd: list[str], results: Path, count: int, timeout: float = 300) -> list[str]:
+    """Start a run, SIGKILL it once its journal holds `count` records; the journal's lines at that point."""
+    import signal
+    import time
+
+    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = results / "records.jsonl"
+    deadline = time.time() + timeout
+    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < count):
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    return journal.read_text().splitlines()
+
+
 @pytest.fixture(scope="session")
 def fashion_root() -> Path:
     from dnnbench.definitions.data import locate

@@ -1,17 +1,15 @@
 """The smoke matrix through the real pytest-benchmark front-end, on real Fashion-MNIST slices."""
 
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from dnnbench.definitions.matrices import SUITES
 from dnnbench.definitions.plan import expand
 from dnnbench.results.frames import load
-from tests.conftest import ROOT, bench_command, run_bench
+from tests.conftest import ROOT, bench_command, kill_after_records, run_bench
 
 pytestmark = pytest.mark.slow
 
@@ -148,15 +146,8 @@ def test_diverging_cases_are_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_killed_run_keeps_its_records_and_resume_finishes_it(tmp_path):
-    cmd = bench_command("--matrix", "smoke", "--results", str(tmp_path))
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = kill_after_records(bench_command("--matrix", "smoke", "--results", str(tmp_path)), tmp_path, 8)
     journal = tmp_path / "records.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 8):
-        time.sleep(0.2)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    before = journal.read_text().splitlines()
     assert 8 <= len(before) < len(expand("smoke"))  # killed part-way, the finished ones kept
     assert not (tmp_path / "benchmark.json").exists()
 

@@ -103,27 +103,18 @@ def test_run_writes_a_run_folder_of_its_own_and_refuses_to_measure_a_pair_twice(
 
 @pytest.mark.slow
 def test_run_killed_mid_run_is_finished_by_resume_with_no_duplicate(tmp_path):
-    import signal
-    import subprocess
     import sys
-    import time
 
     from dnnbench.definitions import shards
     from dnnbench.definitions.plan import expand
     from dnnbench.results.frames import load
-    from tests.conftest import ROOT
+    from tests.conftest import kill_after_records
 
     shard = "1/6"
     args = [sys.executable, "-m", "dnnbench", "run", "--matrix", "smoke", "--shard", shard, "--results", str(tmp_path)]
-    child = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    before = kill_after_records(args, tmp_path, 2)
     journal = tmp_path / "records.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and (not journal.exists() or journal.read_text().count("\n") < 2):
-        time.sleep(0.2)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
     planned = {(p.case.id, p.seed) for p in shards.select(expand("smoke"), *shards.parse_shard(shard))}
-    before = journal.read_text().splitlines()
     assert 2 <= len(before) < len(planned)
     done = run_cli("run", "--matrix", "smoke", "--shard", shard, "--results", str(tmp_path), "--resume")
     assert done.returncode == 0, done.stderr[-2000:]
