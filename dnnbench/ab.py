@@ -39,7 +39,10 @@ WORKER = r"""
 import contextlib, io, json, sys, time, traceback
 real = sys.stdout
 import dnnbench
-from dnnbench.cli import main
+try:
+    from dnnbench.frontends.cli import main
+except ImportError:  # a side from before the front-ends had a folder of their own
+    from dnnbench.cli import main
 real.write(json.dumps({"ready": True, "dnnbench": dnnbench.__file__, "python": sys.executable}) + "\n")
 real.flush()
 for line in sys.stdin:

@@ -10,9 +10,11 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 from dnnbench.core.errors import BadInput
+from dnnbench.core.signals import Terminated
 from dnnbench.options import PLAN_OPTIONS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -59,94 +61,64 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run cases of a matrix without pytest (the profile tool's child process uses this)."""
+    """Run cases of a matrix without pytest, into a run folder like `make bench`'s (results.run.Run)."""
     from dnnbench.definitions.plan import expand_from_options
-    from dnnbench.measurement import engine
+    from dnnbench.measurement import distributed
     from dnnbench.measurement import env as envmod
-    from dnnbench.measurement.recording import unmeasured
-    from dnnbench.results.journal import Journal, write_run_meta
-    from dnnbench.results.lock import FolderLock
-    from dnnbench.signals import Terminated, terminate_on_sigterm
+    from dnnbench.results.run import Run
     from dnnbench.views.progress import one_line_summary
 
     plan = expand_from_options(args)
-    from dnnbench.measurement import distributed
-
-    if distributed.as_rank_of_user_torchrun():
-        return _run_as_rank(plan, args)
     if args.case:
-        chosen = [p for p in plan if p.case.id == args.case]
-        if not chosen:
+        plan = [p for p in plan if p.case.id == args.case]
+        if not plan:
             raise BadInput(
                 f"unknown case id {args.case!r} in matrix {args.matrix}; "
                 f"`python -m dnnbench list --matrix {args.matrix}` prints the ids"
             )
-        plan = chosen
+    if distributed.as_rank_of_user_torchrun():
+        return _run_as_rank(plan, args)
     device = plan[0].case.device if plan else args.device
     if args.results is None and not args.no_results:  # like `make bench`: a run folder of its own
         args.results = f"results/{args.matrix}-{device}-{datetime.now():%Y%m%d-%H%M%S}"
-    journal = Journal(args.results) if args.results else None
-    lock = FolderLock(journal.dir, "dnnbench run").acquire() if journal else None
-    worst, done = 0, 0
+    run = Run(args.results or ".", "dnnbench run", resume=args.resume, lead=args.results is not None)
+    description = envmod.run_description(args.matrix, device, plan, args.dnnbench_set, args.shard)
+    run.open(description, plan)
+    worst, status = 0, 2  # status: what run.json says if the loop ends by an error
     try:
-        for notice in (lock.notice, journal.repair()) if journal and lock else ():
-            if notice:
-                print(notice, file=sys.stderr)
-        finished = journal.finished() if journal else {}
-        already = [p for p in plan if (p.case.id, p.seed) in finished]
-        if already and not args.resume:
-            raise BadInput(
-                f"{args.results} already holds {len(already)} of these case x seed pairs; pass --resume to "
-                "finish the run keeping them, or choose another --results folder"
-            )
-        if journal and not already:  # what was run, so that shard folders of `run` merge like `make bench`'s
-            write_run_meta(
-                journal.dir, envmod.run_description(args.matrix, device, plan, args.dnnbench_set, args.shard)
-            )
-        with terminate_on_sigterm():
+        for notice in run.notices:
+            print(notice, file=sys.stderr)
+        with run.measuring():
             for p in plan:
-                if (p.case.id, p.seed) in finished:
+                record = run.measure(p, data_dir=args.data_dir)
+                if record is None:
                     print(f"{p.id}: measured already in this run (--resume)")
                     continue
-                if p.skip_reason:  # journaled as the pytest front-end does, so reports and merges show it
-                    if journal:
-                        journal.append(unmeasured(p.case, p.seed, p.skip_reason, suites=p.suites))
-                    print(f"{p.id}: skipped: {p.skip_reason}")
-                    continue
-                record = engine.run(p.case, p.seed, data_dir=args.data_dir, suites=p.suites)
-                if journal:
-                    record = journal.append(record)
-                done += 1
                 print(f"{p.id}: {one_line_summary(record)}", flush=True)
                 worst = max(worst, 1 if record.status == "error" else 0)
-        if journal:
-            write_run_meta(journal.dir, {"finished_at": datetime.now(UTC).isoformat(timespec="seconds")})
-            print(f"results: {journal.dir}")
+        status = worst
     except Terminated:
-        kept = f"; {done} finished record(s) kept in {journal.path}" if journal else ""
-        print(f"dnnbench: terminated (SIGTERM){kept}", file=sys.stderr)
-        return 143
+        print(f"dnnbench: terminated (SIGTERM); {run.kept()}", file=sys.stderr)
+        status = 143
     finally:
-        if lock:
-            lock.release()
-    return worst
+        run.close(status)
+    if run.journal and status != 143:
+        print(f"results: {run.journal.dir}")
+    return status
 
 
 def _run_as_rank(plan, args: argparse.Namespace) -> int:
     """`dnnbench run` under a torchrun of the user's own (several nodes): every process is a rank of the
-    cases whose world_size is the job's; rank 0 journals the records."""
+    cases whose world_size is the job's; rank 0 holds the run folder and journals the records."""
     import torch.distributed as dist
 
     from dnnbench.measurement import distributed
-    from dnnbench.results.journal import Journal
+    from dnnbench.measurement import env as envmod
+    from dnnbench.results.run import Run
     from dnnbench.views.progress import one_line_summary
 
     world = int(os.environ["WORLD_SIZE"])
-    cases = [
-        p
-        for p in plan
-        if p.case.world_size == world and not p.skip_reason and (not args.case or p.case.id == args.case)
-    ]
+    cases = [p for p in plan if p.case.world_size == world and not p.skip_reason]
     if not cases:
         raise BadInput(f"no runnable case of matrix {args.matrix} has world_size {world} (this torchrun's)")
     backend = "nccl" if cases[0].case.device == "cuda" else "gloo"
@@ -155,14 +127,32 @@ def _run_as_rank(plan, args: argparse.Namespace) -> int:
 
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend)
-    journal = Journal(args.results) if args.results and dist.get_rank() == 0 else None
+    lead = dist.get_rank() == 0 and args.results is not None
+    run = Run(args.results or ".", "dnnbench run (torchrun)", resume=args.resume, lead=lead)
     try:
+        opened: list[Any] = [None]
+        if lead:  # rank 0 takes the folder; a refusal ends every rank alike
+            try:
+                run.open(
+                    envmod.run_description(args.matrix, cases[0].case.device, cases, args.dnnbench_set, None), cases
+                )
+                opened = [sorted(run.finished)]
+            except BadInput as exc:
+                opened = [str(exc)]
+        dist.broadcast_object_list(opened, src=0)
+        if isinstance(opened[0], str):
+            raise BadInput(opened[0])
+        finished = {tuple(key) for key in opened[0] or ()}
         for p in cases:
-            record = distributed.rank_run(p.case, p.seed, args.data_dir, p.suites)
+            if (p.case.id, p.seed) in finished:
+                continue
+            record = run.train(p, data_dir=args.data_dir, trainer=distributed.rank_run)
             if record is not None:
-                record = journal.append(record) if journal else record
+                record = run.keep(record)
                 print(f"{p.id}: {one_line_summary(record)}", flush=True)
+        run.close(0)
     finally:
+        run.close(1)
         dist.destroy_process_group()
     return 0
 
@@ -601,6 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dnnbench: interrupted", file=sys.stderr)
         return 130
+    except Terminated:  # a run ended by SIGTERM (results.run.Run): what finished is in its journal
+        print("dnnbench: terminated (SIGTERM); the finished records are kept", file=sys.stderr)
+        return 143
     except BrokenPipeError:  # output piped into head & co.: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +24,15 @@ import pytest
 
 from dnnbench.core.errors import BadInput
 from dnnbench.core.record import Record, finite
+from dnnbench.core.signals import Terminated
 from dnnbench.definitions.plan import PlannedCase, expand_from_options
-from dnnbench.measurement import allocator, engine
+from dnnbench.measurement import engine
 from dnnbench.measurement import env as envmod
-from dnnbench.measurement.calibration import calibrate
 from dnnbench.measurement.clocks import synchronized_perf_counter
-from dnnbench.measurement.recording import unmeasured
 from dnnbench.options import PLAN_OPTIONS
-from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically, write_run_meta
-from dnnbench.results.lock import FolderLock
-from dnnbench.signals import Terminated
+from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically
+from dnnbench.results.run import Run
 from dnnbench.views.progress import one_line_summary
-
-RUN_CALIBRATION_SECONDS = 0.3
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,34 +50,30 @@ def _fail(message: str) -> None:
 
 @dataclass
 class RunState:
-    """One benchmark run: its plan, its journal and what was measured in this session."""
+    """One benchmark run: its plan, the Run that fills its folder, and what this session measured."""
 
     plan: list[PlannedCase]
     by_id: dict[str, PlannedCase]
+    run: Run
     journal: Journal
     device: str
     data_dir: str | None
-    finished: dict[tuple[str, int], Record]
-    resumed: set[tuple[str, int]]
     measured: list[Any] = field(default_factory=list)  # pytest-benchmark's Metadata of this session
     summaries: dict[str, str] = field(default_factory=dict)  # nodeid → progress line
 
 
 class BenchSession:
-    """The plugin's per-session object: it creates the run when the first suite module is collected."""
+    """The plugin's per-session object: it opens the run when the first suite module is collected."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.state: RunState | None = None
-        self.lock: FolderLock | None = None
         self.error: str | None = None  # bad input met while collecting; reported once collection ends
-        self.measuring = False  # inside a case: SIGTERM ends the test in one line, keeping the session's end
-        self.notices: list[str] = []  # one-line notices (a torn line repaired, a stale lock taken over)
 
     # --- the run --------------------------------------------------------------------------------
 
     def start(self) -> RunState:
-        """The run: plan, lock, journal (repaired) and run.json. Raises BadInput (one line)."""
+        """The run: plan, then results.run.Run (lock, repaired journal, run.json). Raises BadInput."""
         if self.state is not None:
             return self.state
         if self.error is not None:
@@ -94,38 +84,16 @@ class BenchSession:
             self.error = str(exc)
             raise
 
-    def _on_sigterm(self, signum: int, frame) -> None:
-        """SIGTERM: inside a case, Terminated (the measure fixture ends the session in one line); between
-        cases or while the session ends, the same line and an immediate exit (files are written whole)."""
-        if self.measuring:
-            raise Terminated("SIGTERM")
-        kept = len(self.state.journal.records()) if self.state else 0
-        where = f" in {self.state.journal.path}" if self.state else ""
-        os.write(2, f"dnnbench: terminated (SIGTERM); {kept} record(s) kept{where}\n".encode())
-        os._exit(143)
-
     def _start(self) -> RunState:
         option = self.config.option
         plan = expand_from_options(option)
         device = plan[0].case.device if plan else option.device
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        journal = Journal(Path(option.results or f"results/{option.matrix}-{device}-{stamp}"))
-        self.lock = FolderLock(journal.dir, "pytest bench").acquire()
-        self.notices += [n for n in (self.lock.notice, journal.repair()) if n]
-        finished = journal.finished()
-        if finished and not option.resume:
-            raise BadInput(
-                f"{journal.dir} already holds {len(finished)} records; pass --resume to continue that run "
-                "or choose another --results folder"
-            )
-        self.state = RunState(
-            plan, {p.id: p for p in plan}, journal, device, option.data_dir, finished, resumed=set(finished)
-        )
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        allocator.pin()
-        probes, what = calibrate(device, seconds=RUN_CALIBRATION_SECONDS)
-        meta = envmod.run_description(option.matrix, device, plan, option.dnnbench_set, option.shard)
-        write_run_meta(journal.dir, {**meta, "calibration_start": {**probes, "what": what}})
+        run = Run(Path(option.results or f"results/{option.matrix}-{device}-{stamp}"), "pytest bench",
+                  resume=option.resume)  # fmt: skip
+        run.open(envmod.run_description(option.matrix, device, plan, option.dnnbench_set, option.shard), plan)
+        assert run.journal is not None
+        self.state = RunState(plan, {p.id: p for p in plan}, run, run.journal, device, option.data_dir)
         return self.state
 
     # --- collection -----------------------------------------------------------------------------
@@ -172,10 +140,10 @@ class BenchSession:
         skips = sum(p.skip_reason is not None for p in state.plan)
         reporter.write_line(
             f"dnnbench: matrix {self.config.option.matrix} on {state.device}: {len(state.plan)} case x seed pairs "
-            f"({skips} skipped by rule, {len(state.resumed)} already in the journal)"
+            f"({skips} skipped by rule, {len(state.run.resumed)} already in the journal)"
         )
         reporter.write_line(f"dnnbench: results -> {state.journal.dir}")
-        for notice in self.notices:
+        for notice in state.run.notices:
             reporter.write_line(notice)
 
     # --- progress and the end of the run ----------------------------------------------------------
@@ -219,15 +187,6 @@ class BenchSession:
         write_atomically(path, json.dumps(finite(output), indent=4, default=str))
         return path
 
-    @staticmethod
-    def _write_meta(folder: Path, meta: dict[str, Any], ending: bool = False) -> None:
-        try:
-            write_run_meta(folder, meta)
-        except BadInput as exc:
-            if not ending:
-                _fail(str(exc))
-            print(f"dnnbench: error: {exc}", file=sys.stderr)  # the records are in records.jsonl
-
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         state = self.state
         if state is None:
@@ -236,27 +195,14 @@ class BenchSession:
             self.write_benchmark_json()
         except BadInput as exc:
             print(f"dnnbench: error: {exc}", file=sys.stderr)
-        counts: dict[str, int] = {}
-        for r in state.journal.records():
-            counts[r.status] = counts.get(r.status, 0) + 1
-        probes, what = calibrate(state.device, seconds=RUN_CALIBRATION_SECONDS)
-        self._write_meta(
-            state.journal.dir,
-            {
-                "calibration_end": {**probes, "what": what},
-                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "status_counts": counts,
-                "exit_status": int(exitstatus),
-            },
-            ending=True,
-        )
+        try:
+            state.run.close(int(exitstatus))
+        except BadInput as exc:
+            print(f"dnnbench: error: {exc}", file=sys.stderr)  # the records are in records.jsonl
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.state is not None:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if self.lock is not None:
-            self.lock.release()
-            self.lock = None
+            self.state.run.close(None)  # released however the session ended (safe when closed already)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.state is None:
@@ -289,19 +235,16 @@ def pedantic_driver(benchmark) -> engine.Driver:
 
 
 @contextlib.contextmanager
-def _one_line_errors(session: BenchSession, state: RunState):
+def _one_line_errors(state: RunState):
     """Inside: SIGTERM ends the run in one line (143) and bad input or a failed write in one line (2);
     the journal holds every record finished before either."""
-    session.measuring = True
     try:
-        yield
+        with state.run.measuring():
+            yield
     except Terminated:
-        kept = len(state.journal.records())
-        pytest.exit(f"dnnbench: terminated (SIGTERM); {kept} record(s) kept in {state.journal.path}", returncode=143)
+        pytest.exit(f"dnnbench: terminated (SIGTERM); {state.run.kept()}", returncode=143)
     except BadInput as exc:
         _fail(str(exc))
-    finally:
-        session.measuring = False
 
 
 def _benchmark_entry(benchmark) -> dict[str, Any] | None:
@@ -325,21 +268,20 @@ def measure(request: pytest.FixtureRequest, benchmark):
     def _measure(planned_id: str) -> Record:
         planned = state.by_id[planned_id]
         key = (planned.case.id, planned.seed)
-        if key in state.finished:
-            first = state.finished[key].suite
-            why = "--resume" if key in state.resumed else f"shared with the {first} suite"
+        done = state.run.done(planned)
+        if done is not None:
+            why = "--resume" if key in state.run.resumed else f"shared with the {done.suite} suite"
             state.summaries[request.node.nodeid] = f"skipped: measured already in this run ({why})"
             pytest.skip(f"measured already in this run ({why})")
-        context = {"suite": suite, "suites": planned.suites}
         if planned.skip_reason:
-            with _one_line_errors(session, state):
-                record = state.journal.append(unmeasured(planned.case, planned.seed, planned.skip_reason, **context))
-            state.finished[key] = record
+            with _one_line_errors(state):
+                state.run.skip(planned, suite)
             state.summaries[request.node.nodeid] = f"skipped: {planned.skip_reason}"
             pytest.skip(planned.skip_reason)
         drive = engine.loop_driver if benchmark.disabled else pedantic_driver(benchmark)
-        with _one_line_errors(session, state):
-            record = engine.run(planned.case, planned.seed, drive=drive, data_dir=state.data_dir, **context)
+        with _one_line_errors(state):
+            record = state.run.train(planned, drive=drive, data_dir=state.data_dir, suite=suite)
+            assert record is not None  # a single process leads
             benchmark.extra_info.update(
                 {
                     "case_id": planned.case.id,
@@ -353,8 +295,7 @@ def measure(request: pytest.FixtureRequest, benchmark):
             entry = None if benchmark.disabled else _benchmark_entry(benchmark)
             if entry is not None:
                 state.measured.append(benchmark.stats)
-            record = state.journal.append(record, benchmark=entry)
-        state.finished[key] = record
+            record = state.run.keep(record, benchmark=entry)
         state.summaries[request.node.nodeid] = one_line_summary(record)
         if record.status == "error":
             pytest.fail(f"{planned.id}: {record.reason}", pytrace=False)

@@ -23,22 +23,21 @@ from pathlib import Path
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions import tuning
 from dnnbench.definitions.cases import Case
-from dnnbench.measurement import engine
+from dnnbench.definitions.plan import PlannedCase
+from dnnbench.measurement.env import run_description
 from dnnbench.results.frames import load
-from dnnbench.results.journal import Journal
-from dnnbench.results.lock import FolderLock
+from dnnbench.results.run import Run
 from dnnbench.results.tuning import TunedChoice, choose
 from dnnbench.views.progress import one_line_summary
 
 SEARCHES = ("grid", "random")
 
 
-def _measure(journal: Journal, done: dict, case, seed: int, suites: tuple[str, ...], log) -> None:
-    if (case.id, seed) in done:
-        return
-    record = journal.append(engine.run(case, seed, suites=suites))
-    done[record.key] = record
-    log(f"{case.id}-s{seed}: {one_line_summary(record)}")
+def _measure(run: Run, case: Case, seed: int, suites: tuple[str, ...], log) -> None:
+    planned = PlannedCase(suites, case, seed, skip_reason=None)
+    record = run.measure(planned)
+    if record is not None:
+        log(f"{planned.id}: {one_line_summary(record)}")
 
 
 def run_tune(
@@ -51,30 +50,35 @@ def run_tune(
     if seeds < 1 or trials < 2:
         raise BadInput("--seeds must be >= 1 and --trials >= 2")
     started = time.perf_counter()
-    with FolderLock(out, "dnnbench tune"):
-        journal = Journal(out)
-        notice = journal.repair()
-        if notice:
+    run = Run(out, "dnnbench tune", resume=True)  # a sweep picks up where it stopped
+    problems = tuning.problems(size, device)
+    description = run_description(f"tune-{size}", device, [], None, None)
+    run.open(description | {"search": search, "trials": trials, "seeds": list(range(1, seeds + 2))})
+    status = 2
+    try:
+        for notice in run.notices:
             print(notice, file=sys.stderr)
-        done = journal.finished()
-        problems = tuning.problems(size, device)
-        for problem in problems:
-            for optimizer in problem.optimizers:
-                for lr in tuning.grid_for(optimizer, size, search, trials):
-                    _measure(journal, done, problem.base.replace(optimizer=optimizer, lr=lr), 1, ("tuning",), log)
-        chosen = choose(load(out))
-        for choice in chosen:
-            problem = next(p for p in problems if _same(p, choice))
-            for case, suites in rerun_cases(problem, choice):
-                for seed in range(2, seeds + 2):
-                    _measure(journal, done, case, seed, suites, log)
-        entries = [
-            {k: getattr(choice, k) for k in ("problem", "workload", "regularization", "optimizer", "default_lr",
-                                            "tuned_lr", "trials", "diverged", "tuning_cost_s")}
-            | {"search": search, "size": size}
-            for choice in chosen
-        ]  # fmt: skip
-        path = tuning.save_tuned(entries, save)
+        with run.measuring():
+            for problem in problems:
+                for optimizer in problem.optimizers:
+                    for lr in tuning.grid_for(optimizer, size, search, trials):
+                        _measure(run, problem.base.replace(optimizer=optimizer, lr=lr), 1, ("tuning",), log)
+            chosen = choose(load(out))
+            for choice in chosen:
+                problem = next(p for p in problems if _same(p, choice))
+                for case, suites in rerun_cases(problem, choice):
+                    for seed in range(2, seeds + 2):
+                        _measure(run, case, seed, suites, log)
+        status = 0
+    finally:
+        run.close(status)
+    entries = [
+        {k: getattr(choice, k) for k in ("problem", "workload", "regularization", "optimizer", "default_lr",
+                                        "tuned_lr", "trials", "diverged", "tuning_cost_s")}
+        | {"search": search, "size": size}
+        for choice in chosen
+    ]  # fmt: skip
+    path = tuning.save_tuned(entries, save)
     return path, time.perf_counter() - started
 
 

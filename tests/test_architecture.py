@@ -30,7 +30,6 @@ LAYERS = {
     "options": 5,
     "pytest_plugin": 5,
     "ab": 5,
-    "signals": 5,
     "harness": 5,
     "tune": 5,
     "__main__": 5,

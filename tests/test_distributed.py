@@ -224,3 +224,25 @@ def test_merge_refuses_shards_of_different_matrices(tmp_path):
     out = run_cli("merge", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m"))
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "the shards are of different matrix values (a: smoke, b: quick)" in out.stderr
+
+
+@pytest.mark.slow
+def test_dnnbench_run_under_a_users_torchrun_journals_once_and_resumes(tmp_path):
+    """`torchrun -m dnnbench run`: every process is a rank, rank 0 holds the run folder through the same
+    Run as a single process (run.json's end included); a second run refuses the pair unless --resume,
+    and --resume measures nothing twice."""
+    case = next(p.case.id for p in expand("smoke") if p.case.world_size == 2 and not p.skip_reason)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m", "dnnbench", "run"]
+    args = [*torchrun, "--matrix", "smoke", "--case", case, "--results", str(tmp_path)]
+    env = {**os.environ, "DNNBENCH_CALIBRATION": "off"}
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (record,) = load(tmp_path).itertuples()
+    assert record.case_id == case and record.status == "ok"
+    meta = json.loads((tmp_path / "run.json").read_text())
+    assert meta["status_counts"] == {"ok": 1} and meta["exit_status"] == 0
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert again.returncode != 0 and "pass --resume" in again.stderr
+    resumed = subprocess.run([*args, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(load(tmp_path)) == 1

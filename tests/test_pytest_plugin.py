@@ -107,3 +107,25 @@ def test_bad_matrix_through_pytest_is_one_line_exit_2():
     assert out.returncode == 2
     assert "matrix 'seed' is now called 'note'" in out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_run_and_pytest_write_the_same_run_json_keys_and_metric_names(tmp_path):
+    """One Run orchestrator behind both front-ends: the same case through `dnnbench run` and through a
+    pytest suite leaves run.json with the same keys (calibration, status counts, exit status included)
+    and records with the same fields."""
+    case = "synthetic_b100_adam_tensor_n2000_cpu"
+    (tmp_path / "test_mine.py").write_text(USER_SUITE)
+    through_pytest, through_run = tmp_path / "pytest-run", tmp_path / "cli-run"
+    out = _pytest(["test_mine.py", "--matrix", "smoke", "--results", str(through_pytest), "-k", case], tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:]
+    cli = [sys.executable, "-m", "dnnbench", "run", "--matrix", "smoke", "--case", case, "--results", str(through_run)]
+    done = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metas = [json.loads((folder / "run.json").read_text()) for folder in (through_pytest, through_run)]
+    assert set(metas[0]) == set(metas[1])
+    assert {"calibration_start", "calibration_end", "status_counts", "exit_status"} <= set(metas[1])
+    records = [
+        json.loads((folder / "records.jsonl").read_text().splitlines()[0]) for folder in (through_pytest, through_run)
+    ]
+    assert set(records[0]["metrics"]) == set(records[1]["metrics"])
+    assert set(records[0]) - {"benchmark"} == set(records[1]) - {"benchmark"}

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from torch.nn.parallel import DistributedDataParallel
 from dnnbench.core.record import Record
 from dnnbench.definitions.cases import Case
 from dnnbench.measurement.hooks import Hooks
-from dnnbench.measurement.measuring import Measuring, loop_driver, run_here
+from dnnbench.measurement.measuring import Driver, Measuring, loop_driver, run_here
 from dnnbench.measurement.recording import unmeasured
 from dnnbench.measurement.training import StopTraining, Training
 
@@ -154,14 +155,22 @@ def _rank_figures(training: Training) -> dict[str, Any]:
     }
 
 
-def rank_run(case: Case, seed: int, data_dir: str | None = None, suites=(), suite: str | None = None) -> Record | None:
+def rank_run(
+    case: Case,
+    seed: int,
+    *,
+    drive: Driver = loop_driver,
+    data_dir: str | None = None,
+    suites: Sequence[str] = (),
+    suite: str | None = None,
+) -> Record | None:
     """Train `case` as this rank of an initialized process group, through the one measuring path
     (measuring.run_here); rank 0 returns the record."""
     rank, world = dist.get_rank(), dist.get_world_size()
     started = time.perf_counter()
     with Measuring(case, lead=rank == 0) as conditions:
         training = DistributedTraining(case, seed, data_dir, hooks=DataParallel(case.device), shard=(rank, world))
-        return run_here(training, loop_driver, conditions, tuple(suites), suite, started)
+        return run_here(training, drive, conditions, tuple(suites), suite, started)
 
 
 def _case_from(data: dict[str, Any]) -> Case:
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         backend = "nccl" if case.device == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=timedelta(seconds=COLLECTIVE_TIMEOUT_S))
-        record = rank_run(case, args.seed, args.data_dir)
+        record = rank_run(case, args.seed, data_dir=args.data_dir)
         if record is not None:
             tmp = out.with_suffix(".tmp")
             tmp.write_text(json.dumps(record.to_json(), default=str))

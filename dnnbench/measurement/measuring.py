@@ -55,10 +55,11 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
 
 
-def _probes(device: str) -> tuple[dict[str, float], str]:
+def probes(device: str, seconds: float = CALIBRATION_SECONDS) -> tuple[dict[str, float], str]:
+    """The calibration probes now, or none where DNNBENCH_CALIBRATION=off (an A/B run pairs instead)."""
     if os.environ.get("DNNBENCH_CALIBRATION") == "off":
         return {}, "not measured (DNNBENCH_CALIBRATION=off)"
-    return calibrate(device, seconds=CALIBRATION_SECONDS)
+    return calibrate(device, seconds=seconds)
 
 
 class Measuring:
@@ -83,13 +84,13 @@ class Measuring:
     def calibrate_before(self) -> None:
         """The machine's speed just before the case: contention that slows the case slows the probes too."""
         if self.lead:
-            self._before = _probes(self.case.device)[0]
+            self._before = probes(self.case.device)[0]
 
     def calibration(self) -> Calibration | None:
         """Before and after the case (the lead only)."""
         if not self.lead:
             return None
-        after, what = _probes(self.case.device)
+        after, what = probes(self.case.device)
         return Calibration(self._before, after, what)
 
     @contextlib.contextmanager
