@@ -1,7 +1,7 @@
-"""`python -m dnnbench` → dnnbench.cli.main."""
+"""`python -m dnnbench` → dnnbench.frontends.cli.main."""
 
 import sys
 
-from dnnbench.cli import main
+from dnnbench.frontends.cli import main
 
 sys.exit(main())

@@ -32,9 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dnnbench.results import gate
+from dnnbench.results.gate import paired
 from dnnbench.results.journal import read_run_meta
-from dnnbench.views import gate
-from dnnbench.views.gate import paired
+from dnnbench.views import gate as gate_view
 from tests.conftest import bench_command
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,7 +267,7 @@ def judge_ab_mode(out: Path) -> list[str]:
         if walls
         else "## A/B mode: no runs",
         "",
-        gate.tolerance_line(config),
+        gate_view.tolerance_line(config),
         "",
         "| | runs | flagged (exit 1) | aggregate throughput change per run |",
         "|---|---|---|---|",

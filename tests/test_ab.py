@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from dnnbench.definitions.cases import Case
+from dnnbench.results.gate.paired import load_rounds, run_paired_gate
 from dnnbench.results.journal import Journal
 from dnnbench.views.gate import GateConfig
-from dnnbench.views.gate.paired import load_rounds, run_paired_gate
 from tests.conftest import ROOT, record, run_cli
 
 CASES = [Case(optimizer=o) for o in ("sgd", "momentum", "adagrad", "rmsprop", "adam")]

@@ -11,10 +11,10 @@ from dnnbench.core import metrics as registry
 from dnnbench.core.metrics import METRICS, Metric
 from dnnbench.core.record import Record
 from dnnbench.definitions.cases import Case
+from dnnbench.results import gate
 from dnnbench.results.analysis import case_summary
 from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal
-from dnnbench.views import gate
 from dnnbench.views.report.tables import all_cases
 from tests.conftest import ROOT, record
 
@@ -26,12 +26,8 @@ LAYERS = {
     "measurement": 2,
     "results": 3,
     "views": 4,
-    "cli": 5,
-    "options": 5,
-    "pytest_plugin": 5,
-    "ab": 5,
-    "harness": 5,
-    "tune": 5,
+    "frontends": 5,
+    "tools": 5,
     "__main__": 5,
 }
 
@@ -72,10 +68,30 @@ def test_no_module_imports_from_a_layer_above_it():
     assert upward == []
 
 
+def test_views_only_render_what_results_judged():
+    # A view imports no torch, nothing from measurement, and no verdict code of its own: the gate's and
+    # the claims' verdicts are computed in results/ (views may call them and render what they return).
+    offending = []
+    for name, path in _modules():
+        if not name.startswith("dnnbench.views"):
+            continue
+        for target, line in _imports(path):
+            if target.startswith(("dnnbench.measurement", "dnnbench.frontends", "dnnbench.tools")):
+                offending.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offending += [
+                f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names if n.split(".")[0] == "torch"
+            ]
+    assert offending == []
+
+
 def test_the_report_and_the_gate_do_not_load_torch():
     code = (
-        "import sys; import dnnbench.views.report, dnnbench.views.gate, dnnbench.results.analysis; "
-        "print('torch' in sys.modules)"
+        "import sys; import dnnbench.views.report, dnnbench.views.gate, dnnbench.results.gate, "
+        "dnnbench.results.claims, dnnbench.results.analysis; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
@@ -154,3 +170,19 @@ def test_nothing_points_outside_the_repository():
     marks = ("../" + "shared", "SEED_" + "EXPERIMENTS")  # spelled in parts, so this file does not match itself
     outside = [p for p in texts if any(mark in (ROOT / p).read_text() for mark in marks)]
     assert outside == []
+
+
+def test_calibration_measures_exactly_the_registered_probes():
+    # The probe registry (core/probes.py) is what frames, the gate and baselines read: a probe measured
+    # but not registered would never be used, one registered but not measured would be always missing.
+    from dnnbench.core.probes import PROBES
+    from dnnbench.measurement.calibration import calibrate
+
+    measured, _ = calibrate("cpu", seconds=0.01)
+    assert set(measured) == set(PROBES)
+    assert set(gate.NORMALIZATIONS.values()) - {None} == set(PROBES)
+
+
+def test_a_metric_with_an_unknown_gate_kind_is_refused_naming_the_kinds():
+    with pytest.raises(ValueError, match="unknown gate kind 'percent'; choose from: speed, points, relative"):
+        Metric("x", "x", "", 1, "number", "x", gate="percent", tolerance=0.1)

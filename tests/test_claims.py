@@ -3,9 +3,9 @@
 import pytest
 
 from dnnbench.definitions.cases import Case
+from dnnbench.results.claims import NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, evaluate_claims
 from dnnbench.results.frames import load, load_curves
 from dnnbench.results.journal import Journal
-from dnnbench.views.report.claims import NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, evaluate_claims
 from tests.conftest import record
 
 NOTE = {"protocol": "note", "suites": ["note"]}

@@ -8,9 +8,10 @@ import pytest
 from dnnbench.core.machine import machine_id
 from dnnbench.core.record import Calibration
 from dnnbench.definitions.cases import Case
+from dnnbench.results import gate
+from dnnbench.results.gate import statistics
 from dnnbench.results.journal import Journal, write_run_meta
-from dnnbench.views import gate
-from dnnbench.views.gate import statistics
+from dnnbench.views import gate as gate_view
 from tests.conftest import TEST_MACHINE, record, run_cli
 
 CASES = [Case(optimizer=o) for o in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")]
@@ -395,7 +396,7 @@ def test_each_cases_sensitivity_to_the_machine_is_fitted_on_a_baseline_that_saw_
     f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
     assert f.n_baseline == 9 and f.slope == pytest.approx(0.5, abs=0.02) and result.exit_code == 0
     assert f.change_pct > 20 and abs(f.normalized_change_pct) < 2
-    assert result.exit_code == 0, gate.display_table(result, only_notable=True)
+    assert result.exit_code == 0, gate_view.display_table(result, only_notable=True)
     # plain division (slope 1) would have called the fast run about 20% slower
     b, c = gate.load_side(tmp_path / "base").frame, gate.load_side(tmp_path / "fast").frame
     b, c = b[b.case_id == CASES[0].id], c[c.case_id == CASES[0].id]

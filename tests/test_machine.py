@@ -10,8 +10,8 @@ import pytest
 
 from dnnbench.core.machine import ISA_FLAGS, describe, differences, machine_id
 from dnnbench.measurement.fingerprint import capture
+from dnnbench.results import gate
 from dnnbench.results.baselines import resolve_baseline, run_fingerprint
-from dnnbench.views import gate
 from tests.conftest import ROOT, TEST_MACHINE, run_cli
 from tests.test_gate import make_run
 

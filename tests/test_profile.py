@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dnnbench.measurement.engine import run
-from dnnbench.views.profile import PTRACE_HINT, _ptrace_refused
+from dnnbench.measurement.profile import PTRACE_HINT, _ptrace_refused
 from dnnbench.views.report import build_report
 from tests.conftest import run_cli, tiny
 

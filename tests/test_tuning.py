@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dnnbench import tune
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions import tuning
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import expand
-from dnnbench.results.frames import load
+from dnnbench.results.frames import listed_in, load
 from dnnbench.results.journal import Journal
 from dnnbench.results.tuning import choose, performance_profile, profile_times, reruns, select
+from dnnbench.tools import tune
 from tests.conftest import record
 
 
@@ -108,7 +108,7 @@ def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
     monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path / "tuned"))
     path, _ = tune.run_tune("quick", "grid", 7, 2, "cpu", tmp_path / "run", "mine", log=lambda line: None)
     frame = load(tmp_path / "run")
-    sweep = frame[frame.suites.str.contains("tuning")]
+    sweep = frame[listed_in(frame, "tuning")]
     assert len(sweep) == 6 and set(sweep[(sweep.lr == 1e6) & (sweep.optimizer == "sgd")].status) == {"diverged"}
     assert (sweep[sweep.lr != 1e6].status == "ok").all()  # the trials after the diverged one ran
     assert set(sweep.optimizer) == {"sgd", "adam"}
@@ -116,7 +116,7 @@ def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
     assert 1e6 not in set(chosen.tuned_lr)
     runs = reruns(frame, chosen)
     assert set(runs.setting) == {"default", "tuned"} and (runs.seeds == 2).all()
-    assert set(frame[~frame.suites.str.contains("tuning")].seed) == {2, 3}  # fresh seeds, not the sweep's
+    assert set(frame[~listed_in(frame, "tuning")].seed) == {2, 3}  # fresh seeds, not the sweep's
     tuned = tuning.load_tuned("mine")
     assert tuned[("cubic", "adam")] == float(chosen.set_index("optimizer").loc["adam", "tuned_lr"])
     race_adam = tuning.with_tuned_lr(race.replace(optimizer="adam"), tuned, "mine")

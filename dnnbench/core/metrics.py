@@ -22,12 +22,27 @@ _FORMATS = {
     "number": lambda v: f"{v:.4g}",
 }
 
+
 # How the gate judges a metric (views/gate): the tolerance's unit and whether the machine's speed
 # is taken into account.
+@dataclass(frozen=True)
+class GateKind:
+    """How the gate judges a kind of metric: the unit of its tolerance, and whether it is a speed (then
+    adjusted for the machine's speed, and given no verdict across different machines)."""
+
+    name: str
+    meaning: str
+    in_points: bool = False  # an absolute change in accuracy points, not a factor
+    speed: bool = False
+
+
 GATE_KINDS = {
-    "speed": "relative, per case and over all cases; a slowdown factor − 1",
-    "points": "absolute, in points (0.01 of accuracy = 1 point)",
-    "relative": "relative growth",
+    kind.name: kind
+    for kind in (
+        GateKind("speed", "relative, per case and over all cases; a slowdown factor − 1", speed=True),
+        GateKind("points", "absolute, in points (0.01 of accuracy = 1 point)", in_points=True),
+        GateKind("relative", "relative growth"),
+    )
 }
 
 
@@ -47,6 +62,22 @@ class Metric:
     tolerance: float | None = None  # the gate's default tolerance, in the unit GATE_KINDS states
     per_seed: bool = False  # depends on the seed: compared on the seeds both sides share
 
+    def __post_init__(self) -> None:
+        if self.gate is not None and self.gate not in GATE_KINDS:
+            raise ValueError(
+                f"metric {self.name}: unknown gate kind {self.gate!r}; choose from: {', '.join(GATE_KINDS)}"
+            )
+
+    @property
+    def in_points(self) -> bool:
+        """Judged (and its changes written) in accuracy points."""
+        return self.gate is not None and GATE_KINDS[self.gate].in_points
+
+    @property
+    def speed(self) -> bool:
+        """A speed the gate adjusts for the machine and does not judge across machines."""
+        return self.gate is not None and GATE_KINDS[self.gate].speed
+
     def format(self, value: float | None) -> str:
         """The value as every view writes it; '—' for a missing one."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -57,7 +88,7 @@ class Metric:
         """A change as the gate reports it: points for a points metric, % otherwise."""
         if change is None or (isinstance(change, float) and math.isnan(change)):
             return "—"
-        return f"{change:+.2f} pt" if self.gate == "points" else f"{change:+.1f}%"
+        return f"{change:+.2f} pt" if self.in_points else f"{change:+.1f}%"
 
 
 _ALL = [

@@ -20,17 +20,18 @@ class OptimizerSpec:
     default_lr: float
     options: dict[str, Any] = field(default_factory=dict)  # fixed hyper-parameters besides lr
     default_weight_decay: float = 0.0  # AdamW's decoupled decay is part of what it is
+    label: str = ""  # as the note's legends spell it
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec("SGD", 0.1),
-    "momentum": OptimizerSpec("SGD", 0.01, {"momentum": 0.8}),
-    "nesterov": OptimizerSpec("SGD", 0.01, {"momentum": 0.9, "nesterov": True}),
-    "adagrad": OptimizerSpec("Adagrad", 0.01, {"lr_decay": 0.0}),
-    "rmsprop": OptimizerSpec("RMSprop", 0.001, {"alpha": 0.9, "eps": 1e-8}),
-    "adam": OptimizerSpec("Adam", 0.001, {"betas": (0.9, 0.999), "eps": 1e-8}),
-    "adamw": OptimizerSpec("AdamW", 0.001, {"betas": (0.9, 0.999)}, default_weight_decay=0.01),
-    "adadelta": OptimizerSpec("Adadelta", 1.0, {"rho": 0.9}),
+    "sgd": OptimizerSpec("SGD", 0.1, label="SGD"),
+    "momentum": OptimizerSpec("SGD", 0.01, {"momentum": 0.8}, label="Momentum"),
+    "nesterov": OptimizerSpec("SGD", 0.01, {"momentum": 0.9, "nesterov": True}, label="Nesterov"),
+    "adagrad": OptimizerSpec("Adagrad", 0.01, {"lr_decay": 0.0}, label="AdaGrad"),
+    "rmsprop": OptimizerSpec("RMSprop", 0.001, {"alpha": 0.9, "eps": 1e-8}, label="RMSprop"),
+    "adam": OptimizerSpec("Adam", 0.001, {"betas": (0.9, 0.999), "eps": 1e-8}, label="Adam"),
+    "adamw": OptimizerSpec("AdamW", 0.001, {"betas": (0.9, 0.999)}, default_weight_decay=0.01, label="AdamW"),
+    "adadelta": OptimizerSpec("Adadelta", 1.0, {"rho": 0.9}, label="Adadelta"),
 }
 
 

@@ -19,9 +19,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-INDEPENDENT = ("numpy_gemm_per_s", "python_mops")
-SHARED = ("reference_steps_per_s", "matmul_gflops")
-
 
 def _median_rate(work: Callable[[], object], seconds: float, sync: Callable[[], None] = lambda: None) -> float:
     """Calls per second of `work`: the median over repeated timed calls for about `seconds`."""

@@ -13,6 +13,7 @@ import pandas as pd
 
 from dnnbench.core.metrics import METRICS, summarised
 from dnnbench.definitions.cases import Case
+from dnnbench.results.frames import listed_in
 
 # Case fields that identify a configuration (everything but the seed).
 CONFIG_COLUMNS = [f.name for f in fields(Case)]
@@ -38,7 +39,7 @@ def case_summary(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.Da
         row.update({c: first.get(c) for c in CONFIG_COLUMNS if c in group})
         row.update(
             {
-                "suites": first.get("suites") or first.get("suite"),
+                "suites": first.get("suites") or ((first["suite"],) if first.get("suite") else ()),
                 "resolved_batch_size": first.get("resolved_batch_size"),
                 "seeds": len(group),
                 "ok_seeds": len(ok),
@@ -65,9 +66,8 @@ def case_summary(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.Da
 
 
 def in_suite(summary: pd.DataFrame, suite: str) -> pd.DataFrame:
-    """The cases that a suite lists (a case shared by several suites belongs to each)."""
-    mask = summary["suites"].fillna("").str.split(",").apply(lambda suites: suite in suites)
-    return summary[mask]
+    """The rows (cases or records) that a suite lists (a case shared by several suites belongs to each)."""
+    return summary[listed_in(summary, suite)] if len(summary) else summary
 
 
 def compare(baseline: pd.DataFrame, current: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

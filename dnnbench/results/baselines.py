@@ -18,6 +18,7 @@ from typing import Any
 
 from dnnbench.core import machine
 from dnnbench.core.errors import BadInput
+from dnnbench.core.probes import PROBES
 from dnnbench.results.journal import (
     BENCHMARK_JSON,
     RECORDS,
@@ -30,7 +31,6 @@ from dnnbench.results.journal import (
 )
 
 BASELINES_DIR = Path("results/baselines")
-PROBES = ("matmul_gflops", "reference_steps_per_s", "numpy_gemm_per_s", "python_mops")
 
 
 def run_fingerprint(folder: str | os.PathLike, meta: dict[str, Any] | None = None) -> dict[str, Any] | None:

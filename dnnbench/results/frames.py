@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from dnnbench.core import probes
 from dnnbench.core.metrics import METRICS
 from dnnbench.core.record import Record
 from dnnbench.results.journal import records_of
@@ -15,12 +16,7 @@ from dnnbench.results.journal import records_of
 Sources = str | os.PathLike | Iterable[str | os.PathLike]  # one run or several
 
 # Calibration probes as frame columns (the gate adjusts speed by them).
-PROBE_COLUMNS = {
-    "matmul_gflops": "calibration_gflops",
-    "reference_steps_per_s": "calibration_ref",
-    "numpy_gemm_per_s": "calibration_numpy",
-    "python_mops": "calibration_python",
-}
+PROBE_COLUMNS = probes.COLUMNS
 
 
 def row(record: Record, run: str) -> dict[str, Any]:
@@ -29,7 +25,7 @@ def row(record: Record, run: str) -> dict[str, Any]:
         "case_id": record.case_id,
         "seed": record.seed,
         "suite": record.suite,
-        "suites": ",".join(record.suites),
+        "suites": tuple(record.suites),
         "status": record.status,
         "reason": record.reason,
         "protocol": record.protocol,
@@ -92,7 +88,7 @@ def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "case_id": r.case_id,
                 "seed": r.seed,
                 "status": r.status,
-                "suites": ",".join(r.suites),
+                "suites": tuple(r.suites),
                 "workload": case.get("workload"),
                 "optimizer": case.get("optimizer"),
                 "regularization": case.get("regularization"),
@@ -106,3 +102,9 @@ def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
             loss_rows += [{**ident, "step": s, "loss": v} for s, v in pairs]
             val_rows += [{**ident, **point} for point in r.curves.get("val") or []]
     return pd.DataFrame(loss_rows), pd.DataFrame(val_rows)
+
+
+def listed_in(frame: pd.DataFrame, suite: str) -> pd.Series:
+    """Which rows a suite lists: the `suites` column holds each row's suites as a tuple (a case shared
+    by several suites belongs to each)."""
+    return frame["suites"].apply(lambda suites: isinstance(suites, tuple) and suite in suites).astype(bool)

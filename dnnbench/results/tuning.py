@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from dnnbench.results.frames import listed_in
+
 TAU_MAX = 4.0  # performance profiles run from τ = 1 to 4 (AlgoPerf)
 
 
@@ -19,7 +21,7 @@ def _problem(frame: pd.DataFrame) -> pd.Series:
 def trials(frame: pd.DataFrame) -> pd.DataFrame:
     """The sweep's trials (suite 'tuning'): problem, optimizer, lr, status, the validation score (higher is
     better: best validation accuracy, or minus the best validation loss for regression) and training time."""
-    rows = frame[frame["suites"].fillna("").str.split(",").apply(lambda s: "tuning" in s)].copy()
+    rows = frame[listed_in(frame, "tuning")].copy()
     if rows.empty:
         return rows
     rows["problem"] = _problem(rows)
@@ -91,9 +93,8 @@ def reruns(frame: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     """The re-runs on fresh seeds (suites 'default' and 'tuned'): per problem, optimizer and setting the
     median time to target over seeds (None: not reached by most seeds) and test accuracy."""
     rows = []
-    marked = frame["suites"].fillna("").str.split(",")
     for setting in ("default", "tuned"):
-        part = frame[marked.apply(lambda s, setting=setting: setting in s)].copy()
+        part = frame[listed_in(frame, setting)].copy()
         if part.empty:
             continue
         part["problem"] = _problem(part)

@@ -19,11 +19,11 @@ from pathlib import Path
 import pandas as pd
 
 from dnnbench.results.analysis import case_summary
+from dnnbench.results.claims import evaluate_claims
 from dnnbench.results.frames import load, load_curves
 from dnnbench.results.journal import journal_path, read_run_meta, write_atomically
 from dnnbench.views.report import charts as ch
 from dnnbench.views.report import tuning
-from dnnbench.views.report.claims import evaluate_claims
 from dnnbench.views.report.html import Chart, markdown, page
 from dnnbench.views.report.tables import build_tables
 

@@ -13,34 +13,25 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from dnnbench.definitions import tuning
+from dnnbench.definitions.cases import LOADERS, REGULARIZATIONS
+from dnnbench.definitions.optimizers import OPTIMIZERS
 from dnnbench.results.analysis import in_suite, varying_label
 
 sns.set_theme(style="whitegrid", context="notebook")
 
-OPTIMIZER_ORDER = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "adadelta"]
-LEGEND = {
-    "sgd": "SGD",
-    "momentum": "Momentum",
-    "nesterov": "Nesterov",
-    "adagrad": "AdaGrad",
-    "rmsprop": "RMSprop",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "adadelta": "Adadelta",
-}  # the note's legend spelling
-RACE = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
-REGULARIZATION_ORDER = ["none", "batchnorm", "dropout", "batchnorm+dropout", "l2", "l1"]
-LOADER_ORDER = ["torchvision", "tensor", "device"]
+# The vocabularies are the definitions' registries, so that a new optimizer or loader needs no edit here.
+OPTIMIZER_ORDER = list(OPTIMIZERS)
+LEGEND = {name: spec.label or name for name, spec in OPTIMIZERS.items()}  # the note's legend spelling
+RACE = list(tuning.RACE)
+REGULARIZATION_ORDER = list(REGULARIZATIONS)
+LOADER_ORDER = list(LOADERS)
 PHASE_ORDER = ["data_wait", "copy", "forward", "backward", "allreduce", "optimizer"]
 PALETTE = {
-    **dict(zip(OPTIMIZER_ORDER, sns.color_palette("tab10", 8), strict=True)),
-    **dict(zip(LOADER_ORDER, sns.color_palette("Set2", 3), strict=True)),
+    **dict(zip(OPTIMIZER_ORDER, sns.color_palette("tab10", len(OPTIMIZER_ORDER)), strict=True)),
+    **dict(zip(LOADER_ORDER, sns.color_palette("Set2", len(LOADER_ORDER)), strict=True)),
 }
 SPREAD = ("pi", 100)  # the band spans min to max over seeds: no bootstrap, no hidden seeds
-
-
-def _in_suite_rows(frame: pd.DataFrame, suite: str) -> pd.DataFrame:
-    return frame[frame["suites"].fillna("").str.split(",").apply(lambda s: suite in s)]
 
 
 def race(loss: pd.DataFrame) -> Figure | None:
@@ -52,7 +43,7 @@ def race(loss: pd.DataFrame) -> Figure | None:
     cubic = ok[(ok["workload"] == "cubic") & ok["optimizer"].isin(RACE)]
     if not cubic.empty:
         panels.append(("cubic: y = x³ + 0.1·noise (the note's race)", cubic, "training loss (MSE)", (0, 0.2)))
-    classes = _in_suite_rows(ok, "optimizers")
+    classes = in_suite(ok, "optimizers")
     for workload, rows in classes.groupby("workload"):
         panels.append((f"{workload}: optimizer suite", rows, "training loss (cross-entropy)", None))
     if not panels:
@@ -88,7 +79,7 @@ def validation_vs_time(val: pd.DataFrame, targets: dict[str, float]) -> Figure |
     val = val[val["status"] == "ok"]
     panels = []
     for suite in ("optimizers", "regularization", "batch", "loaders", "note"):
-        rows = _in_suite_rows(val, suite)
+        rows = in_suite(val, suite)
         for workload, wrows in rows.groupby("workload"):
             if workload == "synthetic":
                 continue
@@ -227,7 +218,7 @@ def loader_heatmaps(summary: pd.DataFrame) -> Figure | None:
 
 def regularization(frame: pd.DataFrame) -> Figure | None:
     """Final test accuracy and the train − test gap per regularization (median, min–max)."""
-    rows = _in_suite_rows(frame, "regularization")
+    rows = in_suite(frame, "regularization")
     rows = rows[(rows["status"] == "ok") & rows["final_test_accuracy"].notna()]
     if rows.empty:
         return None
@@ -261,7 +252,7 @@ def regularization(frame: pd.DataFrame) -> Figure | None:
 def time_to_target(frame: pd.DataFrame) -> Figure | None:
     """Time to target per optimizer, each seed a dot, the median a bar; optimizers that never reached
     the target are named on the chart."""
-    rows = pd.concat([_in_suite_rows(frame, "optimizers"), frame[frame["workload"] == "cubic"]])
+    rows = pd.concat([in_suite(frame, "optimizers"), frame[frame["workload"] == "cubic"]])
     rows = rows[(rows["status"] == "ok")].drop_duplicates(subset=["run", "case_id", "seed"])
     if rows.empty:
         return None

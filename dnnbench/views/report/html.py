@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from dnnbench.views.report.claims import Claim
+from dnnbench.results.claims import Claim
 from dnnbench.views.report.tables import Table
 
 STYLE = """

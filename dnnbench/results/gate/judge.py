@@ -16,9 +16,9 @@ from dnnbench.core import machine
 from dnnbench.core.errors import BadInput
 from dnnbench.core.metrics import METRICS, gated
 from dnnbench.results.frames import PROBE_COLUMNS
-from dnnbench.views.gate import statistics as st
-from dnnbench.views.gate.config import INDEPENDENT, NORMALIZATIONS, GateConfig
-from dnnbench.views.gate.sides import Side, environment_warnings
+from dnnbench.results.gate import statistics as st
+from dnnbench.results.gate.config import INDEPENDENT, NORMALIZATIONS, GateConfig
+from dnnbench.results.gate.sides import Side, environment_warnings
 
 WHAT = {
     "numpy": "a NumPy GEMM's rate (independent of torch)",
@@ -108,7 +108,7 @@ def more_failures(case_id: str, b: pd.DataFrame, c: pd.DataFrame, key: str, side
     first = c[c[key] == new[0]].iloc[0]
     where = ", ".join(str(k) for k in new)
     note = f"{side}: {first['status']} in {key} {where} of {len(c)}: {first['reason']}"
-    metric = next(m for m in gated() if METRICS[m].gate == "speed")
+    metric = next(m for m in gated() if METRICS[m].speed)
     return Finding(case_id, metric, "regressed", note=note, n_baseline=len(b), n_current=len(c))
 
 
@@ -167,7 +167,7 @@ def judge_case(
     if not len(raw_b) or not len(raw_c):
         return None
     base["current"] = float(np.median(raw_c))
-    if METRICS[metric].gate == "points" and _time_budgeted(b_ok, c_ok):
+    if METRICS[metric].in_points and _time_budgeted(b_ok, c_ok):
         return Finding(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
         )
@@ -330,12 +330,12 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
             findings.append(failing)
         slope = st.fit_slope(b[b["status"] == "ok"], c[c["status"] == "ok"], ref)
         for metric in gated():
-            if mismatch and METRICS[metric].gate == "speed":
+            if mismatch and METRICS[metric].speed:
                 continue
             finding = judge_case(case_id, metric, b, c, ref, config, rng, slope)
             if finding is not None:
                 findings.append(finding)
-    for metric in (m for m in gated() if METRICS[m].gate == "speed"):
+    for metric in (m for m in gated() if METRICS[m].speed):
         if sum(f.metric == metric and f.normalized_change_pct is not None for f in findings) >= 3:
             findings.append(judge_aggregate(findings, metric, config, rng))
     if mismatch:

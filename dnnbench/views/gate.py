@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from dnnbench.core.metrics import METRICS
-from dnnbench.views.gate.config import GateConfig
-from dnnbench.views.gate.judge import GateResult
+from dnnbench.results.gate.config import GateConfig
+from dnnbench.results.gate.judge import GateResult
 
 
 def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def _verdict(result: GateResult) -> str:
 
 def tolerance_line(config: GateConfig) -> str:
     parts = [
-        f"{name} {value:g} pt" if METRICS[name].gate == "points" else f"{name} {value:.0%}"
+        f"{name} {value:g} pt" if METRICS[name].in_points else f"{name} {value:.0%}"
         for name, value in config.tolerances.items()
     ] + [f"aggregate {config.aggregate:.0%}"]
     return "tolerances: " + ", ".join(parts) + f"; confidence {config.confidence:.0%}"

@@ -4,16 +4,16 @@
     sides.py       the two runs, loaded with their run.json
     statistics.py  machine-speed adjustment, bootstrap intervals, the 'worse' scale
     judge.py       per-case and aggregate verdicts → GateResult
-    render.py      terminal table, headline, Markdown
+
+Rendering the verdict (terminal table, headline, Markdown) is a view: dnnbench/views/gate.py.
 
 The method and its measured error rates: docs/gate.md.
 """
 
 from dnnbench.results.baselines import resolve_baseline
-from dnnbench.views.gate.config import NORMALIZATIONS, GateConfig, load_config
-from dnnbench.views.gate.judge import Finding, GateResult, judge_aggregate, judge_case, run_gate
-from dnnbench.views.gate.render import display_table, headline, markdown, tolerance_line
-from dnnbench.views.gate.sides import Side, environment_warnings, load_side
+from dnnbench.results.gate.config import NORMALIZATIONS, GateConfig, load_config
+from dnnbench.results.gate.judge import Finding, GateResult, judge_aggregate, judge_case, run_gate
+from dnnbench.results.gate.sides import Side, environment_warnings, load_side
 
 __all__ = [
     "NORMALIZATIONS",
@@ -21,15 +21,11 @@ __all__ = [
     "GateConfig",
     "GateResult",
     "Side",
-    "display_table",
     "environment_warnings",
-    "headline",
     "judge_aggregate",
     "judge_case",
     "load_config",
     "load_side",
-    "markdown",
     "resolve_baseline",
     "run_gate",
-    "tolerance_line",
 ]

@@ -18,9 +18,9 @@ import pandas as pd
 from dnnbench.core.errors import BadInput
 from dnnbench.core.metrics import METRICS, gated
 from dnnbench.results.frames import load
-from dnnbench.views.gate import statistics as st
-from dnnbench.views.gate.config import GateConfig
-from dnnbench.views.gate.judge import Finding, FindingFields, GateResult, fewer_reached, more_failures, now_skipped
+from dnnbench.results.gate import statistics as st
+from dnnbench.results.gate.config import GateConfig
+from dnnbench.results.gate.judge import Finding, FindingFields, GateResult, fewer_reached, more_failures, now_skipped
 
 PAIRING = "none needed: base and head ran alternately on this machine, each case paired round by round"
 KEYS = ["case_id", "seed", "run"]
@@ -71,7 +71,7 @@ def judge_pairs(
     base.update(
         {"baseline": float(np.median(vb)), "current": float(np.median(vc)), "n_baseline": len(vb), "n_current": len(vc)}
     )
-    if METRICS[metric].gate == "points" and b_ok["reason"].fillna("").str.contains("training-time budget").any():
+    if METRICS[metric].in_points and b_ok["reason"].fillna("").str.contains("training-time budget").any():
         return Finding(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
         ), None
@@ -135,7 +135,7 @@ def run_paired_gate(base: pd.DataFrame, head: pd.DataFrame, config: GateConfig) 
             finding, worse = judge_pairs(case_id, metric, b_groups[case_id], c_groups[case_id], config, rng)
             if finding is not None:
                 findings.append(finding)
-            if worse is not None and METRICS[metric].gate == "speed":
+            if worse is not None and METRICS[metric].speed:
                 speed.setdefault(metric, []).append(worse)
     for metric, per_case in speed.items():
         if len(per_case) >= 3:

@@ -10,17 +10,12 @@ from typing import Any, cast
 
 from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.core.metrics import METRICS, gated
+from dnnbench.core.probes import BY_NORMALIZE
 
 # normalize → the calibration probe speed figures are adjusted by (measurement/calibration.py). The
 # first two share no code with the cases; the torch probes run what a torch regression slows.
-NORMALIZATIONS: dict[str, str | None] = {
-    "numpy": "numpy_gemm_per_s",
-    "python": "python_mops",
-    "reference": "reference_steps_per_s",
-    "matmul": "matmul_gflops",
-    "none": None,
-}
-INDEPENDENT = ("numpy", "python", "none")
+NORMALIZATIONS: dict[str, str | None] = {name: probe.key for name, probe in BY_NORMALIZE.items()} | {"none": None}
+INDEPENDENT = (*(name for name, probe in BY_NORMALIZE.items() if probe.independent), "none")
 
 
 def _default_tolerances() -> dict[str, float]:

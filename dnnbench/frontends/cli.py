@@ -15,7 +15,7 @@ from typing import Any
 
 from dnnbench.core.errors import BadInput
 from dnnbench.core.signals import Terminated
-from dnnbench.options import PLAN_OPTIONS
+from dnnbench.frontends.options import PLAN_OPTIONS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -196,7 +196,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dnnbench.views import gate
+    from dnnbench.results import gate
 
     config = gate.load_config(Path(args.config), args.tolerance)
     if args.allow_missing:
@@ -216,16 +216,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
 def _print_verdict(result, args, config, heading: str, baseline_name: str, current_name: str) -> None:
     from pathlib import Path
 
-    from dnnbench.views import gate
+    from dnnbench.views import gate as gate_view
 
     for warning in result.warnings:
         print(f"warning: {warning}")
     if result.machine_note:
         print(result.machine_note)
     print(heading)
-    print(gate.tolerance_line(config))
+    print(gate_view.tolerance_line(config))
     print(f"speed normalized {result.normalization}")
-    table = gate.display_table(result, only_notable=args.brief)
+    table = gate_view.display_table(result, only_notable=args.brief)
     if not table.empty:
         print(table.to_string(index=False))
     if result.missing:
@@ -235,9 +235,9 @@ def _print_verdict(result, args, config, heading: str, baseline_name: str, curre
     if result.new:
         print(f"only in the current run ({len(result.new)}): {', '.join(result.new)}")
     if args.markdown:
-        Path(args.markdown).write_text(gate.markdown(result, baseline_name, current_name), encoding="utf-8")
+        Path(args.markdown).write_text(gate_view.markdown(result, baseline_name, current_name), encoding="utf-8")
         print(f"markdown: {args.markdown}")
-    print(gate.headline(result))
+    print(gate_view.headline(result))
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
@@ -246,9 +246,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from datetime import datetime
     from pathlib import Path
 
-    from dnnbench import ab
-    from dnnbench.views import gate
-    from dnnbench.views.gate.paired import load_rounds, run_paired_gate
+    from dnnbench.results import gate
+    from dnnbench.results.gate.paired import load_rounds, run_paired_gate
+    from dnnbench.tools import ab
 
     config = gate.load_config(Path(args.config), args.tolerance, section="ab")
     # absolute: each side's worker runs in its own checkout (a worktree for a git ref), where a relative
@@ -319,7 +319,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from dnnbench.definitions.plan import expand_from_options
-    from dnnbench.views.profile import TOOLS, profile_case
+    from dnnbench.measurement.profile import TOOLS, profile_case
 
     if args.tool not in TOOLS:
         raise BadInput(f"unknown tool {args.tool!r}; choose from: {', '.join(TOOLS)}")
@@ -363,7 +363,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_harness(args: argparse.Namespace) -> int:
     """The engine's throughput against a bare hand-written loop's, per front-end."""
-    from dnnbench.harness import main_harness
+    from dnnbench.tools.harness import main_harness
 
     if args.rounds < 1:
         raise BadInput(f"--rounds must be a positive integer, got {args.rounds}")
@@ -373,7 +373,7 @@ def cmd_harness(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     """Learning-rate sweeps, the choice on validation, the default and the best on fresh seeds."""
     from dnnbench.definitions.devices import resolve_device
-    from dnnbench.tune import main_tune
+    from dnnbench.tools.tune import main_tune
 
     args.device = resolve_device(args.device)
     return main_tune(args)

@@ -78,7 +78,7 @@ def worse(metric: str, baseline: np.ndarray | float, current: np.ndarray | float
     """How much worse current is than baseline, per pair of (resampled) medians: log of the slowdown
     factor for relative metrics (> 0 is worse), lost accuracy points for a points metric."""
     m = METRICS[metric]
-    if m.gate == "points":
+    if m.in_points:
         return (np.asarray(baseline) - np.asarray(current)) * 100
     return -m.direction * np.log(np.asarray(current) / np.asarray(baseline))
 
@@ -86,14 +86,14 @@ def worse(metric: str, baseline: np.ndarray | float, current: np.ndarray | float
 def change_from_worse(metric: str, value: float) -> float:
     """Back from the 'worse' scale to the metric's own change: % (or points for a points metric)."""
     m = METRICS[metric]
-    if m.gate == "points":
+    if m.in_points:
         return -value
     return (math.exp(-m.direction * value) - 1) * 100
 
 
 def threshold(metric: str, tolerance: float) -> float:
     """A tolerance on the 'worse' scale."""
-    return tolerance if METRICS[metric].gate == "points" else math.log1p(tolerance)
+    return tolerance if METRICS[metric].in_points else math.log1p(tolerance)
 
 
 def bootstrap_medians(values: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:

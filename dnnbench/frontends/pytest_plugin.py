@@ -26,10 +26,10 @@ from dnnbench.core.errors import BadInput
 from dnnbench.core.record import Record, finite
 from dnnbench.core.signals import Terminated
 from dnnbench.definitions.plan import PlannedCase, expand_from_options
+from dnnbench.frontends.options import PLAN_OPTIONS
 from dnnbench.measurement import engine
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.clocks import synchronized_perf_counter
-from dnnbench.options import PLAN_OPTIONS
 from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically
 from dnnbench.results.run import Run
 from dnnbench.views.progress import one_line_summary
