@@ -186,3 +186,31 @@ def test_calibration_measures_exactly_the_registered_probes():
 def test_a_metric_with_an_unknown_gate_kind_is_refused_naming_the_kinds():
     with pytest.raises(ValueError, match="unknown gate kind 'percent'; choose from: speed, points, relative"):
         Metric("x", "x", "", 1, "number", "x", gate="percent", tolerance=0.1)
+
+
+def test_a_new_loader_kind_is_one_registry_entry(monkeypatch):
+    # A loader kind of the user's (here: the tensor loader's batches, each sample order reversed) is one
+    # LoaderKind: cases accept it, the plan applies its skip rule, the shard model its rate, the engine
+    # trains through it; nothing else names it.
+    from dnnbench.definitions import loaders, shards
+    from dnnbench.definitions.plan import skip_reason
+    from dnnbench.measurement import engine
+
+    built = []
+
+    def build(splits, options):
+        built.append(options.batch_size)
+        return [(x.flip(0), y.flip(0)) for x, y in loaders.LOADER_KINDS["tensor"].build(splits, options)]
+
+    def no_workers(case, workload):
+        return "the reversed loader has no workers" if case.num_workers else None
+
+    kind = loaders.LoaderKind("reversed", "the tensor loader, reversed", 0.5, no_workers, build)
+    monkeypatch.setitem(loaders.LOADER_KINDS, "reversed", kind)
+    case = Case(workload="synthetic", loader="reversed", train_samples=400, eval_samples=200, epochs=1, eval_every=200)
+    assert skip_reason(case.replace(num_workers=2)) == "the reversed loader has no workers"
+    assert skip_reason(case) is None
+    assert shards.expected_cost(case) > shards.expected_cost(case.replace(loader="tensor"))
+    result = engine.run(case, seed=1)
+    assert result.status == "ok", result.reason
+    assert built == [case.batch_size] and result.metrics["samples"] == 400

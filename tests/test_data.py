@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dnnbench.definitions import data
-from dnnbench.definitions.data import DataMissing, load_splits, locate, make_loader
+from dnnbench.definitions.data import DataMissing, load_splits, locate
+from dnnbench.definitions.loaders import BuildOptions, make_loader
 from dnnbench.definitions.workloads import get_workload
 
 FMNIST = get_workload("fashion-mnist")
@@ -31,8 +32,8 @@ def test_split_does_not_depend_on_the_case_seed(fashion_root):
 def test_torchvision_and_tensor_loaders_yield_identical_batches(fashion_root):
     splits = load_splits(FMNIST, train_samples=300)
     cpu = torch.device("cpu")
-    tv = make_loader("torchvision", splits, 64, seed=3, device=cpu)
-    tensor = make_loader("tensor", splits, 64, seed=3, device=cpu)
+    tv = make_loader("torchvision", splits, BuildOptions(64, seed=3, device=cpu))
+    tensor = make_loader("tensor", splits, BuildOptions(64, seed=3, device=cpu))
     for (x1, y1), (x2, y2) in zip(tv, tensor, strict=True):
         assert torch.equal(y1, y2)
         assert torch.allclose(x1, x2)  # PIL → ToTensor equals the preprocessed tensor
@@ -40,7 +41,7 @@ def test_torchvision_and_tensor_loaders_yield_identical_batches(fashion_root):
 
 def test_device_loader_visits_every_sample_once_per_epoch(fashion_root):
     splits = load_splits(FMNIST, train_samples=250)
-    loader = make_loader("device", splits, 100, seed=1, device=torch.device("cpu"))
+    loader = make_loader("device", splits, BuildOptions(100, seed=1, device=torch.device("cpu")))
     assert len(loader) == 3
     for _ in range(2):
         sizes, labels = [], []

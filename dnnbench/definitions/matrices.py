@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dnnbench.core.errors import BadInput, unknown_choice
-from dnnbench.definitions.cases import REGULARIZATIONS, Case
+from dnnbench.definitions.cases import Case
 from dnnbench.definitions.optimizers import OPTIMIZERS
+from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 
 SUITES = ("batch", "optimizers", "regularization", "loaders", "note", "scaling", "harness", "fastpaths")
 RACE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the note's five, in its legend order
@@ -84,7 +85,7 @@ def _suites(
     return {
         "batch": batch,
         "optimizers": [base.replace(optimizer=name) for name in OPTIMIZERS],
-        "regularization": [base.replace(regularization=r) for r in REGULARIZATIONS],
+        "regularization": [base.replace(regularization=r) for r in REGULARIZATION_KINDS],
         "loaders": loaders,
         "note": note,
     }
@@ -142,7 +143,9 @@ def full(device: str) -> Matrix:
         note=note_suite(device),
         workers=(0, 1, 2, 4),
     )
-    m["regularization"] = [base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATIONS]
+    m["regularization"] = [
+        base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATION_KINDS
+    ]
     m.update(scaling(device))
     m.update(fastpaths(device))
     return m

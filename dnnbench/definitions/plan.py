@@ -14,7 +14,9 @@ from dnnbench.core.errors import BadInput
 from dnnbench.definitions import data, fastpaths, shards, tuning
 from dnnbench.definitions.cases import Case, parse_overrides
 from dnnbench.definitions.devices import resolve_device, too_many_ranks
+from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.matrices import DEFAULT_REPEATS, get_matrix
+from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import get_workload
 
 
@@ -36,16 +38,13 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
     workload = get_workload(case.workload)
     if case.pin_memory and case.device == "cpu":
         return "pin_memory only speeds host-to-GPU copies and the device is cpu"
-    if case.loader == "device" and case.num_workers:
-        return "the device loader slices resident tensors: it has no DataLoader workers"
-    if case.loader == "device" and case.pin_memory:
-        return "the device loader keeps tensors on the device: there is nothing to pin"
-    if case.loader == "torchvision" and not workload.image:
-        return f"the torchvision loader needs an image data set and {case.workload} has none"
+    loader = LOADER_KINDS[case.loader].skip_reason(case, workload)
+    if loader:
+        return loader
     ranks = too_many_ranks(case.world_size, case.device) or fastpaths.skip_reason(case)
     if ranks:
         return ranks
-    if case.batch_size == 1 and "batchnorm" in case.regularization:
+    if case.batch_size == 1 and REGULARIZATION_KINDS[case.regularization].batchnorm:
         return "BatchNorm cannot normalise a batch of one sample in training"
     n_train = case.train_samples or workload.train_size(case.protocol)
     if isinstance(case.batch_size, int) and case.batch_size > n_train:

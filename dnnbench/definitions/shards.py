@@ -16,6 +16,7 @@ from typing import Protocol
 
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions.cases import Case
+from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.workloads import get_workload
 
 SLACK = 1.25  # a shard may take up to this times the mean expected cost before pairs spill further down their lists
@@ -57,9 +58,7 @@ def expected_cost(case: Case, skipped: bool = False) -> float:
     workload = get_workload(case.workload)
     n = case.train_samples or workload.train_size(case.protocol)
     batch = n if case.batch_size == "full" else int(case.batch_size)
-    rate = next(r for limit, r in _RATE if batch <= limit)
-    if case.loader == "torchvision":
-        rate /= 3
+    rate = next(r for limit, r in _RATE if batch <= limit) * LOADER_KINDS[case.loader].relative_rate
     if case.num_workers:
         rate /= 1.5
     epochs = case.epochs or workload.epochs

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from dnnbench.definitions.cases import Case
-from dnnbench.definitions.data import load_splits, make_loader
+from dnnbench.definitions.data import load_splits
+from dnnbench.definitions.loaders import BuildOptions, make_loader
 from dnnbench.definitions.models import build_mlp
 from dnnbench.definitions.optimizers import build_optimizer
 from dnnbench.definitions.workloads import get_workload
@@ -40,7 +41,9 @@ def bare_throughput(case: Case, seed: int = 1, data_dir: str | None = None) -> f
     model = build_mlp(case.features or workload.in_features, plan.hidden, workload.out_features).to(device)
     optimizer = build_optimizer(case.optimizer, model.parameters(), plan.lr, None, case.beta2, case.optimizer_impl)
     loss_fn = nn.CrossEntropyLoss() if plan.classification else nn.MSELoss()
-    loader = make_loader(case.loader, splits, plan.batch_size, seed, device, case.num_workers, case.pin_memory)
+    loader = make_loader(
+        case.loader, splits, BuildOptions(plan.batch_size, seed, device, case.num_workers, case.pin_memory)
+    )
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     steps, samples, start = 0, 0, None
     gc.collect()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.optimizers import default_lr
+from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import Workload
 
 
@@ -64,7 +65,7 @@ def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_tes
     # Each of `world` ranks takes ceil(n / world) samples an epoch (DistributedSampler pads), in batches of
     # batch / world. BatchNorm cannot train on a final batch of one sample; drop it in that one case.
     shard, rank_batch = math.ceil(n_train / world), batch // world
-    drop_last = "batchnorm" in case.regularization and shard % rank_batch == 1
+    drop_last = REGULARIZATION_KINDS[case.regularization].batchnorm and shard % rank_batch == 1
     steps_per_epoch = shard // rank_batch if drop_last else math.ceil(shard / rank_batch)
     epochs = case.epochs or workload.epochs
     planned = steps_per_epoch * epochs

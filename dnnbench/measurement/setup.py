@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from dnnbench.definitions.cases import Case
-from dnnbench.definitions.data import Split, Splits, make_loader
+from dnnbench.definitions.data import Split, Splits
+from dnnbench.definitions.loaders import BuildOptions, make_loader
 from dnnbench.definitions.models import build_mlp, weight_matrices
 from dnnbench.definitions.optimizers import build_optimizer
+from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import Workload
 from dnnbench.measurement.hooks import Hooks
 from dnnbench.measurement.resolve import Plan
@@ -57,13 +59,13 @@ def build(
     shard=(rank, world) the loader gives this rank its share of each epoch."""
     device = torch.device(case.device)
     torch.manual_seed(seed)
-    regularization = case.regularization
+    regularization = REGULARIZATION_KINDS[case.regularization]
     model: nn.Module = build_mlp(
         case.features or workload.in_features,
         plan.hidden,
         workload.out_features,
-        batchnorm="batchnorm" in regularization,
-        dropout_p=case.dropout_p if "dropout" in regularization else None,
+        batchnorm=regularization.batchnorm,
+        dropout_p=case.dropout_p if regularization.dropout else None,
     ).to(device)
     weights = weight_matrices(model)
     plain = model
@@ -75,15 +77,13 @@ def build(
         case.optimizer,
         model.parameters(),
         plan.lr,
-        l2=case.weight_decay if regularization == "l2" else None,
+        l2=case.weight_decay if regularization.l2 else None,
         beta2=case.beta2,
         impl=case.optimizer_impl,
     )
     loss_fn = nn.CrossEntropyLoss() if plan.classification else nn.MSELoss()
-    l1 = case.l1_lambda if regularization == "l1" else 0.0
-    loader = make_loader(
-        case.loader,
-        splits,
+    l1 = case.l1_lambda if regularization.l1 else 0.0
+    options = BuildOptions(
         plan.rank_batch_size or plan.batch_size,
         seed,
         device,
@@ -92,6 +92,7 @@ def build(
         drop_last=plan.drop_last,
         shard=shard,
     )
+    loader = make_loader(case.loader, splits, options)
     cap = case.eval_samples
     eval_sets = {
         "val": _to(splits.val.head(cap), device),

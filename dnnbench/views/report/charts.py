@@ -14,8 +14,9 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from dnnbench.definitions import tuning
-from dnnbench.definitions.cases import LOADERS, REGULARIZATIONS
+from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.optimizers import OPTIMIZERS
+from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.results.analysis import in_suite, varying_label
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -24,8 +25,8 @@ sns.set_theme(style="whitegrid", context="notebook")
 OPTIMIZER_ORDER = list(OPTIMIZERS)
 LEGEND = {name: spec.label or name for name, spec in OPTIMIZERS.items()}  # the note's legend spelling
 RACE = list(tuning.RACE)
-REGULARIZATION_ORDER = list(REGULARIZATIONS)
-LOADER_ORDER = list(LOADERS)
+REGULARIZATION_ORDER = list(REGULARIZATION_KINDS)
+LOADER_ORDER = list(LOADER_KINDS)
 PHASE_ORDER = ["data_wait", "copy", "forward", "backward", "allreduce", "optimizer"]
 PALETTE = {
     **dict(zip(OPTIMIZER_ORDER, sns.color_palette("tab10", len(OPTIMIZER_ORDER)), strict=True)),
