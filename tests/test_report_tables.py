@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from dnnbench.definitions.cases import Case
-from dnnbench.results.analysis import case_summary, compare
+from dnnbench.results.analysis import Spread, case_summary, compare
 from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal
 from dnnbench.views.report import build_report, highlights
@@ -51,6 +51,16 @@ def test_median_and_spread_over_seeds(run):
     assert sgd.reason == "training loss became nan at step 7"
     assert cell(sgd, "time_to_target_s") == "not reached"
     assert cell(sgd, "final_test_accuracy") == "0.8000 [mixed: 1 ok, 1 diverged]"
+
+
+def test_a_spread_reads_back_what_the_summary_wrote(run):
+    summary = case_summary(load(run)).set_index("case_id")
+    adam = Spread.read(summary.loc[ADAM.id], "final_test_accuracy")
+    assert (adam.median, adam.low, adam.high, adam.n) == (pytest.approx(0.87), 0.86, 0.88, 3)
+    sgd = Spread.read(summary.loc[SGD.id], "final_test_accuracy")  # one seed ok, one diverged
+    assert (sgd.median, sgd.n) == (pytest.approx(0.80), 1)
+    older = {"final_test_accuracy": 0.9, "final_test_accuracy_min": 0.9, "final_test_accuracy_max": 0.9}
+    assert Spread.read(older, "final_test_accuracy").n == 1  # a summary made before the count was kept
 
 
 def test_optimizer_by_regularization_pivot(run):

@@ -7,7 +7,10 @@ numbers so that a case that diverged, was skipped or missed its target is shown,
 
 from __future__ import annotations
 
-from dataclasses import fields
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import pandas as pd
 
@@ -24,6 +27,43 @@ def _status(statuses: pd.Series) -> str:
     if len(counts) == 1:
         return str(counts.index[0])
     return "mixed: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One metric of one case over its seeds: the median and the range of the seeds that gave a value.
+    In a summary frame it is the columns `<metric>`, `<metric>_min`, `<metric>_max` and `<metric>_n`
+    (plain columns, so pandas can sort and write them); read them back with Spread.read."""
+
+    median: float | None
+    low: float | None
+    high: float | None
+    n: int  # seeds with a value
+
+    @classmethod
+    def of(cls, values: pd.Series) -> Spread:
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if values.empty:
+            return cls(None, None, None, 0)
+        return cls(float(values.median()), float(values.min()), float(values.max()), len(values))
+
+    @classmethod
+    def read(cls, row: Mapping[str, Any], metric: str) -> Spread:
+        def number(key: str) -> float | None:
+            value = row.get(key)
+            return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+        n = number(f"{metric}_n")  # absent in frames made before it: one seed when a value is there
+        median = number(metric)
+        count = int(n) if n else int(median is not None)
+        return cls(median, number(f"{metric}_min"), number(f"{metric}_max"), count)
+
+    def columns(self, metric: str) -> dict[str, float | int | None]:
+        return {metric: self.median, f"{metric}_min": self.low, f"{metric}_max": self.high, f"{metric}_n": self.n}
+
+    @staticmethod
+    def numeric_columns(metric: str) -> tuple[str, str, str]:
+        return metric, f"{metric}_min", f"{metric}_max"
 
 
 def case_summary(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
@@ -52,16 +92,12 @@ def case_summary(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.Da
             }
         )
         for m in metrics:
-            values = ok[m].dropna()
-            row[m] = values.median() if len(values) else None
-            row[f"{m}_min"] = values.min() if len(values) else None
-            row[f"{m}_max"] = values.max() if len(values) else None
-            row[f"{m}_n"] = len(values)
+            row.update(Spread.of(ok[m]).columns(m))
         rows.append(row)
     out = pd.DataFrame(rows)
     for m in metrics:
-        for suffix in ("", "_min", "_max"):
-            out[m + suffix] = pd.to_numeric(out[m + suffix], errors="coerce")
+        for column in Spread.numeric_columns(m):
+            out[column] = pd.to_numeric(out[column], errors="coerce")
     return out
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dnnbench.core.metrics import METRICS, label, overview
-from dnnbench.results.analysis import compare, in_suite, scaling
+from dnnbench.results.analysis import Spread, compare, in_suite, scaling
 
 
 @dataclass
@@ -49,9 +49,9 @@ def cell(row: pd.Series, metric: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     text = _fmt(metric, value)
-    lo, hi, n = row.get(f"{metric}_min"), row.get(f"{metric}_max"), row.get(f"{metric}_n", 1)
-    if n and n > 1 and lo != hi:
-        text += f" ({_fmt(metric, lo)}–{_fmt(metric, hi)})"
+    spread = Spread.read(row, metric)
+    if spread.n > 1 and spread.low is not None and spread.high is not None and spread.low != spread.high:
+        text += f" ({_fmt(metric, spread.low)}–{_fmt(metric, spread.high)})"
     if status.startswith("mixed"):
         text += f" [{status}]"
     return text
@@ -88,7 +88,7 @@ NUMBER_COLUMNS = ["run", "case_id", "status", "seeds", "reason"]
 
 
 def _numbers(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    cols = NUMBER_COLUMNS + [c for m in metrics for c in (m, f"{m}_min", f"{m}_max") if c in rows]
+    cols = NUMBER_COLUMNS + [c for m in metrics for c in Spread.numeric_columns(m) if c in rows]
     config = [
         c
         for c in (
