@@ -246,3 +246,7 @@ def test_dnnbench_run_under_a_users_torchrun_journals_once_and_resumes(tmp_path)
     resumed = subprocess.run([*args, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert len(load(tmp_path)) == 1
+    after = json.loads((tmp_path / "run.json").read_text())
+    assert after["started_at"] == meta["started_at"] and after["resumed_at"] >= meta["started_at"]
+    (suites,) = {p.suites for p in expand("smoke") if p.case.id == case}
+    assert record.suite == suites[0]  # a rank's record names the suite that ran it, as a process's does

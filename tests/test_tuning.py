@@ -130,3 +130,15 @@ def test_lr_tuned_without_saved_rates_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path))
     with pytest.raises(BadInput, match=r"no tuned learning rates at .*nothing\.json; run `python -m dnnbench tune`"):
         expand("smoke", overrides={"lr": "tuned:nothing"})
+
+
+def test_the_crowded_valley_verdict_has_a_ten_percent_band():
+    from dnnbench.results.tuning import CrowdedValley
+
+    def verdict(default_s, adam_s):
+        return CrowdedValley("p", 5, best_default=("sgd", default_s), popular_tuned=adam_s).verdict
+
+    assert [verdict(1.09, 1.0), verdict(0.91, 1.0), verdict(0.89, 1.0), verdict(1.11, 1.0)] == [
+        "match", "match", "beat", "lose to"
+    ]  # fmt: skip
+    assert verdict(1.0, None) is None  # Adam never reached the target: no comparison

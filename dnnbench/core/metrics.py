@@ -23,7 +23,7 @@ _FORMATS = {
 }
 
 
-# How the gate judges a metric (views/gate): the tolerance's unit and whether the machine's speed
+# How the gate judges a metric (results/gate): the tolerance's unit and whether the machine's speed
 # is taken into account.
 @dataclass(frozen=True)
 class GateKind:

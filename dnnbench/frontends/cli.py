@@ -76,11 +76,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"unknown case id {args.case!r} in matrix {args.matrix}; "
                 f"`python -m dnnbench list --matrix {args.matrix}` prints the ids"
             )
-    if distributed.as_rank_of_user_torchrun():
-        return _run_as_rank(plan, args)
     device = plan[0].case.device if plan else args.device
     if args.results is None and not args.no_results:  # like `make bench`: a run folder of its own
         args.results = f"results/{args.matrix}-{device}-{datetime.now():%Y%m%d-%H%M%S}"
+    if distributed.as_rank_of_user_torchrun():
+        return _run_as_rank(plan, args)
     run = Run(args.results or ".", "dnnbench run", resume=args.resume, lead=args.results is not None)
     description = envmod.run_description(args.matrix, device, plan, args.dnnbench_set, args.shard)
     run.open(description, plan)
@@ -109,7 +109,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _run_as_rank(plan, args: argparse.Namespace) -> int:
     """`dnnbench run` under a torchrun of the user's own (several nodes): every process is a rank of the
-    cases whose world_size is the job's; rank 0 holds the run folder and journals the records."""
+    cases whose world_size is the job's; rank 0 holds the run folder (results.run.Run) and journals."""
+    from datetime import timedelta
+
     import torch.distributed as dist
 
     from dnnbench.measurement import distributed
@@ -118,43 +120,51 @@ def _run_as_rank(plan, args: argparse.Namespace) -> int:
     from dnnbench.views.progress import one_line_summary
 
     world = int(os.environ["WORLD_SIZE"])
-    cases = [p for p in plan if p.case.world_size == world and not p.skip_reason]
-    if not cases:
+    cases = [p for p in plan if p.case.world_size == world]
+    if not any(not p.skip_reason for p in cases):
         raise BadInput(f"no runnable case of matrix {args.matrix} has world_size {world} (this torchrun's)")
-    backend = "nccl" if cases[0].case.device == "cuda" else "gloo"
-    if backend == "nccl":
+    device = cases[0].case.device
+    if device == "cuda":
         import torch
 
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend)
+    dist.init_process_group("nccl" if device == "cuda" else "gloo",
+                            timeout=timedelta(seconds=distributed.COLLECTIVE_TIMEOUT_S))  # fmt: skip
     lead = dist.get_rank() == 0 and args.results is not None
     run = Run(args.results or ".", "dnnbench run (torchrun)", resume=args.resume, lead=lead)
+    worst, status = 0, 2
     try:
         opened: list[Any] = [None]
-        if lead:  # rank 0 takes the folder; a refusal ends every rank alike
-            try:
-                run.open(
-                    envmod.run_description(args.matrix, cases[0].case.device, cases, args.dnnbench_set, None), cases
-                )
-                opened = [sorted(run.finished)]
-            except BadInput as exc:
-                opened = [str(exc)]
+        try:  # rank 0 takes the folder; whatever stops it stops every rank, in one line
+            description = envmod.run_description(args.matrix, device, cases, args.dnnbench_set, None) if lead else None
+            run.open(description, cases)
+            opened = [sorted(run.finished)]
+        except Exception as exc:
+            opened = [f"rank 0 could not start the run: {exc}"]
         dist.broadcast_object_list(opened, src=0)
         if isinstance(opened[0], str):
             raise BadInput(opened[0])
         finished = {tuple(key) for key in opened[0] or ()}
-        for p in cases:
-            if (p.case.id, p.seed) in finished:
-                continue
-            record = run.train(p, data_dir=args.data_dir, trainer=distributed.rank_run)
-            if record is not None:
-                record = run.keep(record)
-                print(f"{p.id}: {one_line_summary(record)}", flush=True)
-        run.close(0)
+        with run.measuring():
+            for p in cases:
+                if (p.case.id, p.seed) in finished:
+                    continue
+                if p.skip_reason:  # journaled by rank 0 as every front-end does
+                    record = run.skip(p) if lead else None
+                else:
+                    record = run.train(p, data_dir=args.data_dir, trainer=distributed.rank_run)
+                    record = run.keep(record) if record is not None else None
+                if record is not None:
+                    print(f"{p.id}: {one_line_summary(record)}", flush=True)
+                    worst = max(worst, 1 if record.status == "error" else 0)
+        status = worst
+    except Terminated:
+        print(f"dnnbench: terminated (SIGTERM); {run.kept()}", file=sys.stderr)
+        status = 143
     finally:
-        run.close(1)
+        run.close(status)
         dist.destroy_process_group()
-    return 0
+    return status
 
 
 # --- fetch-data ----------------------------------------------------------------------------------------

@@ -168,9 +168,11 @@ def rank_run(
     (measuring.run_here); rank 0 returns the record."""
     rank, world = dist.get_rank(), dist.get_world_size()
     started = time.perf_counter()
+    suites = tuple(suites)
+    suite = suite or (suites[0] if suites else None)  # as engine.run
     with Measuring(case, lead=rank == 0) as conditions:
         training = DistributedTraining(case, seed, data_dir, hooks=DataParallel(case.device), shard=(rank, world))
-        return run_here(training, drive, conditions, tuple(suites), suite, started)
+        return run_here(training, drive, conditions, suites, suite, started)
 
 
 def _case_from(data: dict[str, Any]) -> Case:

@@ -31,7 +31,7 @@ from dnnbench.definitions.plan import PlannedCase
 from dnnbench.measurement import allocator, engine
 from dnnbench.measurement.measuring import probes
 from dnnbench.measurement.recording import unmeasured
-from dnnbench.results.journal import Journal, write_run_meta
+from dnnbench.results.journal import Journal, read_run_meta, write_run_meta
 from dnnbench.results.lock import FolderLock
 
 CALIBRATION_SECONDS = 0.3  # the probes at the start and the end of a run (drift within the run)
@@ -53,17 +53,19 @@ class Run:
         self.resumed: set[tuple[str, int]] = set()
         self.device: str | None = None
         self.notices: list[str] = []
-        self.measured_now = 0
         self._inside = False
         self._previous_handler: Any = None
+        self._took_sigterm = False
 
     # --- start and end --------------------------------------------------------------------------
 
     def open(self, description: dict[str, Any] | None = None, plan: Sequence[PlannedCase] = ()) -> Run:
         """Take the folder: lock it, cut a torn last line, refuse pairs of `plan` that it holds already
         unless resuming (other pairs may share a folder: an A/B round holds many cases), and write
-        run.json (`description`, from env.run_description, plus a calibration). Raises BadInput."""
+        run.json (`description`, from env.run_description, plus a calibration; a resumed run keeps its
+        first start time). Raises BadInput. A run that keeps no records (not the lead) only takes SIGTERM."""
         if not self.lead:
+            self._take_sigterm()
             return self
         self.journal = Journal(self.folder)
         self.lock = FolderLock(self.journal.dir, self.purpose).acquire()
@@ -81,15 +83,26 @@ class Run:
             if description is not None:
                 self.device = description.get("device")
                 start = self._calibration() if self.device else {}
-                write_run_meta(self.journal.dir, {**description, **start})
+                first = read_run_meta(self.journal.dir).get("started_at") if self.resume and self.finished else None
+                again = {"started_at": first, "resumed_at": description.get("started_at")} if first else {}
+                write_run_meta(self.journal.dir, {**description, **start, **again})
         except BaseException:
             self.lock.release()
+            self.lock, self.device = None, None
             raise
-        self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._take_sigterm()
         return self
 
+    def _take_sigterm(self) -> None:
+        self._previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        self._took_sigterm = True
+
     def close(self, exit_status: int | None = None) -> None:
-        """run.json's end (when the run was described) and the lock released; safe to call twice."""
+        """run.json's end (when the run was described), SIGTERM's handler given back and the lock
+        released; safe to call twice."""
+        if self._took_sigterm:
+            signal.signal(signal.SIGTERM, self._previous_handler or signal.SIG_DFL)
+            self._took_sigterm = False
         if self.lock is None:
             return
         try:
@@ -105,7 +118,6 @@ class Run:
                     },
                 )
         finally:
-            signal.signal(signal.SIGTERM, self._previous_handler or signal.SIG_DFL)
             self.lock.release()
             self.lock = None
 
@@ -168,7 +180,6 @@ class Run:
         if self.journal is not None:
             record = self.journal.append(record, benchmark=benchmark)
         self.finished[record.key] = record
-        self.measured_now += record.status != "skipped"
         return record
 
     def measure(

@@ -147,3 +147,55 @@ def performance_profile(times: pd.DataFrame, taus: np.ndarray | None = None) -> 
     rho = pd.DataFrame({o: [(ratios[o] <= tau).mean() for tau in taus] for o in ratios.columns}, index=taus)
     score = ((TAU_MAX - ratios.clip(lower=1.0)).clip(lower=0.0) / (TAU_MAX - 1)).mean()
     return rho, score
+
+
+POPULAR = "adam"  # the optimizer a user would tune if they tuned one
+MATCH = 0.1  # the defaults "match" tuning one optimizer when their times to target are within 10%
+
+
+@dataclass(frozen=True)
+class CrowdedValley:
+    """The Crowded Valley question for one problem (Schmidt et al. 2021): does trying every optimizer at
+    its default rate reach the target as soon as tuning the popular one? Times are medians over the
+    fresh seeds; `unanswerable` says why there is no answer (no optimizer reached the target)."""
+
+    problem: str
+    tried: int
+    unanswerable: str | None = None
+    best_default: tuple[str, float] | None = None  # (optimizer, seconds)
+    popular_tuned: float | None = None  # seconds; None when it never reached the target
+    best_tuned: tuple[str, float] | None = None
+
+    @property
+    def verdict(self) -> str | None:
+        """'match', 'beat' or 'lose to': the best default against the popular optimizer tuned."""
+        if self.best_default is None or self.popular_tuned is None:
+            return None
+        ratio = self.best_default[1] / self.popular_tuned
+        return "match" if abs(ratio - 1) <= MATCH else "beat" if ratio < 1 else "lose to"
+
+
+def crowded_valley(frame: pd.DataFrame) -> list[CrowdedValley]:
+    runs = reruns(frame, select(frame))
+    out: list[CrowdedValley] = []
+    for problem, group in [] if runs.empty else runs.groupby("problem", sort=False):
+        tried = group.loc[group["setting"] == "default", "optimizer"].nunique()
+        default = group[group["setting"] == "default"].dropna(subset=["time_to_target_s"])
+        tuned = group[group["setting"] == "tuned"].dropna(subset=["time_to_target_s"])
+        if default.empty or tuned.empty:
+            which = "default" if default.empty else "tuned"
+            out.append(CrowdedValley(str(problem), tried, f"no optimizer reached the target at {which} rates"))
+            continue
+        best_d = default.loc[default["time_to_target_s"].idxmin()]
+        best_t = tuned.loc[tuned["time_to_target_s"].idxmin()]
+        popular = tuned.loc[tuned["optimizer"] == POPULAR, "time_to_target_s"]
+        out.append(
+            CrowdedValley(
+                str(problem),
+                tried,
+                best_default=(str(best_d.optimizer), float(best_d.time_to_target_s)),
+                popular_tuned=float(popular.iloc[0]) if len(popular) else None,
+                best_tuned=(str(best_t.optimizer), float(best_t.time_to_target_s)),
+            )
+        )
+    return out

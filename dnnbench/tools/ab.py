@@ -10,7 +10,7 @@ the whole job, so each side keeps its process history as in a real run, and only
 time. Per case the runner makes R rounds of base, head (then head, base: the order alternates, so
 neither side always goes first), and writes each side's records under OUT/base/rN and OUT/head/rN.
 Machine drift then hits both sides of a pair alike, which is what `asv continuous`, pyperf's
-compare and PyTorch's benchmark harness rely on; views/gate/paired.py judges the pairs.
+compare and PyTorch's benchmark harness rely on; results/gate/paired.py judges the pairs.
 
 A git ref runs with this environment's interpreter and packages when its pyproject.toml asks for
 the same dependencies as this checkout's; otherwise it gets a virtual environment of its own
@@ -41,7 +41,9 @@ real = sys.stdout
 import dnnbench
 try:
     from dnnbench.frontends.cli import main
-except ImportError:  # a side from before the front-ends had a folder of their own
+except ModuleNotFoundError as exc:  # a side from before the front-ends had a folder of their own
+    if exc.name not in ("dnnbench.frontends", "dnnbench.frontends.cli"):
+        raise
     from dnnbench.cli import main
 real.write(json.dumps({"ready": True, "dnnbench": dnnbench.__file__, "python": sys.executable}) + "\n")
 real.flush()

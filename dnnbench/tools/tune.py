@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from dnnbench.core.errors import BadInput
+from dnnbench.core.signals import Terminated
 from dnnbench.definitions import tuning
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import PlannedCase
@@ -70,6 +71,9 @@ def run_tune(
                     for seed in range(2, seeds + 2):
                         _measure(run, case, seed, suites, log)
         status = 0
+    except Terminated:
+        status = 143  # the CLI ends it in one line
+        raise
     finally:
         run.close(status)
     entries = [

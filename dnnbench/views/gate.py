@@ -46,8 +46,7 @@ def _verdict(result: GateResult) -> str:
     if result.failed:
         parts = [f"{len(result.regressions)} regression(s)"] if result.regressions else []
         if result.config.fail_on_missing and (result.missing or result.lost):
-            lost = len(set(result.missing) | {line.split()[0] for line in result.lost})
-            parts.append(f"{lost} case(s) not recorded (--allow-missing accepts them)")
+            parts.append(f"{len(result.unrecorded)} case(s) not recorded (--allow-missing accepts them)")
         return f"gate: FAIL: {', '.join(parts)} in {cases} common cases"
     noisy = sum(f.verdict == "noise" for f in result.findings)
     return f"gate: PASS: {cases} common cases within tolerance" + (

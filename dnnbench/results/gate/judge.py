@@ -15,17 +15,13 @@ import pandas as pd
 from dnnbench.core import machine
 from dnnbench.core.errors import BadInput
 from dnnbench.core.metrics import METRICS, gated
+from dnnbench.core.probes import BY_NORMALIZE
 from dnnbench.results.frames import PROBE_COLUMNS
 from dnnbench.results.gate import statistics as st
 from dnnbench.results.gate.config import INDEPENDENT, NORMALIZATIONS, GateConfig
 from dnnbench.results.gate.sides import Side, environment_warnings
 
-WHAT = {
-    "numpy": "a NumPy GEMM's rate (independent of torch)",
-    "python": "a pure-Python loop's rate (independent of torch)",
-    "reference": "the reference training step's rate",
-    "matmul": "the matmul's GFLOP/s",
-}
+WHAT = {name: probe.described for name, probe in BY_NORMALIZE.items()}
 # Between two runs the torch reference step and the independent probe may drift apart by this much
 # before the gate says the calibration disagrees (A/A spread: docs/gate.md).
 CALIBRATION_DISAGREEMENT = 0.15
@@ -75,6 +71,12 @@ class GateResult:
     @property
     def regressions(self) -> list[Finding]:
         return [f for f in self.findings if f.verdict == "regressed"]
+
+    @property
+    def unrecorded(self) -> set[str]:
+        """Every case the verdict counts as not recorded: only in the baseline, or run and lost (each
+        `lost` line starts with its case id)."""
+        return set(self.missing) | {line.split()[0].rstrip(":") for line in self.lost}
 
     @property
     def failed(self) -> bool:

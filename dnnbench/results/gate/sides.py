@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from dnnbench.core.errors import BadInput
+from dnnbench.core.probes import MATMUL
 from dnnbench.results.baselines import run_fingerprint
 from dnnbench.results.frames import load
 from dnnbench.results.journal import journal_path, read_run_meta
@@ -55,8 +56,8 @@ def environment_warnings(baseline: Side, current: Side) -> list[str]:
         if b != c and (b or c):
             out.append(f"environments differ: {key} is {b!r} in the baseline and {c!r} now")
     for side in (baseline, current):
-        start = (side.meta.get("calibration_start") or {}).get("matmul_gflops")
-        end = (side.meta.get("calibration_end") or {}).get("matmul_gflops")
+        start = (side.meta.get("calibration_start") or {}).get(MATMUL)
+        end = (side.meta.get("calibration_end") or {}).get(MATMUL)
         if start and end and abs(end / start - 1) > 0.15:
             out.append(
                 f"{side.name}: the machine's speed changed during the run (matmul {start:.0f} → {end:.0f} "

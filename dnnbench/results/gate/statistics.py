@@ -64,7 +64,7 @@ def adjusted(
     log(metric) shifted by slope × (log calibration − that median); time to target moves against
     throughput (its slope is −slope). Also the signed slope used, None where nothing was adjusted."""
     raw_b, raw_c = b_rows[metric].to_numpy(float), c_rows[metric].to_numpy(float)
-    if METRICS[metric].gate != "speed" or ref.column is None:
+    if not METRICS[metric].speed or ref.column is None:
         return raw_b, raw_c, None
     x_b, x_c = ref.log_speed(b_rows, "baseline"), ref.log_speed(c_rows, "current")
     if x_b is None or x_c is None:

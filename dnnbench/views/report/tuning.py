@@ -11,10 +11,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from dnnbench.results.tuning import TAU_MAX, performance_profile, profile_times, reruns, select, trials
+from dnnbench.results.tuning import POPULAR, TAU_MAX, performance_profile, profile_times, reruns, select, trials
+from dnnbench.results.tuning import crowded_valley as judged_crowded_valley
 from dnnbench.views.report.charts import LEGEND, PALETTE
-
-POPULAR = "adam"  # the optimizer a user would tune if they tuned one
 
 
 def sensitivity(frame: pd.DataFrame) -> Figure | None:
@@ -121,34 +120,20 @@ def default_vs_tuned(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def crowded_valley(frame: pd.DataFrame) -> list[str]:
-    """Per problem: the best of all optimizers at their defaults against tuning one (Adam) and the best tuned."""
-    runs = reruns(frame, select(frame))
-    if runs.empty:
-        return []
+    """Per problem: the best of all optimizers at their defaults against tuning one (Adam) and the best
+    tuned, as results/tuning.crowded_valley answered it."""
     lines = []
-    for problem, group in runs.groupby("problem", sort=False):
-        tried = group.loc[group["setting"] == "default", "optimizer"].nunique()
-        default = group[(group["setting"] == "default")].dropna(subset=["time_to_target_s"])
-        tuned = group[(group["setting"] == "tuned")].dropna(subset=["time_to_target_s"])
-        adam = tuned[tuned["optimizer"] == POPULAR]
-        if default.empty or tuned.empty:
-            which = "default" if default.empty else "tuned"
-            lines.append(f"{problem}: not answerable here (no optimizer reached the target at {which} rates)")
+    for answer in judged_crowded_valley(frame):
+        if answer.unanswerable or answer.best_default is None or answer.best_tuned is None:
+            lines.append(f"{answer.problem}: not answerable here ({answer.unanswerable})")
             continue
-        best_default, best_tuned = (
-            default.loc[default["time_to_target_s"].idxmin()],
-            tuned.loc[tuned["time_to_target_s"].idxmin()],
-        )
-        one = float(adam["time_to_target_s"].iloc[0]) if len(adam) else None
-        compare = (
-            "match" if one and abs(best_default.time_to_target_s / one - 1) <= 0.1
-            else "beat" if one and best_default.time_to_target_s < one else "lose to"
-        )  # fmt: skip
+        (default_name, default_s), (tuned_name, tuned_s) = answer.best_default, answer.best_tuned
+        one = answer.popular_tuned
         lines.append(
-            f"{problem}: trying {tried} optimizers at their defaults reaches the target in "
-            f"{best_default.time_to_target_s:.3g} s ({best_default.optimizer}); tuning {POPULAR} alone: "
-            + (f"{one:.3g} s, so the defaults {compare} it" if one else f"{POPULAR} never reaches it")
-            + f"; the best tuned: {best_tuned.time_to_target_s:.3g} s ({best_tuned.optimizer})."
+            f"{answer.problem}: trying {answer.tried} optimizers at their defaults reaches the target in "
+            f"{default_s:.3g} s ({default_name}); tuning {POPULAR} alone: "
+            + (f"{one:.3g} s, so the defaults {answer.verdict} it" if one else f"{POPULAR} never reaches it")
+            + f"; the best tuned: {tuned_s:.3g} s ({tuned_name})."
         )
     return lines
 
