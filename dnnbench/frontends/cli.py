@@ -66,7 +66,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dnnbench.measurement import distributed
     from dnnbench.measurement import env as envmod
     from dnnbench.results.run import Run
-    from dnnbench.views.progress import one_line_summary
 
     plan = expand_from_options(args)
     if args.case:
@@ -94,8 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if record is None:
                     print(f"{p.id}: measured already in this run (--resume)")
                     continue
-                print(f"{p.id}: {one_line_summary(record)}", flush=True)
-                worst = max(worst, 1 if record.status == "error" else 0)
+                worst = max(worst, _progress(p.id, record))
         status = worst
     except Terminated:
         print(f"dnnbench: terminated (SIGTERM); {run.kept()}", file=sys.stderr)
@@ -105,6 +103,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if run.journal and status != 143:
         print(f"results: {run.journal.dir}")
     return status
+
+
+def _progress(planned_id: str, record) -> int:
+    """One line per finished pair; 1 when the case failed (the run's exit status), else 0."""
+    from dnnbench.views.progress import one_line_summary
+
+    print(f"{planned_id}: {one_line_summary(record)}", flush=True)
+    return 1 if record.status == "error" else 0
 
 
 def _run_as_rank(plan, args: argparse.Namespace) -> int:
@@ -117,7 +123,6 @@ def _run_as_rank(plan, args: argparse.Namespace) -> int:
     from dnnbench.measurement import distributed
     from dnnbench.measurement import env as envmod
     from dnnbench.results.run import Run
-    from dnnbench.views.progress import one_line_summary
 
     world = int(os.environ["WORLD_SIZE"])
     cases = [p for p in plan if p.case.world_size == world]
@@ -155,8 +160,7 @@ def _run_as_rank(plan, args: argparse.Namespace) -> int:
                     record = run.train(p, data_dir=args.data_dir, trainer=distributed.rank_run)
                     record = run.keep(record) if record is not None else None
                 if record is not None:
-                    print(f"{p.id}: {one_line_summary(record)}", flush=True)
-                    worst = max(worst, 1 if record.status == "error" else 0)
+                    worst = max(worst, _progress(p.id, record))
         status = worst
     except Terminated:
         print(f"dnnbench: terminated (SIGTERM); {run.kept()}", file=sys.stderr)
