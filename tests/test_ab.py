@@ -131,3 +131,21 @@ def test_ab_of_a_git_ref_against_itself_passes_and_leaves_no_worktree(tmp_path):
     assert str(tmp_path) not in worktrees
     bad = run_cli("ab", "--base", "no-such-ref", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "git rev-parse" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+BEFORE_THE_FOLDERS = "5b975b9"  # the last commit with dnnbench/cli.py at the package's top
+
+
+@pytest.mark.slow
+def test_ab_against_a_commit_from_before_the_front_ends_moved(tmp_path):
+    # CI's A/B base can predate a move of modules: each side's worker must run its own side's CLI, not
+    # find the other side's through the editable install (which is what broke .ci/gate once).
+    known = subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{BEFORE_THE_FOLDERS}^{{commit}}"])
+    if known.returncode != 0:
+        pytest.skip(f"this clone's history lacks {BEFORE_THE_FOLDERS} (a shallow clone)")
+    select = ["-k", "cubic_b20_adam", "--out", str(tmp_path / "ab")]
+    out = run_cli("ab", "--base", BEFORE_THE_FOLDERS, "--matrix", "smoke", "--rounds", "2", *select, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    meta = json.loads((tmp_path / "ab" / "ab.json").read_text())
+    assert meta["base_module"].startswith(str(tmp_path / "ab" / "worktrees"))
+    assert meta["failures"] == [] and meta["unrecorded"] == []

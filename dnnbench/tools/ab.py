@@ -38,12 +38,12 @@ from dnnbench.core.errors import BadInput
 WORKER = r"""
 import contextlib, io, json, sys, time, traceback
 real = sys.stdout
-import dnnbench
-try:
+import dnnbench, os
+# A side from before the front-ends had a folder of their own has dnnbench/cli.py. Decided by the side's
+# own files: trying the import would find the other side's module through an editable install's finder.
+if os.path.exists(os.path.join(os.path.dirname(dnnbench.__file__), "frontends", "cli.py")):
     from dnnbench.frontends.cli import main
-except ModuleNotFoundError as exc:  # a side from before the front-ends had a folder of their own
-    if exc.name not in ("dnnbench.frontends", "dnnbench.frontends.cli"):
-        raise
+else:
     from dnnbench.cli import main
 real.write(json.dumps({"ready": True, "dnnbench": dnnbench.__file__, "python": sys.executable}) + "\n")
 real.flush()
