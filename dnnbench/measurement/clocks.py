@@ -69,7 +69,7 @@ def step_clock(device: str) -> CpuStepClock | CudaStepClock:
 
 def synchronized_perf_counter() -> float:
     """perf_counter after draining the CUDA queue: a wall clock that sees asynchronous GPU work.
-    The pytest-benchmark timer for CUDA runs (bench/conftest.py)."""
+    The pytest-benchmark timer for CUDA runs (set by frontends/pytest_plugin.py)."""
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         torch.cuda.synchronize()
     return time.perf_counter()
