@@ -11,11 +11,10 @@ from collections.abc import Callable
 
 from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.definitions.cases import Case
-from dnnbench.definitions.optimizers import OPTIMIZERS
+from dnnbench.definitions.optimizers import OPTIMIZERS, RACE
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 
 SUITES = ("batch", "optimizers", "regularization", "loaders", "note", "scaling", "harness", "fastpaths")
-RACE_OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the note's five, in its legend order
 
 Matrix = dict[str, list[Case]]
 
@@ -39,7 +38,7 @@ def note_suite(
     cases = [dnn.replace(workload="mnist"), dnn]
     race = Case(workload="cubic", protocol="note", batch_size=20, lr=0.01, epochs=10, num_workers=race_workers)
     race = race.replace(device=device)
-    cases += [race.replace(optimizer=o, beta2=0.99 if o == "adam" else None) for o in RACE_OPTIMIZERS]
+    cases += [race.replace(optimizer=o, beta2=0.99 if o == "adam" else None) for o in RACE]
     b1 = mnist.replace(batch_size=1, epochs=1, max_seconds=b1_seconds)
     cases += [b1, mnist, mnist.replace(batch_size="full")]
     cases += [mnist.replace(regularization=r) for r in ("dropout", "batchnorm", "l1", "l2")]

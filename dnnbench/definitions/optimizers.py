@@ -35,6 +35,9 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 }
 
 
+RACE = ("sgd", "momentum", "adagrad", "rmsprop", "adam")  # the note's optimizer race, in its legend order
+
+
 def default_lr(name: str) -> float:
     return OPTIMIZERS[name].default_lr
 

@@ -21,10 +21,9 @@ from typing import Any
 
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions.cases import Case
-from dnnbench.definitions.optimizers import OPTIMIZERS, default_lr
+from dnnbench.definitions.optimizers import OPTIMIZERS, RACE, default_lr
 
 TUNED_DIR = Path("results/tuned")
-RACE = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 
 
 def log_grid(center: float, points: int = 7, decades: float = 4.0) -> list[float]:

@@ -282,7 +282,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         ]
         for side in sides:
             print(f"ab: {side.describe()}")
-        plan = ab.Plan(args.matrix, args.device, args.seeds, args.rounds, args.dnnbench_set, args.data_dir, args.k)
+        plan = ab.ABPlan(args.matrix, args.device, args.seeds, args.rounds, args.dnnbench_set, args.data_dir, args.k)
         try:
             meta = ab.run_ab(sides[0], sides[1], plan, out)
         finally:

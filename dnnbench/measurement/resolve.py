@@ -1,4 +1,4 @@
-"""Plan resolution: a case's defaults resolved against its workload and the data's size.
+"""Plan resolution (a ResolvedPlan): a case's defaults resolved against its workload and the data's size.
 
 A pure function of its arguments (no torch, no global state), so what a run will do can be read,
 tested and recorded before anything is built.
@@ -17,7 +17,7 @@ from dnnbench.definitions.workloads import Workload
 
 
 @dataclass(frozen=True)
-class Plan:
+class ResolvedPlan:
     """What the run will actually do."""
 
     batch_size: int  # global: all ranks together
@@ -54,7 +54,7 @@ def warmup_steps(requested: int, planned: int) -> int:
     return min(requested, max(1, planned // 4))
 
 
-def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_test: int, threads: int) -> Plan:
+def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_test: int, threads: int) -> ResolvedPlan:
     """The plan of `case` on splits of the given sizes, with `threads` torch threads."""
     batch = n_train if case.batch_size == "full" else int(case.batch_size)
     if batch > n_train:
@@ -72,7 +72,7 @@ def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_tes
     # The note evaluates once per epoch; the benchmark at the workload's cadence in samples.
     default_cadence = n_train if case.protocol == "note" else workload.eval_every
     scale = {"none": 1.0, "linear": float(world), "sqrt": math.sqrt(world)}[case.lr_rule]
-    return Plan(
+    return ResolvedPlan(
         batch_size=batch,
         lr=(case.lr or default_lr(case.optimizer)) * scale,
         hidden=case.hidden if case.hidden is not None else workload.hidden,

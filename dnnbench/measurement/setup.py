@@ -19,7 +19,7 @@ from dnnbench.definitions.optimizers import build_optimizer
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import Workload
 from dnnbench.measurement.hooks import Hooks
-from dnnbench.measurement.resolve import Plan
+from dnnbench.measurement.resolve import ResolvedPlan
 
 
 @dataclass
@@ -53,7 +53,13 @@ def _to(split: Split, device: torch.device) -> Split:
 
 
 def build(
-    case: Case, plan: Plan, workload: Workload, splits: Splits, seed: int, hooks: Hooks, shard: tuple[int, int] = (0, 1)
+    case: Case,
+    plan: ResolvedPlan,
+    workload: Workload,
+    splits: Splits,
+    seed: int,
+    hooks: Hooks,
+    shard: tuple[int, int] = (0, 1),
 ) -> Setup:
     """Everything the case trains, seeded with `seed` (model initialisation, dropout, shuffling); with
     shard=(rank, world) the loader gives this rank its share of each epoch."""

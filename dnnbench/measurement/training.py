@@ -22,7 +22,7 @@ from dnnbench.definitions.workloads import Workload, get_workload
 from dnnbench.measurement.clocks import PHASES, step_clock
 from dnnbench.measurement.hooks import NO_HOOKS, Hooks
 from dnnbench.measurement.memory import PeakMemory, SavedActivations
-from dnnbench.measurement.resolve import Plan, resolve_plan
+from dnnbench.measurement.resolve import ResolvedPlan, resolve_plan
 from dnnbench.measurement.setup import build
 from dnnbench.measurement.step import evaluate, training_step
 
@@ -89,7 +89,7 @@ class Training:
         self.device = torch.device(case.device)
         torch.set_num_threads(case.threads or DEFAULT_THREADS)
         splits = load_splits(self.workload, case.train_samples, case.features, data_dir, case.protocol)
-        self.plan: Plan = resolve_plan(
+        self.plan: ResolvedPlan = resolve_plan(
             case, self.workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads()
         )
         self.setup = build(case, self.plan, self.workload, splits, seed, hooks, shard)

@@ -71,7 +71,7 @@ INSTALLS = ("auto", "shared", "venv")
 
 
 @dataclass
-class Side:
+class Checkout:
     """Where one side's code and interpreter come from."""
 
     name: str  # "base" or "head"
@@ -118,14 +118,14 @@ def _own_venv(root: Path, where: Path) -> str:
 
 def prepare_side(
     name: str, ref: str | None, python: str | None, repo: Path, workdir: Path, install: str = "auto"
-) -> Side:
+) -> Checkout:
     """A side from a git ref (checked out as a worktree) and/or an interpreter."""
     if install not in INSTALLS:
         raise BadInput(f"unknown install {install!r}; choose from: {', '.join(INSTALLS)}")
     if python is not None and not Path(python).exists():
         raise BadInput(f"no Python interpreter at {python!r}")
     if ref is None:
-        return Side(name, repo, python or sys.executable, env={"PYTHONPATH": str(repo)})
+        return Checkout(name, repo, python or sys.executable, env={"PYTHONPATH": str(repo)})
     commit = _git(repo, "rev-parse", "--verify", f"{ref}^{{commit}}")
     root = workdir / "worktrees" / name
     if root.exists():
@@ -136,15 +136,15 @@ def prepare_side(
         same = _dependencies(root) == _dependencies(repo)
         if install == "venv" or (install == "auto" and not same):
             python = _own_venv(root, workdir / "envs" / name)
-            return Side(name, root, python, ref, commit)
+            return Checkout(name, root, python, ref, commit)
         python = sys.executable
-    return Side(name, root, python, ref, commit, env={"PYTHONPATH": str(root)})
+    return Checkout(name, root, python, ref, commit, env={"PYTHONPATH": str(root)})
 
 
 class Worker:
     """One side's long-lived process."""
 
-    def __init__(self, side: Side, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, side: Checkout, extra_env: dict[str, str] | None = None) -> None:
         env = {**os.environ, **(extra_env or {}), **side.env}
         if "PYTHONPATH" in side.env and os.environ.get("PYTHONPATH"):
             env["PYTHONPATH"] = f"{side.env['PYTHONPATH']}{os.pathsep}{os.environ['PYTHONPATH']}"
@@ -201,7 +201,7 @@ def skip_reasons(text: str) -> dict[str, str | None]:
 
 
 @dataclass
-class Plan:
+class ABPlan:
     matrix: str
     device: str
     seeds: str
@@ -211,7 +211,7 @@ class Plan:
     select: list[str]  # substrings of case ids to keep (none: all)
 
 
-def _plan_args(plan: Plan) -> list[str]:
+def _plan_args(plan: ABPlan) -> list[str]:
     args = ["--matrix", plan.matrix, "--device", plan.device, "--seeds", plan.seeds]
     for item in plan.overrides:
         args += ["--set", item]
@@ -220,7 +220,7 @@ def _plan_args(plan: Plan) -> list[str]:
     return args
 
 
-def run_ab(base: Side, head: Side, plan: Plan, out: Path, log=print) -> dict[str, Any]:
+def run_ab(base: Checkout, head: Checkout, plan: ABPlan, out: Path, log=print) -> dict[str, Any]:
     """Run every common case of the plan in alternating rounds; return what ab.json records."""
     if plan.rounds < 2:
         raise BadInput(f"--rounds must be at least 2 (pairs to judge), got {plan.rounds}")
@@ -316,7 +316,7 @@ def _recorded(folder: Path, case_id: str) -> bool:
     return False
 
 
-def remove_worktrees(repo: Path, sides: list[Side]) -> None:
+def remove_worktrees(repo: Path, sides: list[Checkout]) -> None:
     for side in sides:
         if side.ref is not None:
             subprocess.run(

@@ -275,8 +275,8 @@ def calibration_agreement(baseline: Side, current: Side, limit: float = CALIBRAT
     """One line when the torch reference step moved between the runs unlike the independent probe: then
     the reference step shares a change with the cases (torch, BLAS, threads) and the gate must not
     divide by it; None when they agree or one is missing."""
-    shared = _probe_change(baseline, current, "reference_steps_per_s")
-    independent = _probe_change(baseline, current, "numpy_gemm_per_s")
+    shared = _probe_change(baseline, current, BY_NORMALIZE["reference"].key)
+    independent = _probe_change(baseline, current, BY_NORMALIZE["numpy"].key)
     if shared is None or independent is None or abs(np.log(shared / independent)) <= np.log1p(limit):
         return None
     return (

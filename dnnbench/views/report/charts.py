@@ -13,9 +13,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from dnnbench.definitions import tuning
 from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.optimizers import OPTIMIZERS
+from dnnbench.definitions.optimizers import RACE as OPTIMIZER_RACE
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.results.analysis import in_suite, varying_label
 
@@ -24,7 +24,7 @@ sns.set_theme(style="whitegrid", context="notebook")
 # The vocabularies are the definitions' registries, so that a new optimizer or loader needs no edit here.
 OPTIMIZER_ORDER = list(OPTIMIZERS)
 LEGEND = {name: spec.label or name for name, spec in OPTIMIZERS.items()}  # the note's legend spelling
-RACE = list(tuning.RACE)
+RACE = list(OPTIMIZER_RACE)
 REGULARIZATION_ORDER = list(REGULARIZATION_KINDS)
 LOADER_ORDER = list(LOADER_KINDS)
 PHASE_ORDER = ["data_wait", "copy", "forward", "backward", "allreduce", "optimizer"]
