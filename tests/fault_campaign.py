@@ -11,13 +11,12 @@ two runs on one folder, a lock left by a dead process — and then checks what a
 - the folder readable by `dnnbench report` and `dnnbench gate`, and `--resume` finishing the run,
 - no process of the run left behind, and no traceback shown: the user saw one line.
 
-    python -m tests.fault_campaign [--repeats 3] [--out /tmp/faults]   # prints the table for the issue
-tests/test_faults.py runs every scenario once.
+tests/test_faults.py runs every scenario once; experiments/fault_campaign.py repeats them all and prints
+the table docs/faults.md quotes.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
@@ -367,36 +366,3 @@ def expected_keys(work: Path) -> set:
     """The case x seed pairs of an undisturbed run of the same selection."""
     run(bench(work / "reference"))
     return {(r["case_id"], r["seed"]) for r in map(json.loads, whole_lines(work / "reference" / "records.jsonl"))}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default="/tmp/dnnbench-faults")
-    parser.add_argument("--only", action="append", default=[], help="scenario names (default: all)")
-    args = parser.parse_args()
-    out = Path(args.out)
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    expected = expected_keys(out)
-    rng = random.Random(0)
-    rows = []
-    for name, scenario in SCENARIOS.items():
-        if args.only and name not in args.only:
-            continue
-        outcomes = []
-        for i in range(args.repeats):
-            work = out / f"{name}-{i}"
-            work.mkdir()
-            outcomes.append(scenario(work, expected, rng))
-            print(f"{name} #{i + 1}: {'clean' if outcomes[-1].clean else 'PROBLEM'} {outcomes[-1].notes}", flush=True)
-        rows.append((outcomes[0].scenario, outcomes))
-    print("\n| fault | tried | records lost | duplicated | folders unreadable | tracebacks shown |")
-    print("|---|---|---|---|---|---|")
-    for scenario, outcomes in rows:
-        sums = [sum(getattr(o, k) for o in outcomes) for k in ("lost", "duplicated", "unreadable", "tracebacks")]
-        print(f"| {scenario} | {len(outcomes)} | " + " | ".join(map(str, sums)) + " |")
-
-
-if __name__ == "__main__":
-    main()
