@@ -85,3 +85,32 @@ def test_missing_mnist_offline_is_one_clear_line(tmp_path, monkeypatch):
     message = str(info.value)
     assert "mnist data set not found" in message and "--data-dir" in message and "fashion-mnist" in message
     assert "\n" not in message
+
+
+def test_two_runs_staging_the_same_files_at_once_both_succeed(tmp_path):
+    # Two benchmark runs on one machine (two CI jobs, a run beside `make data`) share the cache: each must
+    # stage into files of its own and rename them into place, never write into the other's half-copy.
+    import gzip
+    import os
+    import threading
+
+    payload = os.urandom(8 << 20)
+    src = tmp_path / "train-images-idx3-ubyte.gz"
+    src.write_bytes(gzip.compress(payload, compresslevel=1))
+    errors: list[BaseException] = []
+
+    def stage() -> None:
+        try:
+            data._stage({"train-images-idx3-ubyte": src}, tmp_path / "root", "mnist")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=stage) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    assert errors == []
+    assert (raw / "train-images-idx3-ubyte").read_bytes() == payload
+    assert [p.name for p in raw.iterdir()] == ["train-images-idx3-ubyte"]  # no half-copy left behind

@@ -13,6 +13,7 @@ import gzip
 import math
 import os
 import shutil
+import threading
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -125,7 +126,9 @@ def _stage(files: dict[str, Path], root: Path, name: str) -> None:
     raw = root / _torchvision_class(name).__name__ / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for base, src in files.items():
-        partial = raw / f"{base}.partial"  # renamed when complete: a killed copy never looks done
+        # renamed when complete, so a killed copy never looks done; named by process and thread, so two
+        # runs staging the same files at once (two CI jobs on one cache) never write into one file
+        partial = raw / f"{base}.{os.getpid()}-{threading.get_ident()}.partial"
         opener = gzip.open if src.suffix == ".gz" else open
         try:
             with opener(src, "rb") as fin, open(partial, "wb") as fout:
