@@ -214,3 +214,22 @@ def test_a_new_loader_kind_is_one_registry_entry(monkeypatch):
     result = engine.run(case, seed=1)
     assert result.status == "ok", result.reason
     assert built == [case.batch_size] and result.metrics["samples"] == 400
+
+
+def test_no_module_branches_on_a_workload_name():
+    # A workload is behaviour (definitions/workloads/): the engine, the planner and the views ask it and
+    # never compare a workload's name. Matrices may *name* the workloads they list (a keyword, not a
+    # comparison). claims.py selects the note's runs by name until the claims issue gives them a rule.
+    from dnnbench.definitions.workloads import WORKLOADS
+
+    allowed = {PACKAGE / "results" / "claims.py"}
+    found = []
+    for name, path in _modules():
+        if name.startswith("dnnbench.definitions.workloads") or path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                names = [s.value for s in sides if isinstance(s, ast.Constant) and s.value in WORKLOADS]
+                found += [f"{path.relative_to(ROOT)}:{node.lineno} compares with {n!r}" for n in names]
+    assert found == []

@@ -28,7 +28,7 @@ from dnnbench.definitions.matrices import MATRICES, get_matrix
         ("num_workers", -1, "num_workers must be an integer >= 0, got -1"),
         ("epochs", 0, "epochs must be a positive integer, got 0"),
         ("hidden", (0,), "hidden must be layer widths"),
-        ("features", 10, "features applies to the synthetic workload only"),
+        ("features", 10, "features applies to workloads whose data has no fixed width (synthetic)"),
         ("train_samples", 60_000, "exceeds the 50000 samples"),
     ],
 )

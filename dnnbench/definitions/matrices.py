@@ -20,7 +20,12 @@ Matrix = dict[str, list[Case]]
 
 
 def note_suite(
-    device: str, *, size: Case | None = None, race_workers: int = 2, b1_seconds: float | None = None
+    device: str,
+    *,
+    size: Case | None = None,
+    race_workers: int = 2,
+    race_epochs: int = 10,
+    b1_seconds: float | None = None,
 ) -> list[Case]:
     """The note's experiments by its own protocol (all training data, the test set every epoch):
 
@@ -36,7 +41,7 @@ def note_suite(
     dnn = Case(protocol="note", loader="torchvision", device=device, **shrink)
     mnist = dnn.replace(workload="mnist", loader="tensor")
     cases = [dnn.replace(workload="mnist"), dnn]
-    race = Case(workload="cubic", protocol="note", batch_size=20, lr=0.01, epochs=10, num_workers=race_workers)
+    race = Case(workload="cubic", protocol="note", batch_size=20, lr=0.01, epochs=race_epochs, num_workers=race_workers)
     race = race.replace(device=device)
     cases += [race.replace(optimizer=o, beta2=0.99 if o == "adam" else None) for o in RACE]
     b1 = mnist.replace(batch_size=1, epochs=1, max_seconds=b1_seconds)
@@ -93,8 +98,7 @@ def _suites(
 def smoke(device: str) -> Matrix:
     """Every axis at least once on a 2,000-sample slice of real data: about a minute."""
     base = Case(device=device, train_samples=2000, eval_samples=1000, epochs=2, eval_every=500)
-    note = note_suite(device, size=base.replace(eval_every=None), race_workers=0, b1_seconds=1.0)
-    note = [c.replace(epochs=3) if c.workload == "cubic" else c for c in note]
+    note = note_suite(device, size=base.replace(eval_every=None), race_workers=0, race_epochs=3, b1_seconds=1.0)
     m = _suites(
         base,
         batch_sizes=(1, 100, "full"),

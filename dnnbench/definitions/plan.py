@@ -8,16 +8,18 @@ pytest output, the records and the report all show them instead of silently drop
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dnnbench.core.errors import BadInput
-from dnnbench.definitions import data, fastpaths, shards, tuning
+from dnnbench.definitions import fastpaths, shards, tuning
 from dnnbench.definitions.cases import Case, parse_overrides
 from dnnbench.definitions.devices import resolve_device, too_many_ranks
 from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.matrices import DEFAULT_REPEATS, get_matrix
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import get_workload
+from dnnbench.definitions.workloads import use as use_workload
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,17 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
     ranks = too_many_ranks(case.world_size, case.device) or fastpaths.skip_reason(case)
     if ranks:
         return ranks
+    regularization = REGULARIZATION_KINDS[case.regularization]
+    if regularization.batchnorm and not workload.places_batchnorm:
+        return f"the {case.workload} model has no place for BatchNorm"
+    if regularization.dropout and not workload.places_dropout:
+        return f"the {case.workload} model has no place for Dropout"
     if case.batch_size == 1 and REGULARIZATION_KINDS[case.regularization].batchnorm:
         return "BatchNorm cannot normalise a batch of one sample in training"
     n_train = case.train_samples or workload.train_size(case.protocol)
     if isinstance(case.batch_size, int) and case.batch_size > n_train:
         return f"batch_size {case.batch_size} exceeds the {n_train} training samples"
-    if workload.needs_files and not data.available(case.workload, data_dir):
-        return (
-            f"the {case.workload} data set is not on this machine (offline): put its IDX files in a "
-            "folder passed as --data-dir or DNNBENCH_DATA to include it"
-        )
-    return None
+    return workload.missing(data_dir)
 
 
 def expand_from_options(options) -> list[PlannedCase]:
@@ -66,6 +68,7 @@ def expand_from_options(options) -> list[PlannedCase]:
         repeats=options.repeats,
         seeds=parse_seeds(options.seeds) if options.seeds else None,
         data_dir=options.data_dir,
+        workload=getattr(options, "workload", None),
     )
     shard = getattr(options, "shard", None)
     return shards.select(plan, *shards.parse_shard(shard)) if shard else plan
@@ -81,6 +84,31 @@ def _override(case: Case, overrides: dict) -> Case:
     if optimizer in OPTIMIZERS and "beta2" not in changes and "betas" not in OPTIMIZERS[optimizer].options:
         changes["beta2"] = None
     return case.replace(**changes)
+
+
+def _workload_swap(spec: str, data_dir: str | os.PathLike | None) -> Callable[[Case], Case | None]:
+    """case → the same case on the named workload (None: a case of the note's protocol the workload is
+    not in); fields the workload cannot take fall back to its own defaults."""
+    from dnnbench.definitions.workloads import BUILT_IN, use
+    from dnnbench.definitions.workloads.check import check
+
+    name = use(spec)
+    workload = get_workload(name)
+    workload.require(data_dir)
+    if workload not in BUILT_IN:
+        check(workload, data_dir, spec)
+
+    def swap(case: Case) -> Case | None:
+        if case.protocol == "note" and not workload.in_note:
+            return None
+        n_train = workload.train_size(case.protocol)
+        return case.replace(
+            workload=name,
+            train_samples=case.train_samples if case.train_samples and case.train_samples < n_train else None,
+            features=case.features if workload.default_features is not None else None,
+        )
+
+    return swap
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -100,10 +128,16 @@ def expand(
     repeats: int | None = None,
     seeds: list[int] | None = None,
     data_dir: str | os.PathLike | None = None,
+    workload: str | None = None,
 ) -> list[PlannedCase]:
     """The run's plan in matrix order. Overrides (--set) apply to every case; cases that become
-    identical merge. Naming a workload explicitly makes its missing data an error, not a skip."""
+    identical merge. Naming a workload explicitly makes its missing data an error, not a skip.
+
+    `workload` (--workload: a name or a plug-in spec) trains every case of the matrix on that workload,
+    after checking that its data, model and loss fit together; the note's cases (its protocol) stay the
+    note's and are left out unless the workload is one of the note's."""
     overrides = dict(overrides or {})
+    swap = _workload_swap(workload, data_dir) if workload else None
     device = resolve_device(overrides.pop("device", device))
     tuned_name = None
     if isinstance(overrides.get("lr"), str):  # --set lr=tuned[:NAME]
@@ -113,13 +147,19 @@ def expand(
         raise BadInput(f"--repeats must be a positive integer, got {repeats!r}")
     if seeds is None:
         seeds = list(range(1, (repeats or DEFAULT_REPEATS.get(matrix, 1)) + 1))
-    if "workload" in overrides and get_workload(overrides["workload"]).needs_files:
-        data.locate(overrides["workload"], data_dir)  # raises DataMissing (exit 2) when absent
+    if "workload" in overrides:
+        overrides["workload"] = use_workload(overrides["workload"])
+        get_workload(overrides["workload"]).require(data_dir)  # DataMissing (exit 2) when absent
 
     order: list[Case] = []
     suites_of: dict[Case, list[str]] = {}
     for suite, cases in get_matrix(matrix, device).items():
         for case in cases:
+            if swap is not None:
+                swapped = swap(case)
+                if swapped is None:
+                    continue
+                case = swapped
             case = _override(case, overrides) if overrides else case
             case = tuning.with_tuned_lr(case, tuned, tuned_name) if tuned_name else case
             if case not in suites_of:

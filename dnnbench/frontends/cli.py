@@ -175,11 +175,11 @@ def _run_as_rank(plan, args: argparse.Namespace) -> int:
 
 
 def cmd_fetch_data(args: argparse.Namespace) -> int:
-    from dnnbench.definitions import data
+    from dnnbench.definitions.workloads import get_workload, use
 
-    for name in args.workload:
-        root = data.locate(name, args.data_dir)
-        print(f"{name}: {root}")
+    for spec in args.workload:
+        name = use(spec)
+        print(f"{name}: {get_workload(name).require(args.data_dir)}")
     return 0
 
 
@@ -282,7 +282,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
         ]
         for side in sides:
             print(f"ab: {side.describe()}")
-        plan = ab.ABPlan(args.matrix, args.device, args.seeds, args.rounds, args.dnnbench_set, args.data_dir, args.k)
+        plan = ab.ABPlan(
+            args.matrix, args.device, args.seeds, args.rounds, args.dnnbench_set, args.data_dir, args.k, args.workload
+        )
         try:
             meta = ab.run_ab(sides[0], sides[1], plan, out)
         finally:
@@ -583,7 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_machine)
 
     p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
-    p.add_argument("--workload", action="append", default=None, help="fashion-mnist (default), mnist")
+    p.add_argument(
+        "--workload", action="append", default=None, help="fashion-mnist (default), mnist, or a plug-in (repeatable)"
+    )
     p.add_argument("--data-dir", default=None)
     p.set_defaults(handler=cmd_fetch_data)
     return parser

@@ -22,6 +22,15 @@ PLAN_OPTIONS: list[tuple[str, dict]] = [
         },
     ),
     (
+        "--workload",
+        {
+            "default": None,
+            "metavar": "NAME|MODULE:ATTR|FILE.py",
+            "help": "train every case of the matrix on this workload: a name, an installed plug-in, "
+            "module:attribute or path/to/file.py[:attribute] (the note's own cases are left out)",
+        },
+    ),
+    (
         "--data-dir",
         {"default": None, "help": "folder holding the data sets' IDX files (else $DNNBENCH_DATA)"},
     ),

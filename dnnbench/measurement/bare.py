@@ -16,14 +16,11 @@ import time
 from typing import cast
 
 import torch
-from torch import nn
 
 from dnnbench.definitions.cases import Case
-from dnnbench.definitions.data import load_splits
 from dnnbench.definitions.loaders import BuildOptions, make_loader
-from dnnbench.definitions.models import build_mlp
 from dnnbench.definitions.optimizers import build_optimizer
-from dnnbench.definitions.workloads import get_workload
+from dnnbench.definitions.workloads import ModelChoices, get_workload
 from dnnbench.measurement import allocator
 from dnnbench.measurement.resolve import resolve_plan
 from dnnbench.measurement.training import DEFAULT_THREADS
@@ -34,13 +31,13 @@ def bare_throughput(case: Case, seed: int = 1, data_dir: str | None = None) -> f
     allocator.pin()
     torch.set_num_threads(case.threads or DEFAULT_THREADS)
     workload = get_workload(case.workload)
-    splits = load_splits(workload, case.train_samples, case.features, data_dir, case.protocol)
+    splits = workload.load_splits(case.train_samples, case.features, data_dir, case.protocol)
     plan = resolve_plan(case, workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads())
     device = torch.device(case.device)
     torch.manual_seed(seed)
-    model = build_mlp(case.features or workload.in_features, plan.hidden, workload.out_features).to(device)
+    model = workload.build_model(ModelChoices(plan.hidden, case.features)).to(device)  # no regularization
     optimizer = build_optimizer(case.optimizer, model.parameters(), plan.lr, None, case.beta2, case.optimizer_impl)
-    loss_fn = nn.CrossEntropyLoss() if plan.classification else nn.MSELoss()
+    loss_fn = workload.make_loss()
     loader = make_loader(
         case.loader, splits, BuildOptions(plan.batch_size, seed, device, case.num_workers, case.pin_memory)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -86,18 +87,17 @@ def final_metrics(training: Training) -> dict[str, Any]:
     test_metric, test_loss = training.evaluate("test")
     train_metric, train_loss = training.evaluate("train")
     training.validation.eval_time += time.perf_counter() - started
+    task = training.workload.task
     metrics: dict[str, Any] = {"final_test_loss": test_loss, "final_train_loss": train_loss}
-    if training.plan.classification:
-        metrics["final_test_accuracy"] = test_metric
-        metrics["final_train_accuracy"] = train_metric
-        metrics["generalization_gap"] = train_metric - test_metric
-    else:
-        metrics["generalization_gap"] = test_loss - train_loss
+    if not task.metric_is_loss:  # a metric of its own (accuracy); MSE is kept once, as the loss
+        metrics[f"final_test_{task.metric}"] = test_metric
+        metrics[f"final_train_{task.metric}"] = train_metric
+    metrics["generalization_gap"] = task.gap(train_metric, test_metric)
     curve = training.validation.curve
     if curve and training.case.protocol == "benchmark":  # the note's protocol has no validation split
         metrics["best_val_loss"] = min(v["val_loss"] for v in curve)
-        if training.plan.classification:
-            metrics["best_val_accuracy"] = max(v["val_metric"] for v in curve)
+        if not task.metric_is_loss:
+            metrics[f"best_val_{task.metric}"] = functools.reduce(task.better, (v["val_metric"] for v in curve))
     return metrics
 
 

@@ -87,7 +87,7 @@ def resolve_plan(case: Case, workload: Workload, n_train: int, n_val: int, n_tes
         warmup_steps=warmup_steps(case.warmup_steps, planned),
         drop_last=drop_last,
         threads=threads,
-        loss="cross_entropy" if workload.task == "classification" else "mse",
+        loss=workload.task.loss,
         target_metric=workload.target_metric_under(case.protocol),
         target=workload.target,
         world_size=world,

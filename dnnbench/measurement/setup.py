@@ -14,10 +14,10 @@ from torch import nn
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.data import Split, Splits
 from dnnbench.definitions.loaders import BuildOptions, make_loader
-from dnnbench.definitions.models import build_mlp, weight_matrices
+from dnnbench.definitions.models import weight_matrices
 from dnnbench.definitions.optimizers import build_optimizer
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
-from dnnbench.definitions.workloads import Workload
+from dnnbench.definitions.workloads import ModelChoices, Workload
 from dnnbench.measurement.hooks import Hooks
 from dnnbench.measurement.resolve import ResolvedPlan
 
@@ -48,6 +48,17 @@ class Objective:
         return data_loss + self.l1 * sum(w.abs().sum() for w in self.weights), data_loss
 
 
+def model_choices(case: Case, plan: ResolvedPlan) -> ModelChoices:
+    """What the case asks of its workload's model: widths, input width, BatchNorm, Dropout."""
+    regularization = REGULARIZATION_KINDS[case.regularization]
+    return ModelChoices(
+        widths=plan.hidden,
+        features=case.features,
+        batchnorm=regularization.batchnorm,
+        dropout_p=case.dropout_p if regularization.dropout else None,
+    )
+
+
 def _to(split: Split, device: torch.device) -> Split:
     return Split(split.x.to(device), split.y.to(device))
 
@@ -66,13 +77,7 @@ def build(
     device = torch.device(case.device)
     torch.manual_seed(seed)
     regularization = REGULARIZATION_KINDS[case.regularization]
-    model: nn.Module = build_mlp(
-        case.features or workload.in_features,
-        plan.hidden,
-        workload.out_features,
-        batchnorm=regularization.batchnorm,
-        dropout_p=case.dropout_p if regularization.dropout else None,
-    ).to(device)
+    model: nn.Module = workload.build_model(model_choices(case, plan)).to(device)
     weights = weight_matrices(model)
     plain = model
     model = hooks.wrap_model(model)
@@ -87,7 +92,7 @@ def build(
         beta2=case.beta2,
         impl=case.optimizer_impl,
     )
-    loss_fn = nn.CrossEntropyLoss() if plan.classification else nn.MSELoss()
+    loss_fn = workload.make_loss()
     l1 = case.l1_lambda if regularization.l1 else 0.0
     options = BuildOptions(
         plan.rank_batch_size or plan.batch_size,

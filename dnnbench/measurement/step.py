@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from dnnbench.definitions.data import Split
+from dnnbench.definitions.tasks import Task
 
 EVAL_CHUNK = 10_000  # samples per forward pass in evaluation
 
@@ -35,21 +36,20 @@ def training_step(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, split: Split, loss_fn, classification: bool, autocast=contextlib.nullcontext
+    model: nn.Module, split: Split, task: Task, loss_fn: nn.Module, autocast=contextlib.nullcontext
 ) -> tuple[float, float]:
-    """(metric, mean loss) on a split in eval mode: accuracy for classification, MSE for regression;
-    in the training's precision, so that a fast path that costs accuracy shows it."""
+    """(metric, mean loss) on a split in eval mode, the metric the task's (accuracy, MSE); in the
+    training's precision, so that a fast path that costs accuracy shows it."""
     was_training = model.training
     model.eval()
-    loss_sum, correct = 0.0, 0
+    loss_sum, metric_sum = 0.0, 0.0
     for i in range(0, len(split), EVAL_CHUNK):
         x, y = split.x[i : i + EVAL_CHUNK], split.y[i : i + EVAL_CHUNK]
         with autocast():
             out = model(x)
         out = out.float()
-        loss_sum += float(loss_fn(out, y)) * len(y)
-        if classification:
-            correct += int((out.argmax(1) == y).sum())
+        chunk_loss = float(loss_fn(out, y))
+        loss_sum += chunk_loss * len(y)
+        metric_sum += task.count(out, y, chunk_loss)
     model.train(was_training)
-    mean_loss = loss_sum / len(split)
-    return (correct / len(split) if classification else mean_loss), mean_loss
+    return metric_sum / len(split), loss_sum / len(split)

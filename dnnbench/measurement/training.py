@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from dnnbench.definitions.cases import Case
-from dnnbench.definitions.data import load_splits
 from dnnbench.definitions.workloads import Workload, get_workload
 from dnnbench.measurement.clocks import PHASES, step_clock
 from dnnbench.measurement.hooks import NO_HOOKS, Hooks
@@ -88,7 +87,7 @@ class Training:
         self.workload: Workload = get_workload(case.workload)
         self.device = torch.device(case.device)
         torch.set_num_threads(case.threads or DEFAULT_THREADS)
-        splits = load_splits(self.workload, case.train_samples, case.features, data_dir, case.protocol)
+        splits = self.workload.load_splits(case.train_samples, case.features, data_dir, case.protocol)
         self.plan: ResolvedPlan = resolve_plan(
             case, self.workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads()
         )
@@ -222,4 +221,4 @@ class Training:
     def evaluate(self, split: str) -> tuple[float, float]:
         """(metric, loss) of the model on one of the evaluation sets: val, test or train."""
         s = self.setup
-        return evaluate(s.eval_model, s.eval_sets[split], s.loss_fn, self.plan.classification, s.autocast)
+        return evaluate(s.eval_model, s.eval_sets[split], self.workload.task, s.loss_fn, s.autocast)

@@ -96,6 +96,8 @@ def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "device": case.get("device"),
                 "batch_size": str(case.get("batch_size")),
                 "protocol": r.protocol,
+                "target_metric": r.target.metric if r.target else None,  # the task: what the curves measure
+                "resolved_loss": (r.resolved or {}).get("loss"),
             }
             loss = r.curves.get("loss") or {}
             pairs = zip(loss.get("step", []), loss.get("loss", []), strict=True)

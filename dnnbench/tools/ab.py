@@ -209,6 +209,7 @@ class ABPlan:
     overrides: list[str]
     data_dir: str | None
     select: list[str]  # substrings of case ids to keep (none: all)
+    workload: str | None = None  # --workload: a name or a plug-in spec (a file path made absolute)
 
 
 def _plan_args(plan: ABPlan) -> list[str]:
@@ -217,6 +218,12 @@ def _plan_args(plan: ABPlan) -> list[str]:
         args += ["--set", item]
     if plan.data_dir:
         args += ["--data-dir", plan.data_dir]
+    if plan.workload:  # a file is named from the worker's own checkout, which is elsewhere
+        spec = plan.workload
+        where, colon, attribute = spec.rpartition(":") if ".py:" in spec else (spec, "", "")
+        if where.endswith(".py"):
+            spec = str(Path(where).resolve()) + colon + attribute
+        args += ["--workload", spec]
     return args
 
 

@@ -105,7 +105,7 @@ def highlights(summary: pd.DataFrame) -> list[str]:
     counts = summary["status"].value_counts()
     out.append(f"{len(summary)} cases: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".")
     ok = summary[summary["status"] == "ok"]
-    real = ok[ok["workload"] != "synthetic"]
+    real = ok[ok["target_value"].notna()]  # workloads with something to learn (random labels have no target)
     for workload, rows in real[real["throughput_samples_per_s"].notna()].groupby("workload"):
         best = rows.loc[rows["throughput_samples_per_s"].idxmax()]
         out.append(f"Fastest on {workload}: {best.case_id} at {best.throughput_samples_per_s:,.0f} samples/s.")

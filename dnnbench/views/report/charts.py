@@ -17,6 +17,7 @@ from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.optimizers import OPTIMIZERS
 from dnnbench.definitions.optimizers import RACE as OPTIMIZER_RACE
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
+from dnnbench.definitions.tasks import task_measured_by
 from dnnbench.results.analysis import in_suite, varying_label
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -33,6 +34,25 @@ PALETTE = {
     **dict(zip(LOADER_ORDER, sns.color_palette("Set2", len(LOADER_ORDER)), strict=True)),
 }
 SPREAD = ("pi", 100)  # the band spans min to max over seeds: no bootstrap, no hidden seeds
+SPLIT_LABELS = {"val": "validation", "test": "test", "train": "training-data"}
+LOSS_LABELS = {"mse": "MSE", "cross_entropy": "cross-entropy"}
+
+
+def metric_label(target_metric: str, note: bool) -> str:
+    """'validation accuracy', 'training-data MSE (the note's protocol)', ... from a target column."""
+    split, metric = target_metric.split("_", 1)
+    label = f"{SPLIT_LABELS.get(split, split)} {metric if metric == 'accuracy' else metric.upper()}"
+    return label + (" (the note's protocol)" if note else "")
+
+
+def lower_is_better(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose workload's metric is a loss to bring down (regression), read from the target column."""
+    return rows["target_metric"].map(lambda m: (t := task_measured_by(m)) is not None and not t.higher_is_better)
+
+
+def _loss_label(rows: pd.DataFrame) -> str:
+    loss = rows["resolved_loss"].dropna() if "resolved_loss" in rows else pd.Series(dtype=str)
+    return f"training loss ({LOSS_LABELS.get(loss.iloc[0], loss.iloc[0])})" if len(loss) else "training loss"
 
 
 def race(loss: pd.DataFrame) -> Figure | None:
@@ -41,12 +61,13 @@ def race(loss: pd.DataFrame) -> Figure | None:
         return None
     ok = loss[loss["status"] == "ok"]
     panels: list[tuple[str, pd.DataFrame, str, tuple[float, float] | None]] = []  # title, rows, y label, y limits
-    cubic = ok[(ok["workload"] == "cubic") & ok["optimizer"].isin(RACE)]
-    if not cubic.empty:
-        panels.append(("cubic: y = x³ + 0.1·noise (the note's race)", cubic, "training loss (MSE)", (0, 0.2)))
-    classes = in_suite(ok, "optimizers")
+    regression = ok[lower_is_better(ok) & ok["optimizer"].isin(RACE)]
+    for workload, rows in regression.groupby("workload"):
+        limits = (0.0, 1.3 * float(rows.groupby("step")["loss"].median().iloc[0]))  # from the first step down
+        panels.append((f"{workload}: the optimizer race", rows, _loss_label(rows), limits))
+    classes = in_suite(ok[~lower_is_better(ok)], "optimizers")
     for workload, rows in classes.groupby("workload"):
-        panels.append((f"{workload}: optimizer suite", rows, "training loss (cross-entropy)", None))
+        panels.append((f"{workload}: optimizer suite", rows, _loss_label(rows), None))
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
@@ -82,8 +103,8 @@ def validation_vs_time(val: pd.DataFrame, targets: dict[str, float]) -> Figure |
     for suite in ("optimizers", "regularization", "batch", "loaders", "note"):
         rows = in_suite(val, suite)
         for workload, wrows in rows.groupby("workload"):
-            if workload == "synthetic":
-                continue
+            if pd.isna(targets.get(workload)):
+                continue  # no target: nothing to converge to (random labels)
             panels.append((suite, workload, wrows))
     if not panels:
         return None
@@ -105,15 +126,8 @@ def validation_vs_time(val: pd.DataFrame, targets: dict[str, float]) -> Figure |
             markersize=4,
         )
         note = "protocol" in rows and (rows["protocol"] == "note").all()
-        if note:  # the note evaluates on the test set (its race: on the training data) every epoch
-            metric = (
-                "MSE on the training data (the note's protocol)"
-                if workload == "cubic"
-                else "test accuracy (the note's)"
-            )
-        else:
-            metric = "validation MSE" if workload == "cubic" else "validation accuracy"
-        if workload in targets and targets[workload] is not None:
+        metric = metric_label(rows["target_metric"].dropna().iloc[0], note)  # the note: test set or training data
+        if not pd.isna(targets.get(workload)):
             ax.axhline(targets[workload], color="black", linestyle="--", linewidth=1)
             ax.annotate(
                 f"target {targets[workload]:g}",
@@ -123,7 +137,7 @@ def validation_vs_time(val: pd.DataFrame, targets: dict[str, float]) -> Figure |
                 va="bottom",
                 fontsize="small",
             )
-        if workload == "cubic":
+        if lower_is_better(rows).all():
             ax.set_yscale("log")
         ax.set(title=f"{suite} · {workload}", xlabel="training time (s, evaluation excluded)", ylabel=metric)
         ax.legend(fontsize="x-small", title=None, loc="best")
@@ -253,7 +267,7 @@ def regularization(frame: pd.DataFrame) -> Figure | None:
 def time_to_target(frame: pd.DataFrame) -> Figure | None:
     """Time to target per optimizer, each seed a dot, the median a bar; optimizers that never reached
     the target are named on the chart."""
-    rows = pd.concat([in_suite(frame, "optimizers"), frame[frame["workload"] == "cubic"]])
+    rows = pd.concat([in_suite(frame, "optimizers"), frame[lower_is_better(frame) & frame["optimizer"].isin(RACE)]])
     rows = rows[(rows["status"] == "ok")].drop_duplicates(subset=["run", "case_id", "seed"])
     if rows.empty:
         return None
