@@ -118,3 +118,28 @@ def test_two_runs_staging_the_same_files_at_once_both_succeed(tmp_path):
     assert errors == []
     assert (raw / "train-images-idx3-ubyte").read_bytes() == payload
     assert [p.name for p in raw.iterdir()] == ["train-images-idx3-ubyte"]  # no half-copy left behind
+
+
+def test_png_files_hold_the_idx_pixels_under_their_label(fashion_root):
+    import numpy as np
+    from PIL import Image
+
+    splits = FMNIST.load_splits()
+    folder = data.png_folder(splits.image_files)
+    train_set = data._torchvision_class("fashion-mnist")(str(fashion_root), train=True, download=False)
+    for row in (0, 12_345, 59_999):
+        label = int(train_set.targets[row])
+        png = np.array(Image.open(folder / str(label) / f"{row:05d}.png"))
+        assert np.array_equal(png, train_set.data[row].numpy())
+
+
+def test_image_file_loader_visits_every_training_sample_once_per_epoch(fashion_root):
+    splits = FMNIST.load_splits(train_samples=300)
+    loader = make_loader("imagefiles", splits, BuildOptions(64, seed=2, device=torch.device("cpu")))
+    labels, shapes = [], set()
+    for x, y in loader:
+        labels.append(y)
+        shapes.add(tuple(x.shape[1:]))
+        assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
+    assert shapes == {(1, 28, 28)}
+    assert torch.equal(torch.cat(labels).sort().values, splits.train.y.sort().values)

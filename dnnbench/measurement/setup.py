@@ -56,11 +56,18 @@ def model_choices(case: Case, plan: ResolvedPlan) -> ModelChoices:
         features=case.features,
         batchnorm=regularization.batchnorm,
         dropout_p=case.dropout_p if regularization.dropout else None,
+        activation=case.activation,
     )
 
 
-def _to(split: Split, device: torch.device) -> Split:
-    return Split(split.x.to(device), split.y.to(device))
+def memory_format(case: Case) -> torch.memory_format | None:
+    """torch.channels_last for a case that asks for it, None for the default layout."""
+    return torch.channels_last if case.memory_format == "channels_last" else None
+
+
+def _to(split: Split, device: torch.device, layout: torch.memory_format | None = None) -> Split:
+    x = split.x.to(device)
+    return Split(x.contiguous(memory_format=layout) if layout is not None else x, split.y.to(device))
 
 
 def build(
@@ -78,6 +85,9 @@ def build(
     torch.manual_seed(seed)
     regularization = REGULARIZATION_KINDS[case.regularization]
     model: nn.Module = workload.build_model(model_choices(case, plan)).to(device)
+    layout = memory_format(case)
+    if layout is not None:  # NHWC weights; the inputs are laid out alike as they are copied (training.step)
+        model = model.to(memory_format=layout)
     weights = weight_matrices(model)
     plain = model
     model = hooks.wrap_model(model)
@@ -106,9 +116,9 @@ def build(
     loader = make_loader(case.loader, splits, options)
     cap = case.eval_samples
     eval_sets = {
-        "val": _to(splits.val.head(cap), device),
-        "test": _to(splits.test.head(cap), device),
-        "train": _to(splits.train.head(cap or plan.n_val), device),
+        "val": _to(splits.val.head(cap), device, layout),
+        "test": _to(splits.test.head(cap), device, layout),
+        "train": _to(splits.train.head(cap or plan.n_val), device, layout),
     }
     model.train()
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext

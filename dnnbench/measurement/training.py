@@ -22,7 +22,7 @@ from dnnbench.measurement.clocks import PHASES, step_clock
 from dnnbench.measurement.hooks import NO_HOOKS, Hooks
 from dnnbench.measurement.memory import PeakMemory, SavedActivations
 from dnnbench.measurement.resolve import ResolvedPlan, resolve_plan
-from dnnbench.measurement.setup import build
+from dnnbench.measurement.setup import build, memory_format
 from dnnbench.measurement.step import evaluate, training_step
 
 DEFAULT_THREADS = torch.get_num_threads()
@@ -92,6 +92,7 @@ class Training:
             case, self.workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads()
         )
         self.setup = build(case, self.plan, self.workload, splits, seed, hooks, shard)
+        self._layout = memory_format(case)
         self.clock = step_clock(case.device)
         self.hooks = hooks
         self._observed = hooks.observes_steps
@@ -129,6 +130,8 @@ class Training:
         mark("data_wait")
         non_blocking = self.case.pin_memory
         x = x.to(self.device, non_blocking=non_blocking)
+        if self._layout is not None:  # channels_last: NHWC, as the model's weights
+            x = x.contiguous(memory_format=self._layout)
         y = y.to(self.device, non_blocking=non_blocking)
         mark("copy")
         if p.steps == 0 and self.case.device != "cuda":  # a warm-up step: measure the tensor footprint
@@ -209,6 +212,7 @@ class Training:
                 "train_time_s": train_time,
                 "val_metric": metric,
                 "val_loss": loss,
+                **self.gradient_norms(),
             }
         )
         if v.target_hit is None and self.workload.reached(metric):
@@ -217,6 +221,18 @@ class Training:
                 "steps_to_target": p.steps,
                 "epochs_to_target": p.samples / self.plan.n_train,
             }
+
+    def gradient_norms(self) -> dict[str, float]:
+        """The last step's weight-gradient norms of the first layer and of the layer into the last hidden
+        one (with two hidden layers or more): where a gradient vanishes toward the input, the first is the
+        smaller. Read between steps, from the gradients the optimizer just used."""
+        weights = self.setup.weights
+        if len(weights) < 3 or weights[0].grad is None or weights[-2].grad is None:
+            return {}
+        return {
+            "grad_norm_first_layer": float(weights[0].grad.norm()),
+            "grad_norm_last_hidden": float(weights[-2].grad.norm()),
+        }
 
     def evaluate(self, split: str) -> tuple[float, float]:
         """(metric, loss) of the model on one of the evaluation sets: val, test or train."""

@@ -10,10 +10,21 @@ from dnnbench.core.errors import BadInput, unknown_choice
 from dnnbench.definitions.workloads import plugins
 from dnnbench.definitions.workloads.base import ModelChoices, Workload
 from dnnbench.definitions.workloads.cubic import CUBIC
-from dnnbench.definitions.workloads.idx_images import FASHION_MNIST, MNIST
+from dnnbench.definitions.workloads.idx_images import DEEP_FASHION_MNIST, FASHION_MNIST, MNIST
+from dnnbench.definitions.workloads.lenet import LENET5_FASHION_MNIST, LENET5_MNIST
+from dnnbench.definitions.workloads.resnet import RESNET18_CIFAR10
 from dnnbench.definitions.workloads.synthetic import SYNTHETIC
 
-BUILT_IN: tuple[Workload, ...] = (FASHION_MNIST, MNIST, CUBIC, SYNTHETIC)
+BUILT_IN: tuple[Workload, ...] = (
+    FASHION_MNIST,
+    MNIST,
+    CUBIC,
+    SYNTHETIC,
+    LENET5_FASHION_MNIST,
+    LENET5_MNIST,
+    DEEP_FASHION_MNIST,
+    RESNET18_CIFAR10,
+)
 WORKLOADS: dict[str, Workload] = {w.name: w for w in BUILT_IN}
 
 

@@ -7,6 +7,7 @@ plug-in) and an entry in the registry.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class ModelChoices:
     features: int | None = None  # the input width, where the workload lets a case set it
     batchnorm: bool = False
     dropout_p: float | None = None  # None: no Dropout
+    activation: str = "relu"  # the hidden layers' nonlinearity (models.ACTIVATIONS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,10 +49,13 @@ class Workload(ABC):
     n_val: int
     n_test: int
     image_dataset: bool = False  # offers its training items as a torchvision dataset (PIL → ToTensor)
+    image_files: bool = False  # offers its training images as PNG files (the image-file loader)
     note_train: int | None = None  # training examples under the note's protocol; None: not the note's
     note_evaluates: str = "test"  # the split the note evaluates every epoch: "test", or "train" (the race)
     places_batchnorm: bool = True  # its model puts BatchNorm somewhere when a case asks (else: skipped)
     places_dropout: bool = True  # the same for Dropout
+    convolutional: bool = False  # takes NCHW images into convolutions: channels_last applies
+    activations: tuple[str, ...] = ("relu",)  # the nonlinearities its model can be built with
 
     # --- behaviour ---------------------------------------------------------------------------------
 
@@ -91,13 +96,11 @@ class Workload(ABC):
     ) -> Splits:
         """The splits, the training split cut to `train_samples`. Under the note's protocol `val` is what
         the note evaluates during training (the test set; the race: its training data)."""
-        from dnnbench.definitions.data import Splits
-
         splits = self.make_splits(protocol, train_samples, features, data_dir)
         if train_samples is None or train_samples >= len(splits.train):
             return splits
         indices = None if splits.train_indices is None else splits.train_indices[:train_samples]
-        return Splits(splits.train.head(train_samples), splits.val, splits.test, splits.image_dataset, indices)
+        return dataclasses.replace(splits, train=splits.train.head(train_samples), train_indices=indices)
 
     @property
     def in_note(self) -> bool:

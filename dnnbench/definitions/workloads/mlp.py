@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class MLPWorkload(Workload):
     in_features: int
     out_features: int
+    activations: tuple[str, ...] = ("relu", "sigmoid", "tanh")
 
     def build_model(self, choices: ModelChoices) -> nn.Module:
         from dnnbench.definitions.models import build_mlp
@@ -25,4 +26,5 @@ class MLPWorkload(Workload):
             self.out_features,
             batchnorm=choices.batchnorm,
             dropout_p=choices.dropout_p,
+            activation=choices.activation,
         )
