@@ -129,3 +129,25 @@ def test_report_builds_from_hand_made_records(run, tmp_path):
     assert "0.8700 (0.8600–0.8800)" in html
     frame = pd.read_csv(tmp_path / "out" / "tables" / "optimizer_regularization_final_test_accuracy.csv")
     assert set(frame.columns) >= {"case_id", "final_test_accuracy", "final_test_accuracy_min"}
+
+
+def test_the_models_table_groups_by_workload_and_names_each_setting(tmp_path):
+    from dnnbench.views.report.tables import models
+
+    lenet = Case(workload="lenet5-fashion-mnist", loader="device")
+    deep = Case(workload="deep-fashion-mnist", loader="device", optimizer="sgd")
+    journal = Journal(tmp_path / "run")
+    for r in [
+        record(lenet, 1, ["models"], throughput_samples_per_s=2000.0, final_test_accuracy=0.81),
+        record(lenet.replace(memory_format="channels_last"), 1, ["models"], throughput_samples_per_s=2400.0),
+        record(deep, 1, ["models"], grad_norm_ratio=1.5),
+        record(deep.replace(activation="sigmoid"), 1, ["models"], grad_norm_ratio=0.05),
+        record(Case(), 1, ["optimizers"], final_test_accuracy=0.86),  # not in the suite: not in the table
+    ]:
+        journal.append(r)
+    (table,) = models(case_summary(load(tmp_path / "run")))
+    shown = table.display
+    assert list(shown.index.get_level_values("workload")) == ["deep-fashion-mnist"] * 2 + ["lenet5-fashion-mnist"] * 2
+    ratio = shown["gradient ratio first / last hidden"]
+    assert ratio.loc[("deep-fashion-mnist", "sgd · sigmoid · contiguous")] == "0.05"
+    assert shown["throughput (samples/s)"].loc[("lenet5-fashion-mnist", "adam · relu · channels_last")] == "2,400"

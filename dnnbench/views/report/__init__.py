@@ -61,6 +61,12 @@ CHARTS = [
         "Final test accuracy and train − test accuracy gap per regularization.",
     ),
     (
+        "gradients",
+        "Do gradients vanish toward the input?",
+        "The first layer's weight-gradient norm over the last hidden layer's (median over the evaluations), per "
+        "activation and optimizer; each dot a seed. Below the dashed line the gradient shrinks on its way down.",
+    ),
+    (
         "time_to_target",
         "Time to target per optimizer",
         "Training time until the validation metric first reached the target; dots are seeds.",
@@ -95,6 +101,7 @@ def _figure(name: str, frame: pd.DataFrame, summary: pd.DataFrame, loss: pd.Data
         "loaders": lambda: ch.loader_heatmaps(summary),
         "regularization": lambda: ch.regularization(frame),
         "time_to_target": lambda: ch.time_to_target(frame),
+        "gradients": lambda: ch.gradients(frame),
         "phases": lambda: ch.phase_split(frame),
     }[name]()
 

@@ -341,3 +341,25 @@ def phase_split(frame: pd.DataFrame) -> Figure | None:
 
 def close(fig: Figure) -> None:
     plt.close(fig)
+
+
+def gradients(frame: pd.DataFrame) -> Figure | None:
+    """The first layer's gradient norm over the last hidden layer's, per activation and optimizer, each
+    seed a dot: below 1 the gradient shrinks on its way to the input (log scale; 1 is marked)."""
+    if "grad_norm_ratio" not in frame:
+        return None
+    rows = frame[(frame["status"] == "ok") & frame["grad_norm_ratio"].notna()]
+    if rows.empty:
+        return None
+    workloads = sorted(rows["workload"].unique())
+    fig, axes = plt.subplots(1, len(workloads), figsize=(5.5 * len(workloads), 3.8), squeeze=False)
+    for ax, workload in zip(axes[0], workloads, strict=True):
+        w = rows[rows["workload"] == workload]
+        order = [o for o in OPTIMIZER_ORDER if o in set(w["optimizer"])]
+        sns.stripplot(data=w, x="activation", y="grad_norm_ratio", hue="optimizer", hue_order=order,
+                      palette=PALETTE, dodge=True, size=6, ax=ax)  # fmt: skip
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1)
+        ax.set(yscale="log", title=f"{workload}: gradient, first / last hidden layer", xlabel="activation",
+               ylabel="gradient norm ratio")  # fmt: skip
+    fig.tight_layout()
+    return fig

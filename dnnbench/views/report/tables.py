@@ -185,6 +185,47 @@ def loaders(summary: pd.DataFrame) -> list[Table]:
     )
 
 
+MODEL_METRICS = [
+    "throughput_samples_per_s",
+    "flops_per_sample",
+    "roofline_fraction",
+    "time_to_target_s",
+    "final_test_accuracy",
+    "grad_norm_ratio",
+]
+MODEL_AXES = ["optimizer", "regularization", "activation", "memory_format", "loader", "batch_size"]
+
+
+def models(summary: pd.DataFrame) -> list[Table]:
+    """The models suite, grouped by workload: what each net costs (throughput, FLOPs, share of the
+    device's peak) and buys (time to target, accuracy), and whether its gradients vanish."""
+    rows = in_suite(summary, "models")
+    if rows.empty:
+        return []
+    axes = [a for a in MODEL_AXES if a in rows and rows[a].nunique(dropna=False) > 1]
+    display = pd.DataFrame(
+        {
+            "workload": rows["workload"],
+            "setting": rows[axes].astype(str).agg(" · ".join, axis=1) if axes else rows["case_id"],
+            **{label(m): rows.apply(cell, axis=1, metric=m) for m in MODEL_METRICS if m in rows},
+        }
+    ).sort_values(["workload", "setting"])
+    caption = (
+        "One block per workload. FLOPs per sample are torch.utils.flop_counter's (forward and backward); the "
+        "roofline share is throughput × FLOPs over the device's measured peak; the gradient ratio is the first "
+        "layer's gradient norm over the last hidden layer's (below 1: vanishing toward the input). "
+    ) + _constants(rows, ["device", *MODEL_AXES])
+    return [
+        Table(
+            "models",
+            "Models: cost and gain per workload",
+            caption,
+            display.set_index(["workload", "setting"]),
+            _numbers(rows, [m for m in MODEL_METRICS if m in rows]),
+        )
+    ]
+
+
 def all_cases(summary: pd.DataFrame) -> Table:
     display = pd.DataFrame(
         {
@@ -336,7 +377,13 @@ def fastpaths(summary: pd.DataFrame) -> list[Table]:
 def build_tables(
     summary: pd.DataFrame, baseline: pd.DataFrame | None = None, frame: pd.DataFrame | None = None
 ) -> list[Table]:
-    tables = [*optimizer_regularization(summary), *batch_device(summary), *loaders(summary), *fastpaths(summary)]
+    tables = [
+        *optimizer_regularization(summary),
+        *batch_device(summary),
+        *loaders(summary),
+        *models(summary),
+        *fastpaths(summary),
+    ]
     if frame is not None:
         tables += scaling_table(frame)
     if baseline is not None:
