@@ -133,3 +133,10 @@ def test_a_file_plugin_is_found_again_by_a_child_process(monkeypatch, tmp_path):
     )  # fmt: skip
     assert child.returncode == 0 and "tiny-shapes" in child.stdout, child.stderr
     workloads.WORKLOADS.pop("tiny-shapes")
+
+
+def test_the_workloads_command_lists_a_plugin_with_its_target_and_reason():
+    out = run_cli("workloads", "--workload", str(EXAMPLE / "dnnbench_tiny_shapes" / "__init__.py"))
+    assert out.returncode == 0, out.stderr
+    line = next(row for row in out.stdout.splitlines() if row.startswith("| tiny-shapes |"))
+    assert "val_accuracy 0.95" in line and "the shapes are easy" in line

@@ -57,6 +57,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workloads(args: argparse.Namespace) -> int:
+    """Every workload this installation knows (built in, installed plug-ins, --workload), as Markdown."""
+    from dnnbench.definitions.workloads import WORKLOADS, get_workload, plugins, use
+
+    for spec in args.workload or []:
+        use(spec)
+    names = [*WORKLOADS, *(n for n in plugins.entry_points() if n not in WORKLOADS)]
+    print("| workload | task | target | why this target | budget | data here |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        w = get_workload(name)
+        target = "none" if w.target is None else f"{w.target_metric} {w.target:g}"
+        budget = f"{w.epochs} epochs or {w.max_seconds:g} s; evaluated every {w.eval_every:,} samples"
+        here = w.missing(args.data_dir) or "yes"
+        print(f"| {name} | {w.task.name} | {target} | {w.target_why} | {budget} | {here} |")
+    return 0
+
+
 # --- run ---------------------------------------------------------------------------------------------
 
 
@@ -461,6 +479,11 @@ def build_parser() -> argparse.ArgumentParser:
     _matrix_options(p)
     p.add_argument("--summary", action="store_true", help="only the one-line count")
     p.set_defaults(handler=cmd_list)
+
+    p = sub.add_parser("workloads", help="the workloads: task, target and why, budget, whether the data is here")
+    p.add_argument("--workload", action="append", default=None, help="also a plug-in (module:attr or file.py)")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(handler=cmd_workloads)
 
     p = sub.add_parser("run", help="run cases of a matrix without pytest (one with --case)")
     _matrix_options(p)
