@@ -162,7 +162,7 @@ def quick(device: str) -> Matrix:
         note=note_suite(device, race_workers=0, b1_seconds=10.0, dnn_loader="tensor"),
     )
     m["models"] = models_suite(
-        device, size=Case(train_samples=10_000, epochs=1), to_target=Case(epochs=2, max_seconds=90.0)
+        device, size=Case(train_samples=10_000, epochs=1), to_target=Case(epochs=4, max_seconds=90.0)
     )
     return m
 
