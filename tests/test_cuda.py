@@ -37,6 +37,49 @@ def test_pinned_copies_run_on_cuda():
 
 @needs_cuda
 @pytest.mark.cuda
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_lenet5_trains_on_cuda_in_either_layout(layout):
+    case = tiny(
+        workload="lenet5-fashion-mnist", device="cuda", loader="device", memory_format=layout, train_samples=2000
+    )
+    r = run(case, seed=1)
+    assert r.status == "ok", r.reason
+    assert r.metrics["flops_per_sample"] > 1e6 and 0 < r.metrics["roofline_fraction"] < 1
+    assert r.metrics["final_test_accuracy"] > 0.3
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_image_files_feed_cuda_through_pinned_workers():
+    r = run(tiny(device="cuda", loader="imagefiles", num_workers=1, pin_memory=True, train_samples=1000), seed=1)
+    assert r.status == "ok", r.reason
+    assert r.phase_fractions["data_wait"] > 0
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_the_deep_net_records_its_gradient_ratio_on_cuda():
+    case = tiny(workload="deep-fashion-mnist", device="cuda", loader="device", optimizer="sgd", activation="sigmoid")
+    r = run(case, seed=1)
+    assert r.status == "ok", r.reason
+    assert 0 < r.metrics["grad_norm_ratio"] < 1
+
+
+@needs_cuda
+@pytest.mark.cuda
+def test_resnet18_trains_on_cuda_on_a_written_cifar(tmp_path):
+    from tests.test_cifar10 import write_cifar
+
+    write_cifar(tmp_path)
+    case = tiny(workload="resnet18-cifar10", device="cuda", loader="device", batch_size=8, train_samples=16,
+                eval_samples=8, memory_format="channels_last", warmup_steps=0)  # fmt: skip
+    r = run(case, seed=1, data_dir=str(tmp_path))
+    assert r.status == "ok", r.reason
+    assert r.metrics["steps"] == 2
+
+
+@needs_cuda
+@pytest.mark.cuda
 def test_cuda_clock_and_calibration():
     clock = CudaStepClock()
     a = torch.randn(1024, 1024, device="cuda")
