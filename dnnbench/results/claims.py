@@ -44,6 +44,13 @@ def _median(rows: pd.DataFrame, metric: str) -> float | None:
     return float(values.median()) if len(values) else None
 
 
+def note_workloads(part: str) -> list[str]:
+    """The workloads that are the note's experiment `part` ("dnn": its MNIST DNN, "race": its optimizer race)."""
+    from dnnbench.definitions.workloads import WORKLOADS
+
+    return [name for name, w in WORKLOADS.items() if w.note_part == part]
+
+
 def _known(medians: dict[str, float | None]) -> TypeGuard[dict[str, float]]:
     """Every median was found (none is None)."""
     return None not in medians.values()
@@ -53,7 +60,7 @@ def _batch_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """Batch-regime rows: one workload and loader, plain Adam, no regularization, batch 1 / m / full."""
     rows = _ok(frame)
     rows = rows[(rows["regularization"] == "none") & (rows["optimizer"] == "adam") & (rows["num_workers"] == 0)]
-    rows = rows[rows["workload"] != "synthetic"]
+    rows = rows[rows["target_value"].notna()]  # workloads with something to learn (not random labels)
     rows = rows[rows["loader"] == "tensor"]
     rows = _prefer_note(rows)
     for (_workload, _protocol), group in rows.groupby(["workload", "protocol"], sort=False):
@@ -145,7 +152,7 @@ def claim_optimizers(frame: pd.DataFrame) -> Claim:
         "Adaptive methods (AdaGrad, RMSProp, Adam) are robust and about equal; Adam is often the best; "
         "plain SGD converges more slowly."
     )
-    rows = _prefer_note(_ok(frame)[(_ok(frame)["workload"] == "cubic")])
+    rows = _prefer_note(_ok(frame)[_ok(frame)["workload"].isin(note_workloads("race"))])
     race = ("sgd", "adagrad", "rmsprop", "adam")
     losses = {o: _median(rows[rows["optimizer"] == o], "final_test_loss") for o in race}
     if not _known(losses):
@@ -177,7 +184,7 @@ def claim_optimizers(frame: pd.DataFrame) -> Claim:
 def _matched(frame: pd.DataFrame, column: str, values: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(reference rows, variant rows) that differ only in `column`: the reference is 'none'/0/False."""
     rows = _prefer_note(_ok(frame))
-    rows = rows[rows["workload"] != "synthetic"]
+    rows = rows[rows["target_value"].notna()]  # workloads with something to learn (not random labels)
     fixed = ["workload", "protocol", "batch_size", "optimizer", "loader", "epochs", "train_samples"]
     fixed = [c for c in fixed if c != column and c in rows]
     out_ref, out_var = [], []
@@ -288,7 +295,9 @@ def claim_mnist(frame: pd.DataFrame) -> Claim:
     text = "The MNIST DNN reaches about 98% test accuracy after 5 epochs."
     rows = _ok(frame)
     rows = rows[
-        (rows["workload"] == "mnist") & (rows["regularization"] == "none") & (rows["batch_size"].astype(str) == "100")
+        rows["workload"].isin(note_workloads("dnn"))
+        & (rows["regularization"] == "none")
+        & (rows["batch_size"].astype(str) == "100")
     ]
     rows = rows[rows["protocol"] == "note"] if "protocol" in rows else rows.iloc[0:0]
     if rows.empty:

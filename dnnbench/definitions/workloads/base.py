@@ -52,6 +52,7 @@ class Workload(ABC):
     image_files: bool = False  # offers its training images as PNG files (the image-file loader)
     note_train: int | None = None  # training examples under the note's protocol; None: not the note's
     note_evaluates: str = "test"  # the split the note evaluates every epoch: "test", or "train" (the race)
+    note_part: str | None = None  # which of the note's experiments it is: "dnn" (its MNIST DNN), "race"
     places_batchnorm: bool = True  # its model puts BatchNorm somewhere when a case asks (else: skipped)
     places_dropout: bool = True  # the same for Dropout
     convolutional: bool = False  # takes NCHW images into convolutions: channels_last applies

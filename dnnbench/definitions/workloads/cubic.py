@@ -66,4 +66,5 @@ CUBIC = CubicRegression(
     n_test=150,
     note_train=1500,
     note_evaluates="train",
+    note_part="race",
 )

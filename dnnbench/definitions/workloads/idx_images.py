@@ -81,6 +81,7 @@ MNIST = replace(
     FASHION_MNIST,
     name="mnist",
     dataset="mnist",
+    note_part="dnn",
     hflip=False,
     target=0.97,
     target_why="AlgoPerf's MNIST target (validation accuracy)",
@@ -91,6 +92,7 @@ MNIST = replace(
 DEEP_FASHION_MNIST = replace(
     FASHION_MNIST,
     name="deep-fashion-mnist",
+    note_train=None,  # not one of the note's experiments: it has no protocol of the note's
     hidden=(256, 256, 256),
     target_why="the same target as the note's one-hidden-layer MLP on the same data, so the two compare: "
     + FASHION_MNIST.target_why,
