@@ -14,7 +14,7 @@ from dnnbench.definitions.matrices import MATRICES, get_matrix
             "unknown workload 'imagenet'; choose from: fashion-mnist, mnist, cubic, synthetic",
         ),
         ("optimizer", "adamx", "unknown optimizer 'adamx'; choose from: sgd, momentum, nesterov"),
-        ("loader", "fast", "unknown loader 'fast'; choose from: torchvision, tensor, device"),
+        ("loader", "fast", "unknown loader 'fast'; choose from: torchvision, imagefiles, tensor, device"),
         ("regularization", "l3", "unknown regularization 'l3'"),
         ("device", "tpu", "unknown device 'tpu'; choose from: cpu, cuda, auto"),
         ("batch_size", 0, "batch_size must be a positive integer or 'full', got 0"),

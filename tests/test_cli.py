@@ -28,7 +28,7 @@ def test_list_prints_cases_and_skips_with_reasons():
         (["list", "--set", "optimizer=adamx"], "unknown optimizer 'adamx'; choose from: sgd, momentum"),
         (
             ["list", "--set", "loader=magic"],
-            "unknown loader 'magic'; choose from: torchvision, tensor, device",
+            "unknown loader 'magic'; choose from: torchvision, imagefiles, tensor, device",
         ),
         (["list", "--set", "workload=cifar"], "unknown workload 'cifar'; choose from: fashion-mnist"),
         (["list", "--set", "batch_size=0"], "batch_size must be a positive integer or 'full', got 0"),
