@@ -31,8 +31,13 @@ def test_smoke_covers_every_axis():
         "l2",
         "l1",
     }
-    assert {c.loader for c in run} == {"torchvision", "tensor", "device"}
-    assert {c.num_workers for c in run} >= {0, 2}
+    assert {c.loader for c in run} == {"torchvision", "imagefiles", "tensor", "device"}
+    assert {c.num_workers for c in run} >= {0, 1, 2}
+    assert {c.workload for c in run} >= {"lenet5-fashion-mnist", "deep-fashion-mnist"}
+    assert {c.activation for c in run} == {"relu", "sigmoid"} and {c.memory_format for c in run} == {
+        "contiguous",
+        "channels_last",
+    }
     assert {s for p in plan for s in p.suites} == set(SUITES) - {"harness"}  # harness: the tool's own cost
     assert {c.optimizer_impl for c in run} >= {"default", "fused"}
     # Axis values this machine cannot run are planned and skipped with their reason, never dropped: bf16

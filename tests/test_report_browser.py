@@ -73,7 +73,16 @@ def test_report_renders_in_chromium(report, browser):
         assert complete and width > 0 and height > 0, alt
     ids = set(browser.execute_script("return Array.from(document.querySelectorAll('[id]')).map(e => e.id)"))
     assert {"summary", "tables", "charts", "environment"} <= ids
-    smoke_charts = {"race", "validation", "throughput", "loaders", "regularization", "time_to_target", "phases"}
+    smoke_charts = {
+        "race",
+        "validation",
+        "throughput",
+        "loaders",
+        "regularization",
+        "time_to_target",
+        "phases",
+        "gradients",
+    }
     assert {f"chart-{name}" for name in smoke_charts} <= ids
     assert {name for name, _, _ in CHARTS} - {"sensitivity", "profiles"} == smoke_charts  # those two: tuning runs
     assert {"table-all_cases", "table-loaders_throughput_samples_per_s"} <= ids
