@@ -78,7 +78,7 @@ BROKEN = {
 
         WORKLOAD = WrongInput(**TINY.fields())
         """,
-        "its model does not take its inputs of shape (4, 1, 16, 16)",
+        "does not take its train inputs of shape (4, 1, 16, 16)",
     ),
     "a loss that is not a scalar": (
         """
@@ -94,6 +94,47 @@ BROKEN = {
         "its loss is not a scalar (got (4,))",
     ),
     "not a workload": ("WORKLOAD = 42\n", "is a int, not a dnnbench Workload"),
+    "data that cannot be found": (
+        """
+        from tiny_base import TINY
+
+        class NoData(type(TINY)):
+            def require(self, data_dir):
+                raise FileNotFoundError("no data at /nowhere")
+
+        WORKLOAD = NoData(**TINY.fields())
+        """,
+        "finding its data failed: FileNotFoundError: no data at /nowhere",
+    ),
+    "validation inputs of another width": (
+        """
+        import dataclasses
+        from tiny_base import TINY
+
+        class OddValidation(type(TINY)):
+            def make_splits(self, *args):
+                splits = super().make_splits(*args)
+                val = type(splits.val)(splits.val.x[:, :, :8, :8], splits.val.y)
+                return dataclasses.replace(splits, val=val)
+
+        WORKLOAD = OddValidation(**TINY.fields())
+        """,
+        "does not take its val inputs of shape (4, 1, 8, 8)",
+    ),
+    "a model that breaks only with BatchNorm": (
+        """
+        from tiny_base import TINY
+
+        class NoBatchNorm(type(TINY)):
+            def build_model(self, choices):
+                if choices.batchnorm:
+                    raise NotImplementedError("no BatchNorm here")
+                return super().build_model(choices)
+
+        WORKLOAD = NoBatchNorm(**TINY.fields())
+        """,
+        "build_model failed for widths (8, 16), relu, BatchNorm: NotImplementedError: no BatchNorm here",
+    ),
 }
 
 
@@ -114,6 +155,11 @@ def test_a_broken_plugin_is_one_line_naming_it_and_writes_nothing(kind, tmp_path
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert str(plugin) in out.stderr and message in out.stderr
+    assert not results.exists()
+    # the same plug-in through --set workload= is checked alike
+    out = run_cli("run", "--matrix", "smoke", "--set", f"workload={plugin}", "--set", "protocol=benchmark",
+                  "--results", str(results), env={"PYTHONPATH": str(tmp_path)})  # fmt: skip
+    assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
     assert not results.exists()
 
 

@@ -60,7 +60,12 @@ def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | 
     n_train = case.train_samples or workload.train_size(case.protocol)
     if isinstance(case.batch_size, int) and case.batch_size > n_train:
         return f"batch_size {case.batch_size} exceeds the {n_train} training samples"
-    return workload.missing(data_dir)
+    try:
+        return workload.missing(data_dir)
+    except BadInput:
+        raise
+    except Exception as exc:  # a plug-in's own code: one line naming it, never a traceback
+        raise BadInput(f"workload {case.workload!r}: finding its data failed: {type(exc).__name__}: {exc}") from None
 
 
 def expand_from_options(options) -> list[PlannedCase]:
@@ -98,8 +103,9 @@ def _workload_swap(spec: str, data_dir: str | os.PathLike | None) -> Callable[[C
 
     name = use(spec)
     workload = get_workload(name)
-    workload.require(data_dir)
-    if workload not in BUILT_IN:
+    if workload in BUILT_IN:
+        workload.require(data_dir)
+    else:  # a plug-in: tried on four samples, its data found, before anything is written
         check(workload, data_dir, spec)
 
     def swap(case: Case) -> Case | None:
@@ -152,8 +158,8 @@ def expand(
     if seeds is None:
         seeds = list(range(1, (repeats or DEFAULT_REPEATS.get(matrix, 1)) + 1))
     if "workload" in overrides:
-        overrides["workload"] = use_workload(overrides["workload"])
-        get_workload(overrides["workload"]).require(data_dir)  # DataMissing (exit 2) when absent
+        _workload_swap(overrides["workload"], data_dir)  # loads, checks and finds the data of a plug-in too
+        overrides["workload"] = use_workload(overrides["workload"])  # DataMissing (exit 2) when absent
 
     order: list[Case] = []
     suites_of: dict[Case, list[str]] = {}

@@ -366,7 +366,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if plan[0].skip_reason:
         raise BadInput(f"case {args.case} is skipped here: {plan[0].skip_reason}")
     out = Path(args.out) if args.out else Path(args.results or "results") / "profiles" / args.case
-    files = profile_case(plan[0].case, args.matrix, args.tool, out, args.dnnbench_set, args.data_dir, args.native)
+    files = profile_case(
+        plan[0].case, args.matrix, args.tool, out, args.dnnbench_set, args.data_dir, args.native, args.workload
+    )
     for message in files.messages:
         print(f"warning: {message}")
     if files.top_ops:

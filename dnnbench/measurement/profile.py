@@ -72,6 +72,7 @@ def py_spy_record(
     out: Path,
     native: bool,
     rate: int = 250,
+    workload: str | None = None,
 ) -> tuple[dict[str, Path], list[str]]:
     """Run the case under py-spy twice (flame graph, then speedscope), each time in a fresh child."""
     target = [
@@ -93,6 +94,8 @@ def py_spy_record(
         target += ["--set", item]
     if data_dir:
         target += ["--data-dir", data_dir]
+    if workload:  # the case's id exists only in the matrix trained on that workload
+        target += ["--workload", workload]
     written: dict[str, Path] = {}
     messages: list[str] = []
     for fmt, name in (("flamegraph", "flame.svg"), ("speedscope", "speedscope.json")):
@@ -100,6 +103,11 @@ def py_spy_record(
         if native:
             cmd.append("--native")
         proc = subprocess.run([*cmd, "--", *target], capture_output=True, text=True)
+        refused = [line for line in proc.stderr.splitlines() if line.startswith("dnnbench: error:")]
+        if refused:  # py-spy exits 0 whatever its child did: a profile of a refusal is no profile
+            (out / name).unlink(missing_ok=True)
+            messages.append(f"the profiled run failed ({fmt}): {refused[0]}")
+            continue
         if proc.returncode != 0 or not (out / name).exists():
             if _ptrace_refused(proc.stderr):
                 return written, [PTRACE_HINT]
@@ -201,13 +209,16 @@ def profile_case(
     overrides: list[str],
     data_dir: str | None = None,
     native: bool = False,
+    workload: str | None = None,
 ) -> ProfileFiles:
     if tool not in TOOLS:
         raise unknown_choice("tool", tool, TOOLS)
     out.mkdir(parents=True, exist_ok=True)
     files = ProfileFiles()
     if tool in ("py-spy", "all"):
-        written, messages = py_spy_record(case.id, matrix, case.device, overrides, data_dir, out, native)
+        written, messages = py_spy_record(
+            case.id, matrix, case.device, overrides, data_dir, out, native, workload=workload
+        )
         files.written.update(written)
         files.messages += messages
     if tool in ("torch", "all"):

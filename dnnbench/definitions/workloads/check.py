@@ -7,6 +7,7 @@ so in one line naming the workload, so that a broken plug-in costs the user no h
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from dnnbench.core.errors import BadInput
@@ -26,7 +27,13 @@ def check(workload: Workload, data_dir: str | os.PathLike | None = None, spec: s
         detail = f": {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}" if exc else ""
         return BadInput(f"{who}: {what}{detail}")
 
-    workload.require(data_dir)
+    try:
+        workload.require(data_dir)
+        workload.missing(data_dir)
+    except BadInput:
+        raise
+    except Exception as exc:
+        raise fail("finding its data failed", exc) from None
     try:
         splits = workload.make_splits("benchmark", None, None, data_dir)
     except BadInput:
@@ -40,16 +47,25 @@ def check(workload: Workload, data_dir: str | os.PathLike | None = None, spec: s
         if len(split.x) != len(split.y) or len(split.y) == 0:
             raise fail(f"its {split_name} split has {len(split.x)} inputs and {len(split.y)} targets")
     x, y = splits.train.x[:SAMPLES], splits.train.y[:SAMPLES]
-    try:
-        model = workload.build_model(ModelChoices(workload.hidden))
-    except Exception as exc:
-        raise fail("build_model failed", exc) from None
-    if not isinstance(model, torch.nn.Module):
-        raise fail(f"build_model returned a {type(model).__name__}, not a torch.nn.Module")
-    try:
-        out = model(x)
-    except Exception as exc:
-        raise fail(f"its model does not take its inputs of shape {tuple(x.shape)}", exc) from None
+    for choices in _choices(workload):  # every model a case may ask for, on every split's inputs
+        try:
+            model = workload.build_model(choices)
+        except Exception as exc:
+            raise fail(f"build_model failed for {_described(choices)}", exc) from None
+        if not isinstance(model, torch.nn.Module):
+            raise fail(f"build_model returned a {type(model).__name__}, not a torch.nn.Module")
+        for split_name in ("train", "val", "test"):
+            inputs = getattr(splits, split_name).x[:SAMPLES]
+            try:
+                model(inputs)
+            except Exception as exc:
+                raise fail(
+                    f"its model ({_described(choices)}) does not take its {split_name} inputs of shape "
+                    f"{tuple(inputs.shape)}",
+                    exc,
+                ) from None
+    model = workload.build_model(ModelChoices(workload.hidden))
+    out = model(x)
     try:
         loss = workload.make_loss()(out, y)
     except Exception as exc:
@@ -64,3 +80,21 @@ def check(workload: Workload, data_dir: str | os.PathLike | None = None, spec: s
         loss.backward()
     except Exception as exc:
         raise fail(f"its {workload.task.metric} cannot be computed from outputs {tuple(out.shape)}", exc) from None
+
+
+def _choices(workload: Workload) -> list[ModelChoices]:
+    """The plain model, and each BatchNorm / Dropout / activation variant the workload says it takes."""
+    plain = ModelChoices(workload.hidden)
+    out = [plain]
+    if workload.places_batchnorm:
+        out.append(dataclasses.replace(plain, batchnorm=True))
+    if workload.places_dropout:
+        out.append(dataclasses.replace(plain, dropout_p=0.5))
+    out += [dataclasses.replace(plain, activation=a) for a in workload.activations if a != plain.activation]
+    return out
+
+
+def _described(choices: ModelChoices) -> str:
+    parts = [f"widths {choices.widths}", choices.activation]
+    parts += ["BatchNorm"] * choices.batchnorm + ["Dropout"] * (choices.dropout_p is not None)
+    return ", ".join(parts)

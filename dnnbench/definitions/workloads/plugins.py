@@ -98,13 +98,18 @@ def from_entry_point(name: str) -> Workload | None:
     if ep is None:
         return None
     try:
-        return _instance(ep.load(), f"{ep.name} = {ep.value}")
+        workload = _instance(ep.load(), f"{ep.name} = {ep.value}")
     except BadInput:
         raise
     except Exception as exc:
         raise BadInput(
             f"workload plug-in {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
         ) from None
+    if workload.name != name:  # cases name the workload; the entry point is how a user finds it: one name
+        raise BadInput(
+            f"workload plug-in {ep.name!r} ({ep.value}) is named {workload.name!r}: name the entry point alike"
+        )
+    return workload
 
 
 def remembered() -> list[str]:
