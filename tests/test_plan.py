@@ -90,3 +90,14 @@ def test_bad_plan_input():
         expand("seed")
     with pytest.raises(BadInput, match="--repeats must be a positive integer"):
         expand("smoke", repeats=0)
+
+
+def test_quick_runs_the_note_under_one_seed_unless_seeds_are_asked_for():
+    default = expand("quick")
+    seeds = {}
+    for p in default:
+        seeds.setdefault((p.case.id, p.suites), []).append(p.seed)
+    assert {tuple(s) for (_, suites), s in seeds.items() if "note" in suites} == {(1,)}
+    assert {tuple(s) for (_, suites), s in seeds.items() if "note" not in suites} == {(1, 2)}
+    asked = expand("quick", repeats=3)
+    assert {p.seed for p in asked if "note" in p.suites} == {1, 2, 3}

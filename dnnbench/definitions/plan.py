@@ -16,7 +16,7 @@ from dnnbench.definitions import fastpaths, shards, tuning
 from dnnbench.definitions.cases import Case, parse_overrides
 from dnnbench.definitions.devices import resolve_device, too_many_ranks
 from dnnbench.definitions.loaders import LOADER_KINDS
-from dnnbench.definitions.matrices import DEFAULT_REPEATS, get_matrix
+from dnnbench.definitions.matrices import DEFAULT_REPEATS, SUITE_REPEATS, get_matrix
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import get_workload
 from dnnbench.definitions.workloads import use as use_workload
@@ -155,6 +155,9 @@ def expand(
         tuned = tuning.load_tuned(tuned_name)
     if repeats is not None and (not isinstance(repeats, int) or repeats < 1):
         raise BadInput(f"--repeats must be a positive integer, got {repeats!r}")
+    # A matrix's default seeds may be fewer for some suites (quick's note suite: the note's one seed);
+    # seeds the user asks for (--repeats, --seeds) apply to every suite.
+    limits = SUITE_REPEATS.get(matrix, {}) if seeds is None and repeats is None else {}
     if seeds is None:
         seeds = list(range(1, (repeats or DEFAULT_REPEATS.get(matrix, 1)) + 1))
     if "workload" in overrides:
@@ -179,4 +182,8 @@ def expand(
                 suites_of[case].append(suite)
 
     reasons = {case: skip_reason(case, data_dir) for case in order}
-    return [PlannedCase(tuple(suites_of[case]), case, s, reasons[case]) for case in order for s in seeds]
+
+    def seeds_of(case: Case) -> list[int]:
+        return seeds[: max(limits.get(suite, len(seeds)) for suite in suites_of[case])]
+
+    return [PlannedCase(tuple(suites_of[case]), case, s, reasons[case]) for case in order for s in seeds_of(case)]

@@ -39,9 +39,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         by_case.setdefault(p.case.id, []).append(p)
     skipped = [ps for ps in by_case.values() if ps[0].skip_reason]
     device = plan[0].case.device if plan else args.device
-    seeds = len(plan) // max(1, len(by_case))
+    counts = sorted({len(ps) for ps in by_case.values()}) or [0]
+    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     print(
-        f"matrix {args.matrix} on {device}: {len(by_case)} cases x {seeds} seed{'s' * (seeds != 1)} "
+        f"matrix {args.matrix} on {device}: {len(by_case)} cases x {seeds} seed{'s' * (seeds != '1')} "
         f"= {len(plan)} runs, {len(skipped)} cases skipped"
     )
     if args.summary:
