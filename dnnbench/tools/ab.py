@@ -231,7 +231,6 @@ def run_ab(base: Checkout, head: Checkout, plan: ABPlan, out: Path, log=print) -
     """Run every common case of the plan in alternating rounds; return what ab.json records."""
     if plan.rounds < 2:
         raise BadInput(f"--rounds must be at least 2 (pairs to judge), got {plan.rounds}")
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     # Pairs need no calibration: the workers skip the probes around each case (DNNBENCH_CALIBRATION=off).
     workers = {s.name: Worker(s, {"DNNBENCH_CALIBRATION": "off"}) for s in (base, head)}
@@ -257,6 +256,7 @@ def run_ab(base: Checkout, head: Checkout, plan: ABPlan, out: Path, log=print) -
             "base": sorted(set(listed["base"]) - set(listed["head"])),
             "head": sorted(set(listed["head"]) - set(listed["base"])),
         }
+        out.mkdir(parents=True, exist_ok=True)  # only once both sides planned: a refusal leaves no folder
         log(f"ab: {len(runnable)} cases x {plan.rounds} rounds x 2 sides; results -> {out}")
         failures, unrecorded = [], []
         for i, case_id in enumerate(runnable, 1):
