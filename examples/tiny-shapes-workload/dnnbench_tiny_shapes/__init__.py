@@ -72,10 +72,13 @@ class TinyShapes(Workload):
 WORKLOAD = TinyShapes(
     name="tiny-shapes",
     task=TASKS["classification"],
-    target=0.95,
-    target_why="the shapes are easy: Adam at batch 100 passes 0.95 validation accuracy within two epochs",
+    target=0.85,
+    target_why=(
+        "measured: Adam at batch 100 passes 0.85 validation accuracy after about 4.3 epochs (seed 1; 0.61 after "
+        "two, 0.89 test accuracy after five): the noise and the shapes' random places make it less easy than it looks"
+    ),
     hidden=(8, 16),
-    epochs=2,
+    epochs=6,
     max_seconds=60.0,
     eval_every=1000,
     n_train=3000,
