@@ -35,22 +35,22 @@ def test_the_installed_example_runs_through_the_smoke_path_and_shows_in_the_repo
     env = {"PYTHONPATH": str(scratch_site)}
     out = run_bench(
         "--matrix", "smoke", "--workload", "tiny-shapes", "--results", str(results),
-        "-k", "b100_adam_tensor_n2000 or adam_batchnorm+dropout or device_w2",
+        "-k", "b100_adam_tensor_e2_n2000 or adam_batchnorm+dropout or device_w2",
         env=env,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     records = [json.loads(line) for line in (results / "records.jsonl").read_text().splitlines()]
     by_case = {r["case_id"]: r for r in records}
     assert {r["case"]["workload"] for r in records} == {"tiny-shapes"}
-    trained = by_case["tiny-shapes_b100_adam_tensor_n2000_v1000_ev500_cpu"]
+    trained = by_case["tiny-shapes_b100_adam_tensor_e2_n2000_v1000_ev500_cpu"]
     assert trained["status"] == "ok" and trained["target"]["metric"] == "val_accuracy"
     assert trained["metrics"]["final_test_accuracy"] > 1 / 3  # better than guessing among three shapes
-    assert by_case["tiny-shapes_b100_adam_batchnorm+dropout_tensor_n2000_v1000_ev500_cpu"]["status"] == "ok"
+    assert by_case["tiny-shapes_b100_adam_batchnorm+dropout_tensor_e2_n2000_v1000_ev500_cpu"]["status"] == "ok"
     assert "no DataLoader workers" in by_case["tiny-shapes_b100_adam_device_w2_e1_n2000_v1000_ev500_cpu"]["reason"]
     report = run_cli("report", str(results), env=env)
     assert report.returncode == 0, report.stderr
     html = (results / "report.html").read_text()
-    assert "tiny-shapes_b100_adam_tensor_n2000_v1000_ev500_cpu" in html
+    assert "tiny-shapes_b100_adam_tensor_e2_n2000_v1000_ev500_cpu" in html
 
 
 BROKEN = {
