@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dnnbench.core.machine import machine_id
@@ -356,9 +357,10 @@ def test_normalization_can_be_chosen_or_switched_off(tmp_path):
     )
 
 
-def append_state(journal, ref, slope=0.5, slowdown=1.0, seeds=3):
+def append_state(journal, ref, slope=0.5, slowdown=1.0, seeds=3, probes=None):
     """Every case × `seeds` seeds on a machine whose reference step runs at `ref` steps/s; each case follows the
-    machine's speed with the given slope: throughput 1000 × (ref/1000)^slope, times `slowdown`."""
+    machine's speed with the given slope: throughput 1000 × (ref/1000)^slope, times `slowdown`. `probes`: the
+    calibration every record carries (default: every probe at `ref`)."""
     for case in CASES:
         for seed, s in enumerate((0.99, 1.0, 1.01)[:seeds], start=1):
             tp = 1000 * (ref / 1000) ** slope * slowdown * s
@@ -370,7 +372,7 @@ def append_state(journal, ref, slope=0.5, slowdown=1.0, seeds=3):
                 final_test_accuracy=0.86,
                 peak_memory_bytes=1e9,
                 time_to_target_s=1e4 / tp,
-                calibration=Calibration(machine(ref), machine(ref)),
+                calibration=Calibration(probes or machine(ref), probes or machine(ref)),
             )
             journal.append(r)
 
@@ -445,7 +447,102 @@ def test_a_slower_torch_is_not_divided_away_and_the_disagreement_is_reported(tmp
     assert "while the independent probe (NumPy GEMM) moved +0%" in out.stdout
     aggregate = [line for line in out.stdout.splitlines() if line.strip().startswith("ALL 6 CASES")]
     assert "-30.0%" in aggregate[0] and "REGRESSED" in aggregate[0]
-    # normalized by the torch reference step instead, the same slowdown is divided away, and it says so
+    # asked to normalize by the torch reference step, which would divide the slowdown away, the gate
+    # refuses while the probes disagree: it compares raw and says why
     divided = run_gate(base, tmp_path / "b", "--tolerance", "normalize=reference")
-    assert divided.returncode == 0
-    assert "normalizing by reference, as configured, divides that change away" in divided.stdout
+    assert divided.returncode == 1
+    assert "the calibration probes disagree (normalize = reference was not applied)" in divided.stdout
+
+
+def _probes(torch: float, numpy: float) -> dict[str, float]:
+    return {"matmul_gflops": torch, "reference_steps_per_s": torch, "numpy_gemm_per_s": numpy, "python_mops": numpy}
+
+
+def _run_with_probes(folder, throughput: float, torch: float, numpy: float):
+    """Every case × 3 seeds at `throughput`, each record carrying these probes' rates."""
+    append_state(Journal(folder), ref=1000.0, slope=0.0, slowdown=throughput / 1000, probes=_probes(torch, numpy))
+    write_run_meta(folder, {"env": {"device": "cpu", "torch": "2.14.1", "torch_threads": 2}})
+    return folder
+
+
+def test_a_numpy_only_drift_does_not_erase_a_twenty_percent_regression(tmp_path):
+    # Every case 20% slower; NumPy's GEMM 12% slower on its own (its BLAS changed), torch's probes unchanged.
+    # Divided by the NumPy probe the slowdown would shrink to 9% and pass the 12% aggregate; the probes
+    # disagree beyond what they may, so the gate compares raw and says why.
+    base = _run_with_probes(tmp_path / "a", 1000.0, torch=100.0, numpy=100.0)
+    current = _run_with_probes(tmp_path / "b", 800.0, torch=100.0, numpy=88.0)
+    result = gate.run_gate(gate.load_side(base), gate.load_side(current), gate.GateConfig())
+    (aggregate,) = [f for f in result.findings if f.scope == "aggregate" and f.metric == "throughput_samples_per_s"]
+    assert aggregate.verdict == "regressed" and aggregate.normalized_change_pct == pytest.approx(-20.0, abs=0.01)
+    assert result.exit_code == 1 and result.normalization.startswith("none: the calibration probes disagree")
+    assert result.calibration_note is not None and "moved +0%" in result.calibration_note
+    # a machine slower as a whole (every probe and every case 12%) is still divided away
+    slower_machine = _run_with_probes(tmp_path / "c", 880.0, torch=88.0, numpy=88.0)
+    result = gate.run_gate(gate.load_side(base), gate.load_side(slower_machine), gate.GateConfig())
+    assert result.exit_code == 0 and result.calibration_note is None
+
+
+def test_probes_may_drift_apart_as_far_as_the_baselines_own_runs_did(tmp_path):
+    # A baseline whose runs show the two probes wandering ±8% apart: a 10% gap now is within that.
+    runs = [
+        _run_with_probes(tmp_path / f"a{i}", 1000.0, torch=100.0 * g, numpy=100.0)
+        for i, g in enumerate((0.92, 1.0, 1.08, 0.95, 1.05))
+    ]
+    merged = gate.Side("base", pd.concat([gate.load_side(r).frame for r in runs]), {})
+    current = gate.load_side(_run_with_probes(tmp_path / "b", 1000.0, torch=110.0, numpy=100.0))
+    assert gate.judge.disagreement_limit(merged) > 0.15
+    assert gate.judge.calibration_agreement(merged, current) is None
+    single = gate.load_side(runs[1])
+    assert gate.judge.calibration_agreement(single, current) is not None  # one run: the 5% floor
+
+
+def test_slopes_are_fitted_on_the_baseline_alone(tmp_path):
+    # The baseline's calibration did not vary, so it says nothing about a slope: plain division (1).
+    # The current runs' calibration varies while their throughput does not (a probe that wandered);
+    # fitted on them too, the slope would come out near 0 and the probe's drift would pass unexamined.
+    base = Journal(tmp_path / "base")
+    for _ in range(3):
+        append_state(base, ref=1000.0)
+    current = Journal(tmp_path / "cur")
+    for ref in (700.0, 1300.0, 1000.0):
+        append_state(current, ref=ref, slope=0.0)
+    result = gate.run_gate(gate.load_side(tmp_path / "base"), gate.load_side(tmp_path / "cur"), gate.GateConfig())
+    f = next(f for f in result.findings if f.metric == "throughput_samples_per_s")
+    assert f.slope == 1.0
+
+
+def _baseline_of_runs(tmp_path, scales, slow_case=None, noisy_case=None):
+    """A baseline of len(scales) runs; each run shifts every case by its scale (the A/A spread between
+    runs); `noisy_case` gets three times that spread."""
+    runs = []
+    for i, scale in enumerate(scales):
+        widen = {noisy_case: 1 + 3 * (scale - 1)} if noisy_case is not None else {}
+        factors = {j: widen.get(j, scale) for j in range(len(CASES))}
+        runs.append(make_run(tmp_path / f"aa{i}", slow=factors, spread=(0.995, 1.0, 1.005)))
+    out = run_cli("baseline", *map(str, runs), "--name", "multi", "--dir", str(tmp_path / "baselines"))
+    assert out.returncode == 0, out.stderr
+    return tmp_path / "baselines" / "multi" / machine_id(TEST_MACHINE)
+
+
+def test_a_baseline_of_several_runs_gives_each_case_its_own_tolerance(tmp_path):
+    scales = (0.98, 1.0, 1.02, 0.99, 1.01)
+    baseline = _baseline_of_runs(tmp_path, scales, noisy_case=3)
+    # one case 25% slower: within the default 2x, beyond its own A/A spread (sd 1.6%)
+    current = make_run(tmp_path / "cur", slow={1: 0.75}, spread=(0.995, 1.0, 1.005))
+    result = gate.run_gate(gate.load_side(baseline), gate.load_side(current), gate.GateConfig())
+    assert {(f.case_id, f.metric, f.scope) for f in result.regressions} >= {
+        (CASES[1].id, "throughput_samples_per_s", "case")
+    }
+    assert result.exit_code == 1
+    tol = {f.case_id: f for f in result.findings if f.metric == "throughput_samples_per_s" and f.scope == "case"}
+    assert tol[CASES[1].id].tolerance_source.startswith("5 runs, A/A sd")
+    assert tol[CASES[0].id].tolerance < 0.25 < 1.0  # tighter than the default, from the case's own spread
+    assert tol[CASES[3].id].tolerance > 2 * tol[CASES[0].id].tolerance  # the noisy case gets a wider one
+    out = run_gate(baseline, current)
+    assert "5 runs, A/A sd" in out.stdout and out.returncode == 1
+    # the same slowdown against one of those runs alone: the default tolerance, not caught per case
+    single = gate.run_gate(gate.load_side(tmp_path / "aa1"), gate.load_side(current), gate.GateConfig())
+    assert not any(f.scope == "case" for f in single.regressions)
+    # and a run like the baseline's own passes
+    aa = make_run(tmp_path / "aa-new", slow=dict.fromkeys(range(len(CASES)), 1.015), spread=(0.995, 1.0, 1.005))
+    assert gate.run_gate(gate.load_side(baseline), gate.load_side(aa), gate.GateConfig()).exit_code == 0

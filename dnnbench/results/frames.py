@@ -22,6 +22,7 @@ PROBE_COLUMNS = probes.COLUMNS
 def row(record: Record, run: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "run": run,
+        "source_run": record.source_run or run,  # a saved baseline's records keep the run they came from
         "case_id": record.case_id,
         "seed": record.seed,
         "suite": record.suite,
@@ -57,7 +58,7 @@ def _sources(sources: Sources) -> list[str | os.PathLike]:
 def load(sources: Sources) -> pd.DataFrame:
     """One or several runs → a DataFrame with one row per case × seed (and run).
 
-    Columns: run, case_id, seed, suite, status, reason, every Case field, every metric of the
+    Columns: run, source_run, case_id, seed, suite, status, reason, every Case field, every metric of the
     registry, phase_<name>, target_*, calibration_*, resolved_<field> and env_<field>.
     """
     rows = []

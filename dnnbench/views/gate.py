@@ -6,7 +6,7 @@ import pandas as pd
 
 from dnnbench.core.metrics import METRICS
 from dnnbench.results.gate.config import GateConfig
-from dnnbench.results.gate.judge import GateResult
+from dnnbench.results.gate.judge import Finding, GateResult
 
 
 def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFrame:
@@ -27,12 +27,21 @@ def display_table(result: GateResult, only_notable: bool = False) -> pd.DataFram
                     f"[{m.format_change(f.ci_low)}, {m.format_change(f.ci_high)}]" if f.ci_low is not None else "—"
                 ),
                 "slope": "—" if f.slope is None else f"{f.slope:+.2f}",
+                "tolerance": _tolerance(f),
                 "seeds": f"{f.n_baseline} vs {f.n_current}",
                 "verdict": f.verdict.upper() if f.verdict == "regressed" else f.verdict,
                 "note": f.note,
             }
         )
     return pd.DataFrame(rows)
+
+
+def _tolerance(f: Finding) -> str:
+    """The tolerance a row was judged by, and where it came from when it is the case's own."""
+    if f.tolerance is None:
+        return "—"
+    value = f"{f.tolerance:g} pt" if METRICS[f.metric].in_points else f"{f.tolerance:.0%}"
+    return value if f.tolerance_source in ("", "default") else f"{value} ({f.tolerance_source})"
 
 
 def headline(result: GateResult) -> str:

@@ -32,6 +32,10 @@ class GateConfig:
 
     tolerances: dict[str, float] = field(default_factory=_default_tolerances)
     aggregate: float = 0.12  # allowed slowdown of the geometric mean over cases
+    # A baseline of several runs gives each case its own speed tolerance: this many standard deviations
+    # of its spread between those runs, at least tolerance_floor, at most the metric's tolerance above.
+    spread_multiplier: float = 4.0
+    tolerance_floor: float = 0.05
     normalize: str = "numpy"  # which calibration probe speed figures are adjusted by (NORMALIZATIONS)
     confidence: float = 0.95
     resamples: int = 2000
@@ -48,7 +52,7 @@ class GateConfig:
         for key, value in overrides.items():
             if key in tolerances:
                 tolerances[key] = _positive(key, value)
-            elif key == "aggregate":
+            elif key in ("aggregate", "spread_multiplier", "tolerance_floor"):
                 changes[key] = _positive(key, value)
             elif key == "confidence":
                 if not 0 < float(value) < 1:
@@ -64,7 +68,16 @@ class GateConfig:
                 raise unknown_choice(
                     "gate setting",
                     key,
-                    (*tolerances, "aggregate", "normalize", "confidence", "fail_on_missing", "assume_same_machine"),
+                    (
+                        *tolerances,
+                        "aggregate",
+                        "spread_multiplier",
+                        "tolerance_floor",
+                        "normalize",
+                        "confidence",
+                        "fail_on_missing",
+                        "assume_same_machine",
+                    ),
                 )
         return replace(self, tolerances=tolerances, **changes)
 

@@ -6,7 +6,7 @@ confidence interval of the change lies wholly on the worse side of "no change" (
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NotRequired, TypedDict
 
 import numpy as np
@@ -23,8 +23,11 @@ from dnnbench.results.gate.sides import Side, environment_warnings
 
 WHAT = {name: probe.described for name, probe in BY_NORMALIZE.items()}
 # Between two runs the torch reference step and the independent probe may drift apart by this much
-# before the gate says the calibration disagrees (A/A spread: docs/gate.md).
-CALIBRATION_DISAGREEMENT = 0.15
+# before the gate stops normalizing by either; a baseline of several runs widens it to
+# DISAGREEMENT_SPREADS times the spread its own runs showed (docs/gate.md).
+CALIBRATION_DISAGREEMENT = 0.05
+DISAGREEMENT_SPREADS = 3.0
+MIN_RUNS_FOR_SPREAD = 3
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Finding:
     ci_low: float | None = None  # the normalized change's confidence interval
     ci_high: float | None = None
     slope: float | None = None  # d log(metric) / d log(calibration) used to normalize (±1: plain division)
+    tolerance: float | None = None  # the tolerance this finding was judged by (points or a fraction)
+    tolerance_source: str = ""  # "default", or the baseline runs whose spread set it
     n_baseline: int = 0
     n_current: int = 0
     note: str = ""
@@ -174,6 +179,11 @@ def judge_case(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
         )
     nb, nc, signed_slope = st.adjusted(metric, b_rows, c_rows, ref, slope)
+    tolerance = st.CaseTolerance(config.tolerances[metric])
+    if METRICS[metric].speed and "source_run" in b_rows:
+        tolerance = st.case_tolerance(
+            nb, b_rows["source_run"].to_numpy(), tolerance.value, config.spread_multiplier, config.tolerance_floor
+        )
     point = float(st.worse(metric, np.median(nb), np.median(nc)))
     draws = st.worse(
         metric,
@@ -183,12 +193,14 @@ def judge_case(
     ci = st.interval(metric, draws, config.confidence)
     raw = st.change_from_worse(metric, float(st.worse(metric, np.median(raw_b), np.median(raw_c))))
     return Finding(
-        verdict=st.verdict(point, ci, st.threshold(metric, config.tolerances[metric])),
+        verdict=st.verdict(point, ci, st.threshold(metric, tolerance.value)),
         change_pct=raw,
         normalized_change_pct=st.change_from_worse(metric, point),
         ci_low=ci.change_low,
         ci_high=ci.change_high,
         slope=signed_slope,
+        tolerance=tolerance.value,
+        tolerance_source=tolerance.source,
         **base,
     )
 
@@ -212,6 +224,7 @@ def judge_aggregate(findings: list[Finding], metric: str, config: GateConfig, rn
         normalized_change_pct=st.change_from_worse(metric, point),
         ci_low=ci.change_low,
         ci_high=ci.change_high,
+        tolerance=config.aggregate,
         n_baseline=len(worse),
         n_current=len(worse),
     )
@@ -258,6 +271,58 @@ def _normalization(baseline: Side, current: Side, config: GateConfig) -> tuple[s
     return ref, words, warnings
 
 
+def _log_gaps(side: Side) -> pd.Series:
+    """Per run of a side: the median over its records of log(torch reference step) − log(NumPy probe);
+    run.json's start and end values where the records carry none."""
+    shared, independent = (PROBE_COLUMNS[BY_NORMALIZE[n].key] for n in ("reference", "numpy"))
+    frame = side.frame
+    if shared in frame and independent in frame:
+        both = frame[frame[shared].notna() & frame[independent].notna()]
+        if len(both):
+            gaps = np.log(both[shared].astype(float)) - np.log(both[independent].astype(float))
+            return gaps.groupby(both["source_run" if "source_run" in both else "run"]).median()
+    shared_run, independent_run = (side.calibration(BY_NORMALIZE[n].key) for n in ("reference", "numpy"))
+    if not shared_run or not independent_run:
+        return pd.Series(dtype=float)
+    return pd.Series([float(np.log(shared_run / independent_run))])
+
+
+def disagreement_limit(baseline: Side, floor: float = CALIBRATION_DISAGREEMENT) -> float:
+    """How far the two probes may move apart before the gate calls it a disagreement: the floor, or
+    DISAGREEMENT_SPREADS standard deviations of the gap between the baseline's own runs (when it holds
+    MIN_RUNS_FOR_SPREAD or more), whichever is wider."""
+    gaps = _log_gaps(baseline)
+    if len(gaps) < MIN_RUNS_FOR_SPREAD:
+        return floor
+    return max(floor, float(np.expm1(DISAGREEMENT_SPREADS * gaps.std(ddof=1))))
+
+
+def calibration_agreement(baseline: Side, current: Side, limit: float | None = None) -> str | None:
+    """One line when the torch reference step moved between the runs unlike the independent probe,
+    beyond the spread the baseline's own runs show: then one of them changed on its own (torch or its
+    BLAS, or NumPy's BLAS, threads) and neither can be trusted to say how fast the machine was, so the
+    gate does not normalize at all; None when they agree or one is missing."""
+    b_gaps, c_gaps = _log_gaps(baseline), _log_gaps(current)
+    if not len(b_gaps) or not len(c_gaps):
+        return None
+    limit = disagreement_limit(baseline) if limit is None else limit
+    gap = float(c_gaps.median() - b_gaps.median())
+    if abs(gap) <= np.log1p(limit):
+        return None
+    shared = _probe_change(baseline, current, BY_NORMALIZE["reference"].key)
+    independent = _probe_change(baseline, current, BY_NORMALIZE["numpy"].key)
+    moved = (
+        f"the reference training step (torch) moved {shared - 1:+.0%} between the runs while the independent "
+        f"probe (NumPy GEMM) moved {independent - 1:+.0%}"
+        if shared is not None and independent is not None
+        else f"the reference training step (torch) and the NumPy probe moved {np.expm1(gap):+.0%} apart"
+    )
+    return (
+        f"the calibration disagrees: {moved}, beyond the {limit:.0%} the probes may drift apart: one of them "
+        "changed on its own (torch, its BLAS, NumPy's BLAS, threads)"
+    )
+
+
 def _probe_change(baseline: Side, current: Side, probe: str) -> float | None:
     """current / baseline of a probe's median over the records (run.json where records have none)."""
     column = PROBE_COLUMNS[probe]
@@ -269,21 +334,6 @@ def _probe_change(baseline: Side, current: Side, probe: str) -> float | None:
             return None
         values.append(value)
     return values[1] / values[0]
-
-
-def calibration_agreement(baseline: Side, current: Side, limit: float = CALIBRATION_DISAGREEMENT) -> str | None:
-    """One line when the torch reference step moved between the runs unlike the independent probe: then
-    the reference step shares a change with the cases (torch, BLAS, threads) and the gate must not
-    divide by it; None when they agree or one is missing."""
-    shared = _probe_change(baseline, current, BY_NORMALIZE["reference"].key)
-    independent = _probe_change(baseline, current, BY_NORMALIZE["numpy"].key)
-    if shared is None or independent is None or abs(np.log(shared / independent)) <= np.log1p(limit):
-        return None
-    return (
-        f"the calibration disagrees: the reference training step (torch) moved {shared - 1:+.0%} between the runs "
-        f"while the independent probe (NumPy GEMM) moved {independent - 1:+.0%}: something the step shares with "
-        "the cases changed (torch, its BLAS, threads)"
-    )
 
 
 def machine_mismatch(baseline: Side, current: Side) -> str | None:
@@ -303,16 +353,18 @@ def machine_mismatch(baseline: Side, current: Side) -> str | None:
 def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
     mismatch = None if config.assume_same_machine else machine_mismatch(baseline, current)
     warnings = environment_warnings(baseline, current)
-    ref, words, more = _normalization(baseline, current, config)
     disagreement = None if mismatch else calibration_agreement(baseline, current)
-    warnings += [] if mismatch else more  # speed is not judged: how it would be normalized does not matter
     if disagreement:
-        disagreement += (
-            "; speed is normalized by an independent probe, so that change stays in the speed figures"
-            if config.normalize in INDEPENDENT
-            else f"; normalizing by {config.normalize}, as configured, divides that change away"
-        )
-        warnings.append(disagreement)
+        # Neither probe can say how fast the machine was: normalizing by the one that moved with the
+        # cases divides a regression away, by the other scales the cases by a drift they did not share.
+        disagreement += "; speed is compared raw, not normalized by either probe"
+        config_raw = replace(config, normalize="none")
+        ref, _, more = _normalization(baseline, current, config_raw)
+        words = f"none: the calibration probes disagree (normalize = {config.normalize} was not applied)"
+        more.append(disagreement)
+    else:
+        ref, words, more = _normalization(baseline, current, config)
+    warnings += [] if mismatch else more  # speed is not judged: how it would be normalized does not matter
     b_ids, c_ids = set(baseline.frame["case_id"]), set(current.frame["case_id"])
     common = [i for i in dict.fromkeys(current.frame["case_id"]) if i in b_ids]
     if not common:
@@ -330,7 +382,7 @@ def run_gate(baseline: Side, current: Side, config: GateConfig) -> GateResult:
         failing = more_failures(case_id, b, c, "seed", "current run")
         if failing:
             findings.append(failing)
-        slope = st.fit_slope(b[b["status"] == "ok"], c[c["status"] == "ok"], ref)
+        slope = st.fit_slope(b[b["status"] == "ok"], ref)
         for metric in gated():
             if mismatch and METRICS[metric].speed:
                 continue

@@ -12,7 +12,7 @@ import pandas as pd
 from dnnbench.core.metrics import METRICS
 
 MIN_CALIBRATION_SPREAD = 0.05  # sd of log calibration within a side below which no slope is fitted
-MIN_RECORDS_FOR_SLOPE = 8  # both sides together: 3 seeds against 3 are too few to fit a slope on
+MIN_RECORDS_FOR_SLOPE = 6  # baseline records: one run of 3 seeds is too few to fit a slope on
 MAX_SLOPE = 1.5  # a case cannot be more than 1.5x as sensitive to the machine's speed as the reference
 THROUGHPUT = "throughput_samples_per_s"
 
@@ -34,25 +34,26 @@ class SpeedReference:
         return None if np.isnan(speed).any() else np.log(speed)
 
 
-def fit_slope(b_ok: pd.DataFrame, c_ok: pd.DataFrame, ref: SpeedReference) -> float:
+def fit_slope(b_ok: pd.DataFrame, ref: SpeedReference) -> float:
     """How closely one case's throughput follows the machine's speed: d log(throughput) / d log(calibration).
 
     Cases do not all follow the machine's speed one to one (docs/gate.md), so speed is normalized by a
     covariate adjustment (ANCOVA; CUPED in A/B testing) whose slope is fitted per case by least squares
-    on both sides' records (every seed: throughput does not depend on it) after centring each side, so
-    that a real regression between the sides does not bias it; clipped to [0, MAX_SLOPE]. Where the
-    calibration hardly varies within the sides, or they hold fewer than MIN_RECORDS_FOR_SLOPE records
-    (one run against one run), the slope is 1: plain division by the calibration."""
+    on the baseline's records only (every seed: throughput does not depend on it). The run being judged
+    takes no part: were it fitted on too, a regression that moved the probe and the case together (or
+    a probe that drifted while the case slowed) would tune the slope that is meant to judge it. Clipped
+    to [0, MAX_SLOPE]. Where the calibration hardly varies within the baseline, or it holds fewer than
+    MIN_RECORDS_FOR_SLOPE records (a single run), the slope is 1: plain division by the calibration."""
     if ref.column is None:
         return 1.0
-    b_rows, c_rows = b_ok[b_ok[THROUGHPUT].notna()], c_ok[c_ok[THROUGHPUT].notna()]
-    x_b, x_c = ref.log_speed(b_rows, "baseline"), ref.log_speed(c_rows, "current")
-    if x_b is None or x_c is None or len(x_b) + len(x_c) < MIN_RECORDS_FOR_SLOPE:
+    b_rows = b_ok[b_ok[THROUGHPUT].notna()]
+    x = ref.log_speed(b_rows, "baseline")
+    if x is None or len(x) < MIN_RECORDS_FOR_SLOPE:
         return 1.0
-    y_b, y_c = np.log(b_rows[THROUGHPUT].to_numpy(float)), np.log(c_rows[THROUGHPUT].to_numpy(float))
-    dx = np.concatenate([x_b - x_b.mean(), x_c - x_c.mean()])
-    dy = np.concatenate([y_b - y_b.mean(), y_c - y_c.mean()])
-    if np.sqrt((dx**2).sum() / (len(dx) - 2)) < MIN_CALIBRATION_SPREAD:
+    dx = x - x.mean()
+    dy = np.log(b_rows[THROUGHPUT].to_numpy(float))
+    dy = dy - dy.mean()
+    if np.sqrt((dx**2).sum() / (len(dx) - 1)) < MIN_CALIBRATION_SPREAD:
         return 1.0
     return float(np.clip((dx * dy).sum() / (dx**2).sum(), 0.0, MAX_SLOPE))
 
@@ -72,6 +73,41 @@ def adjusted(
     signed = slope if METRICS[metric].direction > 0 else -slope
     x0 = float(np.median(x_b))
     return raw_b * np.exp(-signed * (x_b - x0)), raw_c * np.exp(-signed * (x_c - x0)), signed
+
+
+MIN_RUNS_FOR_TOLERANCE = 3  # a baseline of this many runs (or more) carries each case's own tolerance
+
+
+@dataclass(frozen=True)
+class CaseTolerance:
+    """A speed metric's tolerance for one case, on the metric's own relative scale (0.2 = 20%), and
+    where it came from: the spread between the baseline's runs, or the configured default."""
+
+    value: float
+    runs: int = 0  # baseline runs the spread was measured over; 0 = the configured default
+    spread: float | None = None  # sd of log(per-run median) over those runs
+
+    @property
+    def source(self) -> str:
+        if not self.runs:
+            return "default"
+        return f"{self.runs} runs, A/A sd {self.spread:.1%}"
+
+
+def case_tolerance(
+    values: np.ndarray, runs: np.ndarray, default: float, multiplier: float, floor: float
+) -> CaseTolerance:
+    """A case's tolerance from its own A/A spread in a baseline of several runs: `multiplier` standard
+    deviations of a new run's median against the baseline's mean, sd × sqrt(1 + 1/runs), (the spread
+    between runs, not between seeds: a run's shift hits all its seeds alike), never below `floor` and
+    never wider than the configured `default`. Fewer than MIN_RUNS_FOR_TOLERANCE runs: the default."""
+    frame = pd.DataFrame({"log": np.log(values), "run": runs})
+    per_run = frame.groupby("run")["log"].median()
+    if len(per_run) < MIN_RUNS_FOR_TOLERANCE:
+        return CaseTolerance(default)
+    sd = float(per_run.std(ddof=1))
+    width = multiplier * sd * math.sqrt(1 + 1 / len(per_run))
+    return CaseTolerance(min(default, max(floor, math.expm1(width))), len(per_run), sd)
 
 
 def worse(metric: str, baseline: np.ndarray | float, current: np.ndarray | float) -> np.ndarray:
