@@ -81,14 +81,14 @@ def test_ab_catches_a_slower_torch_between_two_environments(tmp_path):
     # is slower for every caller (tests/faults/python with DNNBENCH_FAULT=slow_backward).
     env = {**os.environ, "DNNBENCH_FAULT": "slow_backward", "DNNBENCH_FAULT_SIZE": "2.0"}
     cmd = [sys.executable, "-m", "dnnbench", "ab", "--base-python", sys.executable]
-    cmd += ["--head-python", str(ROOT / "tests" / "faults" / "python"), "--matrix", "smoke", "--rounds", "3"]
+    cmd += ["--head-python", str(ROOT / "tests" / "faults" / "python"), "--matrix", "smoke", "--rounds", "2"]
     cmd += ["-k", "cubic", "-k", "synthetic_b100", "-k", "fashion-mnist_b100_adam_tensor_e2", "--out", str(tmp_path)]
     cmd += ["--markdown", str(tmp_path / "ab.md")]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
     assert "REGRESSED" in done.stdout and "Traceback" not in done.stdout + done.stderr
     meta = json.loads((tmp_path / "ab.json").read_text())
-    assert meta["rounds"] == 3 and len(meta["cases"]) == 7 and not meta["failures"]
+    assert meta["rounds"] == 2 and len(meta["cases"]) == 7 and not meta["failures"]
     assert (tmp_path / "ab.md").read_text().startswith("## dnnbench gate: ❌ FAIL")
 
 
@@ -149,3 +149,40 @@ def test_ab_against_a_commit_from_before_the_front_ends_moved(tmp_path):
     meta = json.loads((tmp_path / "ab" / "ab.json").read_text())
     assert meta["base_module"].startswith(str(tmp_path / "ab" / "worktrees"))
     assert meta["failures"] == [] and meta["unrecorded"] == []
+
+
+def _rounds(folder, head_factors):
+    """Four rounds of every case; `head_factors[r][i]` scales the head's throughput of case i in round r+1."""
+    for side in ("base", "head"):
+        for r, factors in enumerate(head_factors, start=1):
+            journal = Journal(folder / side / f"r{r}")
+            for i, case in enumerate(CASES):
+                tp = 1000.0 * (1 + i) * (factors.get(i, 1.0) if side == "head" else 1.0)
+                journal.append(record(case, 1, ["optimizers"], throughput_samples_per_s=tp, final_test_accuracy=0.86))
+    config = GateConfig().with_overrides({"throughput_samples_per_s": 0.15})
+    return run_paired_gate(load_rounds(folder, "base"), load_rounds(folder, "head"), config)
+
+
+def test_one_case_slower_in_three_of_four_rounds_fails_on_its_own(tmp_path):
+    # Case 0 is 25% slower in rounds 1-3 and as fast in round 4 (a quiet round): the interval of a median
+    # over four rounds needs every round worse; the mean's does not.
+    result = _rounds(tmp_path, [{0: 0.75}, {0: 0.75}, {0: 0.75}, {}])
+    cases = [f for f in result.regressions if f.scope == "case"]
+    assert [(f.case_id, f.metric) for f in cases] == [(CASES[0].id, "throughput_samples_per_s")]
+    assert result.exit_code == 1
+
+
+def test_one_loud_round_does_not_convict_a_case(tmp_path):
+    # Case 0's head was 60% slower in one round only (another job ran then): beyond the tolerance on
+    # average, but the interval over rounds does not exclude "no change".
+    result = _rounds(tmp_path, [{}, {0: 0.4}, {}, {}])
+    (finding,) = [f for f in result.findings if f.case_id == CASES[0].id and f.metric == "throughput_samples_per_s"]
+    assert finding.verdict == "noise" and finding.normalized_change_pct < -15
+    assert result.exit_code == 0
+
+
+def test_an_odd_number_of_rounds_is_refused_before_anything_runs(tmp_path):
+    out = run_cli("ab", "--base", "HEAD", "--rounds", "3", "--out", str(tmp_path / "ab"))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--rounds must be an even number of at least 2" in out.stderr and "got 3" in out.stderr
+    assert not (tmp_path / "ab").exists()

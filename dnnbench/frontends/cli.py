@@ -293,6 +293,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     else:
         if args.base is None and args.base_python is None:
             raise BadInput("ab needs a base: --base REF (a git ref) and/or --base-python PYTHON")
+        ab.check_rounds(args.rounds)  # before any worktree is made
         if (out / "base").exists() or (out / "head").exists():  # its rounds would be judged with the new ones
             raise BadInput(f"{out} already holds an A/B run; choose another --out, or judge it with --judge-only")
         sides = [
@@ -542,7 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
         if flag not in ("--repeats", "--seeds"):
             p.add_argument(flag, **spec)
     p.add_argument("--seeds", default="1", help="seeds per case in every round (default 1)")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per case (default 3)")
+    p.add_argument(
+        "--rounds", type=int, default=4, help="rounds per case, an even number: base first in odd rounds (default 4)"
+    )
     p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
     p.add_argument("--out", default=None, help="output folder (default results/ab-<time>)")
     p.add_argument("--judge-only", action="store_true", help="judge an existing --out folder without running")
@@ -595,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=2, help="fresh seeds for the default and the chosen rate (default 2)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--save", default="latest", help="name of the saved rates: results/tuned/NAME.json")
+    p.add_argument(
+        "--matrix", default=None, help="tune the workloads this matrix trains (default: the study's problems)"
+    )
+    p.add_argument(
+        "-k", action="append", default=[], metavar="TEXT", help="with --matrix: cases whose id contains TEXT"
+    )
     p.add_argument("--out", default=None, help="run folder (default results/tune-<size>-<time>)")
     p.set_defaults(handler=cmd_tune)
 

@@ -227,10 +227,18 @@ def _plan_args(plan: ABPlan) -> list[str]:
     return args
 
 
+def check_rounds(rounds: int) -> None:
+    """An even number of rounds, at least 2: each side goes first in half of them (ABBA), so a side
+    that gains from going first (a warm cache, the other's leftovers) gains on both alike."""
+    if rounds < 2 or rounds % 2:
+        raise BadInput(
+            f"--rounds must be an even number of at least 2 (each side goes first in half of them: ABBA), got {rounds}"
+        )
+
+
 def run_ab(base: Checkout, head: Checkout, plan: ABPlan, out: Path, log=print) -> dict[str, Any]:
     """Run every common case of the plan in alternating rounds; return what ab.json records."""
-    if plan.rounds < 2:
-        raise BadInput(f"--rounds must be at least 2 (pairs to judge), got {plan.rounds}")
+    check_rounds(plan.rounds)
     started = time.perf_counter()
     # Pairs need no calibration: the workers skip the probes around each case (DNNBENCH_CALIBRATION=off).
     workers = {s.name: Worker(s, {"DNNBENCH_CALIBRATION": "off"}) for s in (base, head)}
