@@ -151,3 +151,39 @@ def test_the_models_table_groups_by_workload_and_names_each_setting(tmp_path):
     ratio = shown["gradient ratio first / last hidden"]
     assert ratio.loc[("deep-fashion-mnist", "sgd · sigmoid · contiguous")] == "0.05"
     assert shown["throughput (samples/s)"].loc[("lenet5-fashion-mnist", "adam · relu · channels_last")] == "2,400"
+
+
+def test_a_target_missed_on_most_seeds_is_not_reached_in_the_median_and_the_headline(tmp_path):
+    # BN reached the target on one seed of three, very fast; ADAM on every seed, slower. Left out of the
+    # median, BN's misses would make it the soonest; counted as never reaching it, its median is "not reached".
+    journal = Journal(tmp_path)
+    for seed, t in ((1, 10.0), (2, 12.0), (3, 14.0)):
+        journal.append(record(ADAM, seed, ["regularization"], final_test_accuracy=0.87, time_to_target_s=t))
+    journal.append(record(BN, 1, ["regularization"], final_test_accuracy=0.88, time_to_target_s=3.0))
+    for seed in (2, 3):
+        journal.append(record(BN, seed, ["regularization"], final_test_accuracy=0.84))
+    journal.append(record(SGD, 1, ["regularization"], final_test_accuracy=0.86, time_to_target_s=5.0))
+    journal.append(record(SGD, 2, ["regularization"], final_test_accuracy=0.86, time_to_target_s=7.0))
+    journal.append(record(SGD, 3, ["regularization"], final_test_accuracy=0.84))
+    summary = case_summary(load(tmp_path)).set_index("case_id")
+    assert summary.loc[BN.id, "time_to_target_s"] == float("inf")
+    assert cell(summary.loc[BN.id], "time_to_target_s") == "not reached (1/3 seeds reached it)"
+    assert summary.loc[SGD.id, "time_to_target_s"] == 7.0  # 5, 7 and a miss: the miss counts as the slowest
+    assert cell(summary.loc[SGD.id], "time_to_target_s") == "7 s (2/3 seeds reached it)"
+    text = "\n".join(highlights(case_summary(load(tmp_path))))
+    assert f"Soonest to the fashion-mnist target (0.85): {SGD.id} in 7 s" in text
+    assert "1 case(s) did not reach it on most of their seeds" in text
+
+
+def test_the_scaling_table_counts_a_missed_target_as_not_reached(tmp_path):
+    from dnnbench.results.analysis import scaling
+
+    journal = Journal(tmp_path)
+    one, two = Case(), Case(world_size=2)
+    for seed in (1, 2, 3):
+        journal.append(record(one, seed, ["scaling"], throughput_samples_per_s=1000.0, time_to_target_s=10.0))
+    journal.append(record(two, 1, ["scaling"], throughput_samples_per_s=1800.0, time_to_target_s=6.0))
+    for seed in (2, 3):  # two of three seeds missed on two ranks
+        journal.append(record(two, seed, ["scaling"], throughput_samples_per_s=1800.0))
+    table = scaling(load(tmp_path)).set_index("world_size")
+    assert table.loc[1, "time_to_target_s"] == 10.0 and table.loc[2, "time_to_target_s"] == float("inf")

@@ -65,8 +65,7 @@ def test_an_optimizer_with_no_successful_trial_has_no_rate_not_nan(tmp_path, mon
     monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path / "tuned"))
     tuning.save_tuned([{**vars(c)} for c in chosen.values()], "partial")
     assert tuning.load_tuned("partial") == {("fashion-mnist", "adam"): 0.003}
-    with pytest.raises(BadInput, match="no tuned learning rate for sgd on fashion-mnist"):
-        tuning.with_tuned_lr(Case(optimizer="sgd"), tuning.load_tuned("partial"), "partial")
+    assert tuning.with_tuned_lr(Case(optimizer="sgd"), tuning.load_tuned("partial")) is None
 
 
 def test_a_performance_profiles_score_matches_a_hand_computation():
@@ -119,10 +118,15 @@ def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
     assert set(frame[~listed_in(frame, "tuning")].seed) == {2, 3}  # fresh seeds, not the sweep's
     tuned = tuning.load_tuned("mine")
     assert tuned[("cubic", "adam")] == float(chosen.set_index("optimizer").loc["adam", "tuned_lr"])
-    race_adam = tuning.with_tuned_lr(race.replace(optimizer="adam"), tuned, "mine")
+    race_adam = tuning.with_tuned_lr(race.replace(optimizer="adam"), tuned)
     assert race_adam.lr == tuned[("cubic", "adam")] or race_adam.lr is None  # None: the tuned rate is the default
-    with pytest.raises(BadInput, match="no tuned learning rate for adam on fashion-mnist"):
-        expand("smoke", overrides={"lr": "tuned:mine"})  # the smoke matrix has cases this sweep did not tune
+    # the smoke matrix has cases this sweep did not tune: skipped, each saying the command that tunes it
+    plan = expand("smoke", overrides={"lr": "tuned:mine"})
+    untuned = {p.case.id: p.skip_reason for p in plan if p.skip_reason and "no tuned learning rate" in p.skip_reason}
+    fmnist_adam = next(why for case_id, why in untuned.items() if case_id.startswith("fashion-mnist_b100_adam"))
+    assert fmnist_adam.startswith("no tuned learning rate for adam on fashion-mnist in ")
+    assert fmnist_adam.endswith("tune it with: dnnbench tune --matrix smoke -k fashion-mnist --save mine")
+    assert not any(p.case.workload == "cubic" and p.case.optimizer == "adam" for p in plan if p.case.id in untuned)
     assert path == tmp_path / "tuned" / "mine.json"
 
 
@@ -142,3 +146,35 @@ def test_the_crowded_valley_verdict_has_a_ten_percent_band():
         "match", "match", "beat", "lose to"
     ]  # fmt: skip
     assert verdict(1.0, None) is None  # Adam never reached the target: no comparison
+
+
+def test_a_rerun_median_counts_a_seed_that_missed_as_never_reaching_it(tmp_path):
+    journal = Journal(tmp_path)
+    adam, sgd = Case(), Case(optimizer="sgd")
+    for seed, t in ((1, 10.0), (2, 30.0), (3, None)):  # 2 of 3 reached: median of 10, 30 and never = 30
+        journal.append(record(adam, seed, ["tuned"], time_to_target_s=t, final_test_accuracy=0.86))
+    for seed, t in ((1, 5.0), (2, None), (3, None), (4, 6.0)):  # half reached: not reached
+        journal.append(record(sgd, seed, ["tuned"], time_to_target_s=t, final_test_accuracy=0.86))
+    table = reruns(load(tmp_path), pd.DataFrame()).set_index("optimizer")
+    assert table.loc["adam", "time_to_target_s"] == 30.0 and table.loc["adam", "reached"] == 2
+    assert table.loc["sgd", "time_to_target_s"] is None or np.isnan(table.loc["sgd", "time_to_target_s"])
+
+
+def test_tune_with_a_matrix_tunes_what_that_matrix_trains_and_the_matrix_then_runs_at_those_rates(
+    tmp_path, monkeypatch
+):
+    # The dead end: tune tuned only Fashion-MNIST and the race, so every built-in matrix refused
+    # --set lr=tuned. Tuned from the matrix (here its cubic cases, two rates each), the matrix runs.
+    monkeypatch.setattr(tuning, "grid_for", lambda optimizer, *a: sorted({0.01, tuning.default_lr(optimizer)}))
+    monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path / "tuned"))
+    problems = tune.problems_of_matrix("smoke", "cpu", ["cubic"])
+    assert [p.name for p in problems] == ["cubic"] and set(problems[0].optimizers) >= {"sgd", "adam"}
+    tune.run_tune("quick", "grid", 7, 1, "cpu", tmp_path / "run", "smoke", log=lambda line: None,
+                  matrix="smoke", select=["cubic"])  # fmt: skip
+    plan = [p for p in expand("smoke", overrides={"lr": "tuned:smoke"}) if "cubic" in p.case.id]
+    tuned = tuning.load_tuned("smoke")
+    assert plan and not any(p.skip_reason for p in plan)
+    # (a case's lr is None where the tuned rate is its default)
+    assert all((p.case.lr or tuning.default_lr(p.case.optimizer)) == tuned[("cubic", p.case.optimizer)] for p in plan)
+    with pytest.raises(BadInput, match="-k selects cases of a matrix: give --matrix too"):
+        tune.run_tune("quick", "grid", 7, 1, "cpu", tmp_path / "run2", "x", select=["cubic"])

@@ -61,6 +61,9 @@ class Metric:
     gate: str | None = None  # key of GATE_KINDS, or None when the gate does not judge it
     tolerance: float | None = None  # the gate's default tolerance, in the unit GATE_KINDS states
     per_seed: bool = False  # depends on the seed: compared on the seeds both sides share
+    # A "to the target" figure: a finished seed without one missed the target, and counts as not reached
+    # (+inf) in medians and ranks rather than vanishing from them (results/analysis.py).
+    censored: bool = False
 
     def __post_init__(self) -> None:
         if self.gate is not None and self.gate not in GATE_KINDS:
@@ -82,6 +85,8 @@ class Metric:
         """The value as every view writes it; '—' for a missing one."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "—"
+        if self.censored and math.isinf(value):
+            return "not reached"
         return _FORMATS[self.kind](value)
 
     def format_change(self, change: float | None) -> str:
@@ -102,6 +107,16 @@ _ALL = [
         gate="speed",
         tolerance=1.0,
     ),
+    Metric(
+        "wall_throughput_samples_per_s",
+        "wall-clock throughput (samples/s)",
+        "samples/s",
+        +1,
+        "rate",
+        "training samples per second of wall time from the first steady step to the last, evaluation time "
+        "subtracted: the bookkeeping between steps counts (the harness compares it with a bare loop)",
+        summary=False,
+    ),
     Metric("step_time_ms_median", "step time, median (ms)", "ms", -1, "number", "median time of a whole training step"),
     Metric(
         "step_time_ms_p10", "step time, p10 (ms)", "ms", -1, "number", "10th percentile of step time", summary=False
@@ -120,6 +135,7 @@ _ALL = [
         gate="speed",
         tolerance=1.0,
         per_seed=True,
+        censored=True,
     ),
     Metric(
         "steps_to_target",
@@ -129,6 +145,7 @@ _ALL = [
         "count",
         "training steps until the target was reached",
         summary=False,
+        censored=True,
     ),
     Metric(
         "epochs_to_target",
@@ -138,6 +155,7 @@ _ALL = [
         "number",
         "epochs until the target was reached",
         overview=False,
+        censored=True,
     ),
     Metric(
         "final_test_accuracy",

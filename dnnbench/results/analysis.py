@@ -66,9 +66,21 @@ class Spread:
         return metric, f"{metric}_min", f"{metric}_max"
 
 
+def censored(ok: pd.DataFrame, metric: str) -> pd.Series:
+    """A metric's values over finished seeds; for a "to the target" metric (core/metrics: censored) a
+    seed of a workload with a target that did not reach it is +inf, not missing: the median of three
+    seeds of which two missed is "not reached", not the one that made it."""
+    values = pd.to_numeric(ok[metric], errors="coerce")
+    if not METRICS[metric].censored or "target_value" not in ok:
+        return values
+    missed = values.isna() & ok["target_value"].notna()
+    return values.mask(missed, math.inf)
+
+
 def case_summary(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
     """One row per run × case: its config, status over seeds, and per metric the median, min and max
-    over the seeds that finished ok. `<metric>` holds the median; `<metric>_min`/`_max` the spread."""
+    over the seeds that finished ok. `<metric>` holds the median; `<metric>_min`/`_max` the spread. A
+    seed that missed the target is +inf in the "to the target" metrics (censored)."""
     metrics = [m for m in (metrics or summarised()) if m in frame]
     rows = []
     for (run, case_id), group in frame.groupby(["run", "case_id"], sort=False):
@@ -92,7 +104,7 @@ def case_summary(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.Da
             }
         )
         for m in metrics:
-            row.update(Spread.of(ok[m]).columns(m))
+            row.update(Spread.of(censored(ok, m)).columns(m))
         rows.append(row)
     out = pd.DataFrame(rows)
     for m in metrics:
@@ -116,8 +128,8 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, metrics: list[str]) -
         b, c = keyed_b.loc[case_id], keyed_c.loc[case_id]
         for m in metrics:
             vb, vc = b.get(m), c.get(m)
-            if pd.isna(vb) or pd.isna(vc):
-                continue
+            if pd.isna(vb) or pd.isna(vc) or math.isinf(vb) or math.isinf(vc):
+                continue  # a target missed on most seeds has no time to compare (the gate judges the count)
             delta = (vc - vb) / abs(vb) * 100 if vb else None
             direction = METRICS[m].direction if m in METRICS else 0
             if delta is None or delta == 0 or direction == 0:
@@ -158,6 +170,7 @@ def scaling(frame: pd.DataFrame) -> pd.DataFrame:
     ok["world_size"] = ok["world_size"].fillna(1).astype(int)
     if not (ok["world_size"] > 1).any():
         return pd.DataFrame()
+    ok["time_to_target_s"] = censored(ok, "time_to_target_s")
     ok["global_batch"] = pd.to_numeric(ok["resolved_batch_size"], errors="coerce")
     ok["rank_batch"] = ok["global_batch"] / ok["world_size"]
     same = [

@@ -3,6 +3,7 @@ against tuned, and AlgoPerf-style performance profiles. Pure pandas over records
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -101,6 +102,7 @@ def reruns(frame: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
         for (problem, optimizer), group in part.groupby(["problem", "optimizer"], sort=False):
             times = group["time_to_target_s"].where(group["status"] == "ok")
             reached = times.notna().sum()
+            median = float(times.fillna(math.inf).median())  # a seed that missed counts as never reaching it
             rows.append(
                 {
                     "problem": problem,
@@ -109,7 +111,7 @@ def reruns(frame: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
                     "lr": float(pd.to_numeric(group["resolved_lr"], errors="coerce").iloc[0]),
                     "seeds": len(group),
                     "reached": int(reached),
-                    "time_to_target_s": float(times.median()) if reached * 2 > len(group) else None,
+                    "time_to_target_s": median if math.isfinite(median) else None,
                     "final_test_accuracy": group["final_test_accuracy"].median(),
                     "final_test_loss": group["final_test_loss"].median(),
                 }

@@ -35,7 +35,7 @@ def cell(row: pd.Series, metric: str) -> str:
     if status in ("skipped", "diverged", "oom", "error"):
         return status
     value = row.get(metric)
-    if metric == "time_to_target_s":
+    if METRICS[metric].censored:
         if row.get("target_value") is None or (
             isinstance(row.get("target_value"), float) and math.isnan(row["target_value"])
         ):
@@ -44,8 +44,8 @@ def cell(row: pd.Series, metric: str) -> str:
         reached = int(row.get("target_reached") or 0)
         if reached == 0:
             return "not reached"
-        if reached < n_ok:
-            return f"{_fmt(metric, value)} ({reached}/{n_ok} seeds)"
+        if reached < n_ok:  # the median counts a missed seed as never reaching it (analysis.censored)
+            return f"{_fmt(metric, value)} ({reached}/{n_ok} seeds reached it)"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     text = _fmt(metric, value)
@@ -273,7 +273,7 @@ def scaling_table(frame: pd.DataFrame) -> list[Table]:
         "step_time_ms_median": lambda v: "—" if pd.isna(v) else f"{v:.3g} ms",
         "allreduce_fraction": lambda v: "—" if pd.isna(v) else f"{v:.0%}",
         "scaling_efficiency": lambda v: "—" if v is None or pd.isna(v) else f"{v:.2f}",
-        "time_to_target_s": lambda v: "not reached" if pd.isna(v) else f"{v:.3g} s",
+        "time_to_target_s": lambda v: "not reached" if pd.isna(v) or math.isinf(v) else f"{v:.3g} s",
         "final_test_accuracy": METRICS["final_test_accuracy"].format,
     }
     display = numbers.copy()
