@@ -166,6 +166,7 @@ def expand(
 
     order: list[Case] = []
     suites_of: dict[Case, list[str]] = {}
+    untuned: dict[Case, str] = {}  # --set lr=tuned: cases with no rate saved, skipped with the command to tune them
     for suite, cases in get_matrix(matrix, device).items():
         for case in cases:
             if swap is not None:
@@ -174,14 +175,19 @@ def expand(
                     continue
                 case = swapped
             case = _override(case, overrides) if overrides else case
-            case = tuning.with_tuned_lr(case, tuned, tuned_name) if tuned_name else case
+            if tuned_name:
+                at_tuned = tuning.with_tuned_lr(case, tuned)
+                if at_tuned is None:
+                    untuned[case] = tuning.untuned_reason(case, tuned_name, matrix)
+                else:
+                    case = at_tuned
             if case not in suites_of:
                 order.append(case)
                 suites_of[case] = []
             if suite not in suites_of[case]:
                 suites_of[case].append(suite)
 
-    reasons = {case: skip_reason(case, data_dir) for case in order}
+    reasons = {case: untuned.get(case) or skip_reason(case, data_dir) for case in order}
 
     def seeds_of(case: Case) -> list[int]:
         return seeds[: max(limits.get(suite, len(seeds)) for suite in suites_of[case])]

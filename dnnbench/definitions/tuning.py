@@ -112,9 +112,17 @@ def load_tuned(name: str = "latest") -> dict[tuple[str, str], float]:
     return out
 
 
-def with_tuned_lr(case: Case, tuned: dict[tuple[str, str], float], name: str) -> Case:
-    """The case at its tuned learning rate (`--set lr=tuned[:NAME]`)."""
+def with_tuned_lr(case: Case, tuned: dict[tuple[str, str], float]) -> Case | None:
+    """The case at its tuned learning rate (`--set lr=tuned[:NAME]`); None when none was saved for its
+    workload and optimizer (the plan then skips it, saying how to tune it: untuned_reason)."""
     key = (case.workload, case.optimizer)
-    if key not in tuned:
-        raise BadInput(f"no tuned learning rate for {case.optimizer} on {case.workload} in {tuned_path(name)}")
-    return case.replace(lr=tuned[key])
+    return case.replace(lr=tuned[key]) if key in tuned else None
+
+
+def untuned_reason(case: Case, name: str, matrix: str) -> str:
+    """Why a case asked to run at its tuned rate is skipped, and the command that would tune it. Skipped,
+    not run at its default: a figure at the default under a tuned run's name would mislead."""
+    return (
+        f"no tuned learning rate for {case.optimizer} on {case.workload} in {tuned_path(name)}; tune it with: "
+        f"dnnbench tune --matrix {matrix} -k {case.workload} --save {name}"
+    )

@@ -1,6 +1,11 @@
 """`dnnbench tune`: learning-rate sweeps with a stated budget, then the default and the best on fresh seeds.
 
     python -m dnnbench tune [--size quick|full] [--search grid|random --trials K] [--seeds 3] [--save NAME]
+    python -m dnnbench tune --matrix quick [-k lenet5] ...   # the workloads of a matrix, as it trains them
+
+Without --matrix the sweep covers the study's problems (definitions/tuning.problems); with it, every
+workload the matrix trains (its -k selection), at the budget and settings of that workload's first
+case in the matrix, over the optimizers the matrix runs on it: `--set lr=tuned` then works for it.
 
 1. The sweep (suite 'tuning'): per problem and optimizer, every learning rate of the grid
    (definitions/tuning.py) once, seed 1; a diverged trial is recorded as such and the sweep goes on.
@@ -41,8 +46,43 @@ def _measure(run: Run, case: Case, seed: int, suites: tuple[str, ...], log) -> N
         log(f"{planned.id}: {one_line_summary(record)}")
 
 
+def problems_of_matrix(matrix: str, device: str, select: list[str]) -> list[tuning.Problem]:
+    """One problem per workload the matrix trains (cases whose id contains a `select` text, when given):
+    its first case in the matrix without regularization (else its first), single-process, at its default
+    rate and under the benchmark protocol (the choice reads a held-out validation split, which the
+    note's protocol does not keep); over every optimizer the matrix runs on that workload."""
+    from dnnbench.definitions.plan import expand
+
+    cases = [
+        p.case
+        for p in expand(matrix, device)
+        if not p.skip_reason and p.case.world_size == 1 and (not select or any(text in p.case.id for text in select))
+    ]
+    if not cases:
+        raise BadInput(
+            f"matrix {matrix} has no runnable single-process case"
+            + (f" whose id contains {' or '.join(map(repr, select))}" if select else "")
+        )
+    out = []
+    for workload in dict.fromkeys(c.workload for c in cases):
+        own = [c for c in cases if c.workload == workload]
+        base = next((c for c in own if c.regularization == "none"), own[0])
+        optimizers = tuple(dict.fromkeys(c.optimizer for c in own))
+        out.append(tuning.Problem(workload, base.replace(lr=None, protocol="benchmark"), optimizers))
+    return out
+
+
 def run_tune(
-    size: str, search: str, trials: int, seeds: int, device: str, out: Path, save: str, log=print
+    size: str,
+    search: str,
+    trials: int,
+    seeds: int,
+    device: str,
+    out: Path,
+    save: str,
+    log=print,
+    matrix: str | None = None,
+    select: list[str] | None = None,
 ) -> tuple[Path, float]:
     if size not in ("quick", "full"):
         raise BadInput(f"unknown size {size!r}; choose from: quick, full")
@@ -52,8 +92,10 @@ def run_tune(
         raise BadInput("--seeds must be >= 1 and --trials >= 2")
     started = time.perf_counter()
     run = Run(out, "dnnbench tune", resume=True)  # a sweep picks up where it stopped
-    problems = tuning.problems(size, device)
-    description = run_description(f"tune-{size}", device, [], None, None)
+    if select and not matrix:
+        raise BadInput("-k selects cases of a matrix: give --matrix too (e.g. --matrix quick -k lenet5)")
+    problems = problems_of_matrix(matrix, device, select or []) if matrix else tuning.problems(size, device)
+    description = run_description(f"tune-{size}" + (f"-{matrix}" if matrix else ""), device, [], None, None)
     run.open(description | {"search": search, "trials": trials, "seeds": list(range(1, seeds + 2))})
     status = 2
     try:
@@ -87,7 +129,11 @@ def run_tune(
 
 
 def _same(problem: tuning.Problem, choice: TunedChoice) -> bool:
-    return problem.base.workload == choice.workload and problem.base.regularization == choice.regularization
+    return (
+        problem.base.workload == choice.workload
+        and problem.base.regularization == choice.regularization
+        and choice.optimizer in problem.optimizers
+    )
 
 
 def rerun_cases(problem: tuning.Problem, choice: TunedChoice) -> list[tuple[Case, tuple[str, ...]]]:
@@ -112,7 +158,9 @@ def _chosen_lines(entries: list[dict]) -> list[str]:
 
 def main_tune(args) -> int:
     out = Path(args.out or f"results/tune-{args.size}-{datetime.now():%Y%m%d-%H%M%S}")
-    path, seconds = run_tune(args.size, args.search, args.trials, args.seeds, args.device, out, args.save)
+    path, seconds = run_tune(
+        args.size, args.search, args.trials, args.seeds, args.device, out, args.save, matrix=args.matrix, select=args.k
+    )
     for line in _chosen_lines(json.loads(Path(path).read_text())["tuned"]):
         print(line)
     print(f"tuned learning rates: {path} (reuse them with --set lr=tuned:{args.save})")
