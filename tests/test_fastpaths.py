@@ -34,6 +34,43 @@ def test_every_record_carries_the_roofline():
     assert m["achieved_gflops"] == pytest.approx(m["flops_per_sample"] * m["throughput_samples_per_s"] / 1e9)
 
 
+def test_a_flop_count_that_fails_is_recorded_with_its_reason_and_the_case_stands(monkeypatch):
+    from dnnbench.measurement import recording
+
+    def cannot_trace(*args, **kwargs):
+        raise RuntimeError("an op FlopCounterMode cannot trace\nsecond line")
+
+    monkeypatch.setattr(recording, "training_flops", cannot_trace)
+    r = run(tiny(), seed=1)
+    assert r.status == "ok" and r.metrics["throughput_samples_per_s"] > 0
+    assert r.metrics["flops_per_sample"] is None and r.metrics["roofline_fraction"] is None
+    assert r.resolved["flops_error"] == "FLOPs not counted: RuntimeError: an op FlopCounterMode cannot trace"
+
+
+def test_the_peak_is_measured_again_when_the_machine_has_drifted(monkeypatch):
+    # The small drift probe says how fast the machine runs now; the big peak matmul is measured again only
+    # when that moved beyond the limit since the peak was taken.
+    from dnnbench.measurement import flops
+
+    speed = {"now": 100.0}
+    measured = []
+
+    def rate(device, dtype_name, size, tf32):
+        if size == flops.PEAK_SIZE:
+            measured.append(speed["now"])
+            return 3 * speed["now"]
+        return speed["now"]
+
+    monkeypatch.setattr(flops, "_rate", rate)
+    monkeypatch.setattr(flops, "_PEAKS", {})
+    assert flops.peak_gflops("cpu", "fp32", 2) == 300.0 and measured == [100.0]
+    speed["now"] = 105.0  # within the limit: the peak stands
+    assert flops.peak_gflops("cpu", "fp32", 2) == 300.0 and measured == [100.0]
+    speed["now"] = 70.0  # another job took the cores: measured again
+    assert flops.peak_gflops("cpu", "fp32", 2) == 210.0 and measured == [100.0, 70.0]
+    assert flops.peak_gflops("cpu", "fp32", 1) == 210.0 and len(measured) == 3  # another setting: its own
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [

@@ -1,8 +1,12 @@
 """The bare reference loop: the same training as the engine's, written by hand with nothing around it.
 
-Same data, loader, model, optimizer and loss (built by the same functions), same allocator setting,
-threads and garbage-collector policy; no clocks inside the step, no bookkeeping, no evaluation. Its
-throughput over the steady-state steps is what the harness (`dnnbench harness`) divides the engine's by.
+It trains what the case asks, built by the same functions as the engine's (measurement/setup.build:
+data, loader with its drop_last, model with BatchNorm / Dropout, L1 in the objective, L2 in the
+optimizer, precision, compile, channels_last), under the same conditions (allocator, threads,
+garbage-collector policy); the step is written out here with no clocks inside it, no bookkeeping and
+no evaluation. Its throughput is steady-state samples over wall time, which the harness (`dnnbench
+harness`) divides the engine's wall-clock throughput by. A data-parallel case (world_size > 1) is
+refused by name: the bare loop is one process.
 
     python -m dnnbench.measurement.bare CASE-ID [--matrix harness] [--seed 1]   # prints samples/s
 """
@@ -12,68 +16,96 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import sys
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import cast
 
 import torch
 
+from dnnbench.core.errors import BadInput
 from dnnbench.definitions.cases import Case
-from dnnbench.definitions.loaders import BuildOptions, make_loader
-from dnnbench.definitions.optimizers import build_optimizer
-from dnnbench.definitions.workloads import ModelChoices, get_workload
+from dnnbench.definitions.workloads import get_workload
 from dnnbench.measurement import allocator
+from dnnbench.measurement.hooks import NO_HOOKS
 from dnnbench.measurement.resolve import resolve_plan
-from dnnbench.measurement.setup import memory_format
+from dnnbench.measurement.setup import Objective, build, memory_format, precision_mode
 from dnnbench.measurement.training import DEFAULT_THREADS
 
+# Case fields the bare loop cannot follow, and why; it refuses a case that sets them.
+NOT_FOLLOWED = {"world_size": "the bare loop is one process (data-parallel cases run through torchrun)"}
 
-def bare_throughput(case: Case, seed: int = 1, data_dir: str | None = None) -> float:
-    """Training samples per second of the hand-written loop over the plan's steady-state steps."""
+
+@dataclass
+class BareResult:
+    throughput: float  # steady-state samples per second of wall time
+    steps: int
+    losses: list[float] = field(default_factory=list)  # per step, when asked for (tests)
+
+
+def refusal(case: Case) -> str | None:
+    """Why the bare loop cannot run `case` as the engine would, naming the field; None when it can."""
+    if case.world_size != 1:
+        return f"world_size={case.world_size}: {NOT_FOLLOWED['world_size']}"
+    return None
+
+
+def bare_run(case: Case, seed: int = 1, data_dir: str | None = None, keep_losses: bool = False) -> BareResult:
+    """Train `case` by hand and time its steady-state steps on the wall clock."""
+    why = refusal(case)
+    if why:
+        raise BadInput(f"the bare loop cannot follow this case: {why}")
     allocator.pin()
     torch.set_num_threads(case.threads or DEFAULT_THREADS)
     workload = get_workload(case.workload)
     splits = workload.load_splits(case.train_samples, case.features, data_dir, case.protocol)
     plan = resolve_plan(case, workload, len(splits.train), len(splits.val), len(splits.test), torch.get_num_threads())
     device = torch.device(case.device)
-    torch.manual_seed(seed)
-    choices = ModelChoices(plan.hidden, case.features, activation=case.activation)  # no regularization
-    model = workload.build_model(choices).to(device)
+    setup = build(case, plan, workload, splits, seed, NO_HOOKS)
+    model, optimizer, autocast = setup.model, setup.optimizer, setup.autocast
+    objective = cast(Objective, setup.objective)
+    loader = cast(Iterable[tuple[torch.Tensor, torch.Tensor]], setup.loader)
     layout = memory_format(case)
-    if layout is not None:
-        model = model.to(memory_format=layout)
-    optimizer = build_optimizer(case.optimizer, model.parameters(), plan.lr, None, case.beta2, case.optimizer_impl)
-    loss_fn = workload.make_loss()
-    loader = make_loader(
-        case.loader, splits, BuildOptions(plan.batch_size, seed, device, case.num_workers, case.pin_memory)
-    )
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    steps, samples, start = 0, 0, None
+    steps, samples, start = 0, 0, 0.0
+    losses: list[torch.Tensor] = []
     gc.collect()
     gc.disable()
     try:
-        while steps < plan.planned_steps:
-            for x, y in loader:
-                if steps == plan.warmup_steps:
-                    sync()
-                    start, samples = time.perf_counter(), 0
-                x, y = x.to(device), y.to(device)
-                if layout is not None:
-                    x = x.contiguous(memory_format=layout)
-                loss = loss_fn(model(x), y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                steps += 1
-                samples += len(y)
-                if steps == plan.planned_steps or (start and time.perf_counter() - start > plan.max_seconds):
+        with precision_mode(case):
+            while steps < plan.planned_steps:
+                for x, y in loader:
+                    if steps == plan.warmup_steps:
+                        sync()
+                        start, samples = time.perf_counter(), 0
+                    x = x.to(device, non_blocking=case.pin_memory)
+                    if layout is not None:
+                        x = x.contiguous(memory_format=layout)
+                    y = y.to(device, non_blocking=case.pin_memory)
+                    with autocast():
+                        total, data_loss = objective(model(x), y)
+                    optimizer.zero_grad(set_to_none=True)
+                    total.backward()
+                    optimizer.step()
+                    if keep_losses:
+                        losses.append(data_loss.detach())
+                    steps += 1
+                    samples += len(y)
+                    if steps == plan.planned_steps or (start and time.perf_counter() - start > plan.max_seconds):
+                        break
+                if start and time.perf_counter() - start > plan.max_seconds:
                     break
-            if start and time.perf_counter() - start > plan.max_seconds:
-                break
-        sync()
-        elapsed = time.perf_counter() - cast(float, start)  # set once the warm-up ended (warmup_steps < planned_steps)
+            sync()
+            elapsed = time.perf_counter() - start  # set once the warm-up ended (warmup_steps < planned_steps)
     finally:
         gc.enable()
-    return samples / elapsed
+    return BareResult(samples / elapsed, steps, [float(v) for v in losses])
+
+
+def bare_throughput(case: Case, seed: int = 1, data_dir: str | None = None) -> float:
+    """Training samples per second of the hand-written loop over the plan's steady-state steps."""
+    return bare_run(case, seed, data_dir).throughput
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,12 +117,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    (planned,) = [p for p in expand(args.matrix, seeds=[args.seed]) if p.case.id == args.case]
-    print(
-        json.dumps(
-            {"case_id": args.case, "throughput_samples_per_s": bare_throughput(planned.case, args.seed, args.data_dir)}
-        )
-    )
+    try:
+        plan = expand(args.matrix, seeds=[args.seed])
+        found = [p for p in plan if p.case.id == args.case]
+        if not found:
+            ids = ", ".join(dict.fromkeys(p.case.id for p in plan))
+            raise BadInput(f"no case {args.case!r} in matrix {args.matrix}; choose from: {ids}")
+        result = bare_run(found[0].case, args.seed, args.data_dir)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"case_id": args.case, "throughput_samples_per_s": result.throughput, "steps": result.steps}))
     return 0
 
 

@@ -59,7 +59,11 @@ def probes(device: str, seconds: float = CALIBRATION_SECONDS) -> tuple[dict[str,
     """The calibration probes now, or none where DNNBENCH_CALIBRATION=off (an A/B run pairs instead)."""
     if os.environ.get("DNNBENCH_CALIBRATION") == "off":
         return {}, "not measured (DNNBENCH_CALIBRATION=off)"
-    return calibrate(device, seconds=seconds)
+    # The probes draw random tensors: on the case's own random stream they would shift every Dropout mask
+    # after them, so that a seed trained differently with calibration on and off (A/B runs turn it off).
+    cuda = [torch.cuda.current_device()] if device == "cuda" and torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
+        return calibrate(device, seconds=seconds)
 
 
 class Measuring:

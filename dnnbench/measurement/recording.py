@@ -18,7 +18,7 @@ from dnnbench.definitions.cases import Case
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.clocks import PHASES, StepStats
 from dnnbench.measurement.flops import peak_gflops, training_flops
-from dnnbench.measurement.training import Training
+from dnnbench.measurement.training import Progress, Training
 
 MAX_CURVE_POINTS = 1000
 
@@ -53,6 +53,19 @@ def _with_carved(rows: np.ndarray, carved: list[dict[str, tuple[str, float]]]) -
     return out, phases + extra
 
 
+def wall_throughput(p: Progress, warm: int, samples: float) -> float | None:
+    """The steady steps' samples over the wall time from the first steady step's start to the last
+    step's end, less the evaluations in between: everything between steps counts (reading back the
+    clocks and losses, a driver's per-round work, the collector), which the per-step intervals of
+    throughput_samples_per_s leave out. The harness compares this with the bare loop's wall clock. (On
+    CUDA the last step's queued kernels may still run at its end: a few steps of a long window.)"""
+    start = p.wall_steady if warm else p.wall_first
+    if start is None or p.wall_last is None:
+        return None
+    wall = (p.wall_last[0] - start[0]) - (p.wall_last[1] - start[1])
+    return float(samples / wall) if wall > 0 else None
+
+
 def timing_metrics(training: Training) -> tuple[dict[str, Any], dict[str, float] | None]:
     """Throughput and step-time percentiles over the steady-state steps, and the phase split."""
     p, plan = training.progress, training.plan
@@ -69,6 +82,7 @@ def timing_metrics(training: Training) -> tuple[dict[str, Any], dict[str, float]
     steady = rows[warm:]
     stats = StepStats(steady.sum(axis=1), np.array(p.batch_sizes[warm : len(rows)]))
     metrics["throughput_samples_per_s"] = stats.throughput
+    metrics["wall_throughput_samples_per_s"] = wall_throughput(p, warm, float(stats.samples.sum()))
     metrics["step_time_ms_median"] = stats.percentile_ms(50)
     metrics["step_time_ms_p10"] = stats.percentile_ms(10)
     metrics["step_time_ms_p90"] = stats.percentile_ms(90)
@@ -154,7 +168,9 @@ def roofline_metrics(training: Training, throughput: float | None) -> dict[str, 
     out: dict[str, Any] = {}
     try:
         flops = training_flops(setup.eval_model, sample.x, sample.y, setup.loss_fn, setup.autocast)
-    except Exception:  # a model FlopCounterMode cannot trace: no roofline for this case, the rest stands
+    except Exception as exc:  # a model FlopCounterMode cannot trace: no roofline for this case, the rest stands
+        first = (str(exc).strip().splitlines() or [""])[0]
+        training.notes["flops_error"] = f"FLOPs not counted: {type(exc).__name__}: {first}"[:300]
         return out
     out["flops_per_sample"] = flops / len(sample)
     dtype = "bf16" if case.precision == "bf16" else "fp32"
@@ -218,6 +234,7 @@ def record_of(
             **asdict(training.plan),
             "hidden": list(training.plan.hidden),
             "device": case.device,
+            **training.notes,  # what could not be measured, and why (flops_error)
             **(extra_resolved or {}),
         },
         target=target_of(training, status),

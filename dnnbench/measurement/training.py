@@ -49,6 +49,11 @@ class Progress:
     pending_losses: list[torch.Tensor] = field(default_factory=list)
     loss_values: list[float] = field(default_factory=list)
     carved: list[dict[str, tuple[str, float]]] = field(default_factory=list)  # per step, from Hooks.carve
+    # The wall clock around the steps (perf_counter), with the evaluation time spent so far at each mark:
+    # the start of the first step, of the first steady step (after the warm-up), the end of the last.
+    wall_first: tuple[float, float] | None = None
+    wall_steady: tuple[float, float] | None = None
+    wall_last: tuple[float, float] | None = None
 
     @property
     def train_time_s(self) -> float:
@@ -84,6 +89,7 @@ class Training:
     ) -> None:
         self.case, self.seed = case, seed
         self.rank, self.world = shard
+        self.notes: dict[str, str] = {}  # what a figure could not be measured for, by key (record's resolved)
         self.workload: Workload = get_workload(case.workload)
         self.device = torch.device(case.device)
         torch.set_num_threads(case.threads or DEFAULT_THREADS)
@@ -123,6 +129,10 @@ class Training:
         """One timed training step, split into the phases of clocks.PHASES."""
         started = time.perf_counter()
         mark, s, p = self._mark, self.setup, self.progress
+        if p.steps == 0:
+            p.wall_first = (started, self.validation.eval_time)
+        if p.steps == self.plan.warmup_steps:
+            p.wall_steady = (started, self.validation.eval_time)
         self.clock.begin()
         if self._observed:
             self.hooks.step_begin()
@@ -147,7 +157,9 @@ class Training:
         p.batch_sizes.append(len(y) * self.world)  # samples of the step over all ranks
         p.steps += 1
         p.samples += len(y) * self.world
-        p.host_train_time += time.perf_counter() - started
+        ended = time.perf_counter()
+        p.host_train_time += ended - started
+        p.wall_last = (ended, self.validation.eval_time)
 
     def between(self) -> None:
         """Untimed work before the next step: stop on budget, evaluate when due."""
