@@ -186,7 +186,9 @@ def test_merged_shards_equal_the_unsharded_run(smoke_run, tmp_path):
     meta = json.loads((tmp_path / "all" / "run.json").read_text())
     assert [m["shard"] for m in meta["merged_from"]] == ["1/2", "2/2"] and meta["matrix"] == "smoke"
     benchmarks = json.loads((tmp_path / "all" / "benchmark.json").read_text())["benchmarks"]
-    assert len(benchmarks) == ((parts.status == "ok") & (parts.world_size == 1)).sum()
+    # a case whose time budget ran out within its warm-up steps (a slow or loaded CPU) timed no round
+    timed = (parts.status == "ok") & (parts.world_size == 1) & (parts.steps > parts.resolved_warmup_steps)
+    assert len(benchmarks) == timed.sum()
     assert run_cli("report", str(tmp_path / "all")).returncode == 0
     assert run_cli("gate", "--baseline", str(results), "--current", str(tmp_path / "all")).returncode in (0, 1)
     again = run_cli("merge", str(tmp_path / "shard1"), str(tmp_path / "shard1"), "--out", str(tmp_path / "twice"))
