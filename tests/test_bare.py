@@ -5,12 +5,14 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
 from dnnbench.core.errors import BadInput
 from dnnbench.measurement.bare import bare_run
 from dnnbench.measurement.engine import loop_driver, run
-from tests.conftest import ROOT, tiny
+from dnnbench.results.frames import load
+from tests.conftest import ROOT, run_cli, tiny
 
 
 @pytest.mark.parametrize(
@@ -62,3 +64,29 @@ def test_the_wall_clock_throughput_counts_the_work_between_steps():
     slowed = run(case, seed=1, drive=slow_driver).metrics
     assert plain["wall_throughput_samples_per_s"] <= plain["throughput_samples_per_s"] * 1.05
     assert slowed["wall_throughput_samples_per_s"] < 0.8 * slowed["throughput_samples_per_s"]
+
+
+def test_a_ratio_goal_holds_fails_or_is_undecided_by_its_interval():
+    from dnnbench.results.intervals import ratio_interval
+
+    steady = ratio_interval([0.99, 0.985, 0.995, 0.99, 0.988, 0.992])
+    assert steady.against(0.97) == "holds" and steady.low <= steady.point <= steady.high
+    assert ratio_interval([0.90, 0.91, 0.89, 0.905, 0.9, 0.895]).against(0.97) == "fails"
+    noisy = ratio_interval([0.8, 1.2, 0.85, 1.15, 0.9, 1.1])  # the same mean, rounds far apart
+    assert noisy.against(0.97) == "undecided" and noisy.high - noisy.low > 0.1
+
+
+def test_the_harness_compares_wall_clock_figures_and_reports_an_interval(tmp_path):
+    out = run_cli("harness", "--matrix", "smoke", "-k", "synthetic_b100", "--rounds", "2", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    raw = pd.read_csv(tmp_path / "harness_raw.csv")
+    assert set(raw.front_end) == {"bare", "cli", "pytest"} and set(raw["round"]) == {1, 2}
+    cli = load(tmp_path / "cli-synthetic_b100_adam_tensor_n2000_cpu-r1")
+    assert raw[(raw.front_end == "cli") & (raw["round"] == 1)].throughput.iloc[0] == pytest.approx(
+        cli.wall_throughput_samples_per_s.iloc[0]
+    )
+    table = (tmp_path / "harness.md").read_text()
+    assert "cli / bare [95% CI]" in table and "(n=2)" in table
+    assert any(verdict in table for verdict in ("holds", "fails", "undecided"))
+    odd = run_cli("harness", "--rounds", "1", "--out", str(tmp_path / "one"))
+    assert odd.returncode == 2 and "--rounds must be at least 2" in odd.stderr

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -252,3 +253,24 @@ def test_dnnbench_run_under_a_users_torchrun_journals_once_and_resumes(tmp_path)
     assert after["started_at"] == meta["started_at"] and after["resumed_at"] >= meta["started_at"]
     (suites,) = {p.suites for p in expand("smoke") if p.case.id == case}
     assert record.suite == suites[0]  # a rank's record names the suite that ran it, as a process's does
+
+
+def test_each_data_parallel_case_is_paired_with_its_one_process_reference():
+    from dnnbench.tools.scaling import reference_of
+
+    strong = Case(world_size=2, batch_size=100)
+    weak = Case(world_size=2, batch_size=200, lr_rule="linear")
+    assert reference_of(strong) == Case(batch_size=100)  # the same global batch
+    assert reference_of(weak) == Case(batch_size=100)  # the same per-rank batch, the plain rate
+
+
+@pytest.mark.slow
+def test_scaling_rounds_alternate_the_two_sides_and_give_an_interval(tmp_path):
+    out = run_cli("scaling", "--matrix", "smoke", "--rounds", "2", "--out", str(tmp_path), timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rounds = pd.read_csv(tmp_path / "scaling_rounds.csv")
+    assert list(rounds["round"]) == [1, 2] and (rounds.world_size == 2).all()
+    assert rounds.efficiency.tolist() == pytest.approx((rounds.ranks / (2 * rounds.one_process)).tolist())
+    # both sides ran in each round: one folder per side and round
+    assert len(list(tmp_path.glob("one-*-r*"))) == 2 and len(list(tmp_path.glob("ranks-*-r*"))) == 2
+    assert "efficiency [95% CI]" in (tmp_path / "scaling.md").read_text()

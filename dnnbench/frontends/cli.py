@@ -399,13 +399,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scaling(args: argparse.Namespace) -> int:
+    """Data-parallel efficiency from interleaved rounds (N ranks against one process), with an interval."""
+    from dnnbench.tools.scaling import main_scaling
+
+    return main_scaling(args.rounds, args.out, args.matrix, args.k)
+
+
 def cmd_harness(args: argparse.Namespace) -> int:
     """The engine's throughput against a bare hand-written loop's, per front-end."""
     from dnnbench.tools.harness import main_harness
 
-    if args.rounds < 1:
-        raise BadInput(f"--rounds must be a positive integer, got {args.rounds}")
-    return main_harness(args.rounds, args.out)
+    return main_harness(args.rounds, args.out, args.matrix, args.k)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -587,9 +592,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_merge)
 
     p = sub.add_parser("harness", help="the engine against a bare loop, per front-end (CLI, pytest), alternately")
-    p.add_argument("--rounds", type=int, default=3, help="rounds per case (default 3)")
+    p.add_argument("--rounds", type=int, default=6, help="rounds per case, for the interval (default 6)")
+    p.add_argument("--matrix", default="harness", help="whose single-process cases to run (default harness)")
+    p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
     p.add_argument("--out", default=None, help="output folder (default results/harness-<time>)")
     p.set_defaults(handler=cmd_harness)
+
+    p = sub.add_parser("scaling", help="data-parallel efficiency from interleaved rounds, with an interval")
+    p.add_argument("--rounds", type=int, default=4, help="rounds per case, an even number (default 4)")
+    p.add_argument("--matrix", default="scaling", help="whose data-parallel cases to run (default scaling)")
+    p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
+    p.add_argument("--out", default=None, help="output folder (default results/scaling-<time>)")
+    p.set_defaults(handler=cmd_scaling)
 
     p = sub.add_parser("tune", help="learning-rate sweeps per optimizer, chosen on validation, re-run on fresh seeds")
     p.add_argument("--size", default="quick", help="quick (7 rates over 4 decades) or full (DeepOBS's 36 rates)")

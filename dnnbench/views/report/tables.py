@@ -292,7 +292,9 @@ def scaling_table(frame: pd.DataFrame) -> list[Table]:
     )
     caption = (
         "Efficiency = throughput / (world size × one process's throughput); one process uses every core, each "
-        "of N processes 1/N of them. Strong: the global batch kept; weak: the per-rank batch kept, lr × N."
+        "of N processes 1/N of them. Strong: the global batch kept; weak: the per-rank batch kept, lr × N. "
+        "Each side measured once, at different moments: for an efficiency with an interval from interleaved "
+        "rounds, run `dnnbench scaling`."
     )
     return [
         Table("scaling", "Data-parallel scaling (DDP through torchrun)", caption, display.set_index("loader"), numbers)
