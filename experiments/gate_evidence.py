@@ -45,10 +45,14 @@ NORMALIZATIONS = ("numpy", "python", "none", "reference", "matmul")
 SPEED = ("throughput_samples_per_s", "time_to_target_s")
 KINDS = {  # the case kinds of the smallest-detectable-slowdown table
     "batch 1": lambda f: f["case_id"].str.contains("_b1_"),
-    "batch 100": lambda f: f["case_id"].str.contains("_b100_") & ~f["suites"].str.contains("loaders"),
+    "batch 100": lambda f: f["case_id"].str.contains("_b100_") & ~f["suites"].map(lambda suites: "loaders" in suites),
     "full batch": lambda f: f["case_id"].str.contains("_bfull_"),
-    "loaders": lambda f: f["suites"].str.contains("loaders"),
+    "loaders": lambda f: f["suites"].map(lambda suites: "loaders" in suites),
+    "every case": lambda f: f["case_id"].notna(),
 }
+# The goals' sizes (issue 22): a 25% slowdown confined to one kind of case; 10% over the whole run (A/B).
+GOAL_SHIFTS = {"every case": 1.10}
+DEFAULT_GOAL_SHIFT = 1.25
 SHIFTS = (0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -100,6 +104,8 @@ def cmd_ab(args: argparse.Namespace) -> None:
 
 
 def _rate(flags: list[bool]) -> str:
+    if not flags:
+        return "—"
     return f"{sum(flags)}/{len(flags)} ({sum(flags) / max(1, len(flags)):.0%})"
 
 
@@ -144,6 +150,13 @@ def _shifted(side: gate.Side, kind: str, factor: float) -> gate.Side:
     frame.loc[mask, "throughput_samples_per_s"] /= factor
     frame.loc[mask, "time_to_target_s"] *= factor
     return gate.Side(side.name, frame, side.meta, side.fingerprint)
+
+
+def _at_goal(detect, kind: str, trials: list) -> str:
+    """The share of trials caught at the goal's size for this kind (GOAL_SHIFTS, else +25% step time)."""
+    factor = GOAL_SHIFTS.get(kind, DEFAULT_GOAL_SHIFT)
+    hits = [detect(t, kind, factor) for t in trials]
+    return f"+{factor - 1:.0%} step time: {_rate(hits)}"
 
 
 def _smallest(detect, kind: str, trials: list) -> str:
@@ -245,7 +258,7 @@ def judge_baseline_mode(
         "",
         f"Smallest slowdown caught in ≥ 95% of {len(trials)} CI-recipe comparisons (one run, no confirmation):",
     ]
-    lines += [f"- {kind}: {_smallest(detect, kind, trials)}" for kind in KINDS]
+    lines += [f"- {kind}: {_smallest(detect, kind, trials)}; at {_at_goal(detect, kind, trials)}" for kind in KINDS]
     return lines
 
 
@@ -262,7 +275,8 @@ def judge_ab_mode(out: Path) -> list[str]:
     for name, r in results.items():
         kinds[name.rsplit("-", 1)[0]].append(r)
     lines = [
-        f"## A/B mode: {len(folders)} `dnnbench ab` runs of the smoke matrix (3 rounds, seed 1); wall time "
+        f"## A/B mode: {len(folders)} `dnnbench ab` runs of the smoke matrix "
+        f"({json.loads((folders[0] / 'ab.json').read_text())['rounds'] if folders else '?'} rounds, seed 1); wall time "
         f"{np.median(walls):.0f} s median ({min(walls):.0f}-{max(walls):.0f} s)"
         if walls
         else "## A/B mode: no runs",
@@ -297,7 +311,7 @@ def judge_ab_mode(out: Path) -> list[str]:
 
     if trials:
         lines += ["", f"Smallest slowdown caught in ≥ 95% of {len(trials)} A/A ab runs slowed artificially:"]
-        lines += [f"- {kind}: {_smallest(detect, kind, trials)}" for kind in KINDS]
+        lines += [f"- {kind}: {_smallest(detect, kind, trials)}; at {_at_goal(detect, kind, trials)}" for kind in KINDS]
     return lines
 
 
@@ -332,7 +346,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--aa", type=int, default=8)
     p.add_argument("--faulty", type=int, default=6)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=4)
     p.set_defaults(func=cmd_ab)
     p = sub.add_parser("judge")
     p.add_argument("--out", required=True)
