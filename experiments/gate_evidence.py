@@ -5,6 +5,7 @@ Not a unit test: it runs dozens of smoke benchmarks (about an hour and a half on
     python -m experiments.gate_evidence runs  --out /tmp/ev --aa 16 --faulty 6     # baseline mode: smoke runs, 3 seeds
     python -m experiments.gate_evidence ab    --out /tmp/ev --aa 8 --faulty 6      # A/B mode: `dnnbench ab` runs
     python -m experiments.gate_evidence judge --out /tmp/ev [--baseline results/baselines/ci-cpu] [--markdown F]
+    python -m experiments.gate_evidence goals --out /tmp/ev [--baseline-runs 4]   # issue 22's goals, A/A runs only
 
 Faults come from tests/faults (a sitecustomize loaded through PYTHONPATH, outside the product):
 slow_step (the engine's step only; no calibration probe runs it), slow_backward (torch's backward
@@ -111,7 +112,7 @@ def _rate(flags: list[bool]) -> str:
 
 def _merged(sides: list[gate.Side]) -> gate.Side:
     frame = pd.concat([s.frame for s in sides], ignore_index=True)
-    return gate.Side("+".join(s.name for s in sides), frame, sides[0].meta)
+    return gate.Side("+".join(s.name for s in sides), frame, sides[0].meta, sides[0].fingerprint)
 
 
 def _aggregate(result: gate.GateResult, metric: str = "throughput_samples_per_s") -> float | None:
@@ -315,6 +316,81 @@ def judge_ab_mode(out: Path) -> list[str]:
     return lines
 
 
+def cmd_goals(args: argparse.Namespace) -> None:
+    """Issue 22's goals on A/A runs alone, judged quickly: baseline mode with per-case tolerances (every
+    k-run baseline drawn from the A/A runs against each held-out run), A/B mode per A/A ab run; false
+    alarms as they are, detection with the cases of one kind slowed by the goal's size (+25% step time;
+    +10% for every case at once)."""
+    out = Path(args.out)
+    lines = [f"# Gate goals ({out})", ""]
+    runs = [gate.load_side(p) for p in sorted((out / "runs").glob("aa-[0-9][0-9]")) if p.name not in args.skip]
+    overrides = [f"spread_multiplier={args.spread_multiplier}"] if args.spread_multiplier else []
+    config = replace(gate.load_config(ROOT / "pyproject.toml", overrides), resamples=args.resamples)
+    trials = []
+    for chosen in itertools.combinations(range(len(runs)), args.baseline_runs):
+        base = _merged([runs[j] for j in chosen])
+        trials += [(base, runs[j]) for j in range(len(runs)) if j not in chosen]
+    if trials:
+        results = [gate.run_gate(b, c, config) for b, c in trials]
+        tolerances = [
+            f.tolerance
+            for f in results[0].findings
+            if f.scope == "case" and f.metric == "throughput_samples_per_s" and f.tolerance is not None
+        ]
+        lines += [
+            f"## Baseline mode: {len(runs)} A/A smoke runs; every {args.baseline_runs}-run baseline against each "
+            f"held-out run ({len(trials)} comparisons, one run, no confirmation)",
+            "",
+            f"- A/A false alarms: {_rate([r.failed for r in results])}; aggregate throughput change "
+            f"{min(_aggregate(r) or 0 for r in results):+.1f}% … {max(_aggregate(r) or 0 for r in results):+.1f}%",
+            f"- per-case throughput tolerances (first comparison, {len(tolerances)} cases): median "
+            f"{np.median(tolerances):.0%}, range {min(tolerances):.0%}–{max(tolerances):.0%}",
+            f"- calibration disagreement (compared raw): {_rate([r.calibration_note is not None for r in results])}",
+        ]
+
+        def detect(trial, kind, factor):
+            base, current = trial
+            return gate.run_gate(base, _shifted(current, kind, factor), config).failed
+
+        lines += [f"- {kind}: caught at {_at_goal(detect, kind, trials)}" for kind in KINDS]
+    folders = sorted(p for p in (out / "ab").glob("aa-[0-9][0-9]") if (p / "ab.json").exists())
+    if folders:
+        ab_config = replace(gate.load_config(ROOT / "pyproject.toml", [], section="ab"), resamples=args.resamples)
+        sides = [(paired.load_rounds(f, "base"), paired.load_rounds(f, "head")) for f in folders]
+        walls = [json.loads((f / "ab.json").read_text())["wall_time_s"] for f in folders]
+        results = [paired.run_paired_gate(b, h, ab_config) for b, h in sides]
+        per_case = [
+            f.normalized_change_pct
+            for r in results
+            for f in r.findings
+            if f.scope == "case" and f.metric == "throughput_samples_per_s" and f.normalized_change_pct is not None
+        ]
+        lines += [
+            "",
+            f"## A/B mode: {len(folders)} A/A `dnnbench ab` runs of the smoke matrix, "
+            f"{json.loads((folders[0] / 'ab.json').read_text())['rounds']} rounds; wall time "
+            + ", ".join(f"{w:.0f} s" for w in walls),
+            "",
+            gate_view.tolerance_line(ab_config),
+            f"- A/A false alarms: {_rate([r.failed for r in results])}; aggregate "
+            + ", ".join(f"{_aggregate(r):+.1f}%" for r in results if _aggregate(r) is not None),
+            f"- A/A per-case throughput change: widest {min(per_case):+.1f}%, p95 |change| "
+            f"{np.percentile(np.abs(per_case), 95):.1f}% ({len(per_case)} case comparisons)",
+        ]
+
+        def detect_ab(trial, kind, factor):
+            base, head = trial
+            return paired.run_paired_gate(
+                base, _shifted(gate.Side("head", head, {}), kind, factor).frame, ab_config
+            ).failed
+
+        lines += [f"- {kind}: caught at {_at_goal(detect_ab, kind, sides)}" for kind in KINDS]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+
+
 def cmd_judge(args: argparse.Namespace) -> None:
     out = Path(args.out)
     lines = [f"# Gate evidence ({out})", ""]
@@ -348,6 +424,14 @@ def main() -> None:
     p.add_argument("--faulty", type=int, default=6)
     p.add_argument("--rounds", type=int, default=4)
     p.set_defaults(func=cmd_ab)
+    p = sub.add_parser("goals")
+    p.add_argument("--out", required=True)
+    p.add_argument("--baseline-runs", type=int, default=4)
+    p.add_argument("--resamples", type=int, default=1000)
+    p.add_argument("--skip", action="append", default=[], help="an A/A run to leave out (e.g. one measured under load)")
+    p.add_argument("--spread-multiplier", type=float, default=None, help="override the gate's per-case multiplier")
+    p.add_argument("--markdown", default=None)
+    p.set_defaults(func=cmd_goals)
     p = sub.add_parser("judge")
     p.add_argument("--out", required=True)
     p.add_argument("--baseline", default=None, help="a saved baseline to gate every run against, as CI does")
