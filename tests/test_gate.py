@@ -529,7 +529,9 @@ def test_a_baseline_of_several_runs_gives_each_case_its_own_tolerance(tmp_path):
     baseline = _baseline_of_runs(tmp_path, scales, noisy_case=3)
     # one case 25% slower: within the default 2x, beyond its own A/A spread (sd 1.6%)
     current = make_run(tmp_path / "cur", slow={1: 0.75}, spread=(0.995, 1.0, 1.005))
-    result = gate.run_gate(gate.load_side(baseline), gate.load_side(current), gate.GateConfig())
+    assert not gate.run_gate(gate.load_side(baseline), gate.load_side(current), gate.GateConfig()).failed  # off
+    config = gate.GateConfig().with_overrides({"spread_multiplier": 4})
+    result = gate.run_gate(gate.load_side(baseline), gate.load_side(current), config)
     assert {(f.case_id, f.metric, f.scope) for f in result.regressions} >= {
         (CASES[1].id, "throughput_samples_per_s", "case")
     }
@@ -538,11 +540,11 @@ def test_a_baseline_of_several_runs_gives_each_case_its_own_tolerance(tmp_path):
     assert tol[CASES[1].id].tolerance_source.startswith("5 runs, A/A sd")
     assert tol[CASES[0].id].tolerance < 0.25 < 1.0  # tighter than the default, from the case's own spread
     assert tol[CASES[3].id].tolerance > 2 * tol[CASES[0].id].tolerance  # the noisy case gets a wider one
-    out = run_gate(baseline, current)
+    out = run_gate(baseline, current, "--tolerance", "spread_multiplier=4")
     assert "5 runs, A/A sd" in out.stdout and out.returncode == 1
     # the same slowdown against one of those runs alone: the default tolerance, not caught per case
-    single = gate.run_gate(gate.load_side(tmp_path / "aa1"), gate.load_side(current), gate.GateConfig())
+    single = gate.run_gate(gate.load_side(tmp_path / "aa1"), gate.load_side(current), config)
     assert not any(f.scope == "case" for f in single.regressions)
     # and a run like the baseline's own passes
     aa = make_run(tmp_path / "aa-new", slow=dict.fromkeys(range(len(CASES)), 1.015), spread=(0.995, 1.0, 1.005))
-    assert gate.run_gate(gate.load_side(baseline), gate.load_side(aa), gate.GateConfig()).exit_code == 0
+    assert gate.run_gate(gate.load_side(baseline), gate.load_side(aa), config).exit_code == 0

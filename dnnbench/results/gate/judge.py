@@ -180,7 +180,7 @@ def judge_case(
         )
     nb, nc, signed_slope = st.adjusted(metric, b_rows, c_rows, ref, slope)
     tolerance = st.CaseTolerance(config.tolerances[metric])
-    if METRICS[metric].speed and "source_run" in b_rows:
+    if METRICS[metric].speed and config.spread_multiplier and "source_run" in b_rows:
         tolerance = st.case_tolerance(
             nb, b_rows["source_run"].to_numpy(), tolerance.value, config.spread_multiplier, config.tolerance_floor
         )
