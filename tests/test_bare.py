@@ -64,6 +64,12 @@ def test_the_wall_clock_throughput_counts_the_work_between_steps():
     slowed = run(case, seed=1, drive=slow_driver).metrics
     assert plain["wall_throughput_samples_per_s"] <= plain["throughput_samples_per_s"] * 1.05
     assert slowed["wall_throughput_samples_per_s"] < 0.8 * slowed["throughput_samples_per_s"]
+    # ... while evaluation between steps is subtracted: validating every 50 samples (ten evaluations of
+    # 500 samples for 500 trained) takes about as long as the training, yet leaves the wall figure near the
+    # step figure; were it counted, the wall figure would be well under two thirds of it
+    evaluated = run(tiny(batch_size=50, eval_every=50), seed=1).metrics
+    assert evaluated["eval_time_s"] > 0.3 * evaluated["train_time_s"]
+    assert evaluated["wall_throughput_samples_per_s"] > 0.8 * evaluated["throughput_samples_per_s"]
 
 
 def test_a_ratio_goal_holds_fails_or_is_undecided_by_its_interval():

@@ -187,3 +187,15 @@ def test_the_scaling_table_counts_a_missed_target_as_not_reached(tmp_path):
         journal.append(record(two, seed, ["scaling"], throughput_samples_per_s=1800.0))
     table = scaling(load(tmp_path)).set_index("world_size")
     assert table.loc[1, "time_to_target_s"] == 10.0 and table.loc[2, "time_to_target_s"] == float("inf")
+
+
+def test_a_target_no_longer_reached_is_a_worse_row_of_the_baseline_comparison(tmp_path):
+    base, cur = Journal(tmp_path / "base"), Journal(tmp_path / "cur")
+    for seed in (1, 2, 3):
+        base.append(record(ADAM, seed, ["optimizers"], final_test_accuracy=0.86, time_to_target_s=11.0))
+        cur.append(
+            record(ADAM, seed, ["optimizers"], final_test_accuracy=0.84, time_to_target_s=9.0 if seed == 1 else None)
+        )
+    delta = compare(case_summary(load(tmp_path / "base")), case_summary(load(tmp_path / "cur")), ["time_to_target_s"])
+    (row,) = delta.itertuples()
+    assert row.direction == "worse" and row.current == float("inf") and pd.isna(row.delta_pct)

@@ -178,3 +178,18 @@ def test_tune_with_a_matrix_tunes_what_that_matrix_trains_and_the_matrix_then_ru
     assert all((p.case.lr or tuning.default_lr(p.case.optimizer)) == tuned[("cubic", p.case.optimizer)] for p in plan)
     with pytest.raises(BadInput, match="-k selects cases of a matrix: give --matrix too"):
         tune.run_tune("quick", "grid", 7, 1, "cpu", tmp_path / "run2", "x", select=["cubic"])
+
+
+def test_saving_rates_adds_to_the_file_instead_of_wiping_other_workloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path))
+    entry = {"problem": "cubic", "workload": "cubic", "regularization": "none", "optimizer": "adam", "tuned_lr": 0.01}
+    tuning.save_tuned([entry], "mine")
+    other = {**entry, "problem": "mnist", "workload": "mnist", "tuned_lr": 0.002}
+    tuning.save_tuned([other], "mine")
+    tuning.save_tuned([{**entry, "tuned_lr": 0.02}], "mine")  # the same problem again: replaced
+    assert tuning.load_tuned("mine") == {("cubic", "adam"): 0.02, ("mnist", "adam"): 0.002}
+
+
+def test_a_matrix_workload_is_tuned_at_a_mini_batch_case_where_it_has_one():
+    problems = {p.name: p for p in tune.problems_of_matrix("quick", "cpu", [])}
+    assert problems["fashion-mnist"].base.batch_size == 100

@@ -90,9 +90,18 @@ def tuned_path(name: str = "latest") -> Path:
 
 
 def save_tuned(entries: list[dict[str, Any]], name: str = "latest") -> Path:
+    """Add a sweep's rates to NAME.json: an entry for the same problem and optimizer is replaced, the
+    others kept, so that tuning a matrix's workloads one `-k` at a time adds up instead of each sweep
+    wiping the last."""
     path = tuned_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"schema": 1, "tuned": entries}, indent=2))
+    try:
+        kept = json.loads(path.read_text())["tuned"] if path.is_file() else []
+    except (ValueError, KeyError):
+        kept = []
+    fresh = {(e.get("problem"), e.get("optimizer")) for e in entries}
+    merged = [e for e in kept if (e.get("problem"), e.get("optimizer")) not in fresh] + list(entries)
+    path.write_text(json.dumps({"schema": 1, "tuned": merged}, indent=2))
     return path
 
 

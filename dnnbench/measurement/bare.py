@@ -74,11 +74,10 @@ def bare_run(case: Case, seed: int = 1, data_dir: str | None = None, keep_losses
     gc.disable()
     try:
         with precision_mode(case):
+            if plan.warmup_steps == 0:
+                start = time.perf_counter()
             while steps < plan.planned_steps:
                 for x, y in loader:
-                    if steps == plan.warmup_steps:
-                        sync()
-                        start, samples = time.perf_counter(), 0
                     x = x.to(device, non_blocking=case.pin_memory)
                     if layout is not None:
                         x = x.contiguous(memory_format=layout)
@@ -92,6 +91,9 @@ def bare_run(case: Case, seed: int = 1, data_dir: str | None = None, keep_losses
                         losses.append(data_loss.detach())
                     steps += 1
                     samples += len(y)
+                    if steps == plan.warmup_steps:  # the window opens before the next batch is fetched, as the engine's
+                        sync()
+                        start, samples = time.perf_counter(), 0
                     if steps == plan.planned_steps or (start and time.perf_counter() - start > plan.max_seconds):
                         break
                 if start and time.perf_counter() - start > plan.max_seconds:

@@ -128,11 +128,13 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, metrics: list[str]) -
         b, c = keyed_b.loc[case_id], keyed_c.loc[case_id]
         for m in metrics:
             vb, vc = b.get(m), c.get(m)
-            if pd.isna(vb) or pd.isna(vc) or math.isinf(vb) or math.isinf(vc):
-                continue  # a target missed on most seeds has no time to compare (the gate judges the count)
-            delta = (vc - vb) / abs(vb) * 100 if vb else None
+            if pd.isna(vb) or pd.isna(vc) or (math.isinf(vb) and math.isinf(vc)):
+                continue
             direction = METRICS[m].direction if m in METRICS else 0
-            if delta is None or delta == 0 or direction == 0:
+            delta = None if math.isinf(vb) or math.isinf(vc) else ((vc - vb) / abs(vb) * 100 if vb else None)
+            if math.isinf(vb) or math.isinf(vc):  # a target now missed on most seeds (worse), or now reached
+                verdict = "worse" if math.isinf(vc) else "better"
+            elif delta is None or delta == 0 or direction == 0:
                 verdict = "same"
             else:
                 verdict = "better" if delta * direction > 0 else "worse"

@@ -48,7 +48,7 @@ def _measure(run: Run, case: Case, seed: int, suites: tuple[str, ...], log) -> N
 
 def problems_of_matrix(matrix: str, device: str, select: list[str]) -> list[tuning.Problem]:
     """One problem per workload the matrix trains (cases whose id contains a `select` text, when given):
-    its first case in the matrix without regularization (else its first), single-process, at its default
+    its first mini-batch case in the matrix without regularization (else its first), single-process, at its default
     rate and under the benchmark protocol (the choice reads a held-out validation split, which the
     note's protocol does not keep); over every optimizer the matrix runs on that workload."""
     from dnnbench.definitions.plan import expand
@@ -66,7 +66,11 @@ def problems_of_matrix(matrix: str, device: str, select: list[str]) -> list[tuni
     out = []
     for workload in dict.fromkeys(c.workload for c in cases):
         own = [c for c in cases if c.workload == workload]
-        base = next((c for c in own if c.regularization == "none"), own[0])
+        # a mini-batch case without regularization where there is one: the rate is then used for every
+        # case of the workload (rates are kept per workload and optimizer), and batch 1 on a seconds budget
+        # or the full batch would tune for an extreme
+        plain = [c for c in own if c.regularization == "none"] or own
+        base = next((c for c in plain if isinstance(c.batch_size, int) and c.batch_size >= 32), plain[0])
         optimizers = tuple(dict.fromkeys(c.optimizer for c in own))
         out.append(tuning.Problem(workload, base.replace(lr=None, protocol="benchmark"), optimizers))
     return out

@@ -56,8 +56,8 @@ class GateConfig:
                 tolerances[key] = _positive(key, value)
             elif key in ("aggregate", "tolerance_floor"):
                 changes[key] = _positive(key, value)
-            elif key == "spread_multiplier":
-                changes[key] = _positive(key, value) if float(value) != 0 else 0.0
+            elif key == "spread_multiplier":  # 0 turns per-case tolerances off
+                changes[key] = 0.0 if str(value).strip() in ("0", "0.0") else _positive(key, value)
             elif key == "confidence":
                 if not 0 < float(value) < 1:
                     raise BadInput(f"confidence must be in (0, 1), got {value!r}")

@@ -2,13 +2,13 @@
 
 Each case ran in an even number of rounds, base and head back to back, each side first in half of
 them (ABBA: `dnnbench ab`), so whatever the machine was doing hit both sides of a pair alike; no
-calibration is needed. Per case and metric the change is the mean over rounds of the paired change
-(log ratio, or accuracy points), with a bootstrap interval of that mean over the rounds; over all
-cases, the mean of the per-case changes with a two-stage bootstrap (cases, then rounds within each
-case). A regression needs both: worse than the tolerance and an interval wholly on the worse side,
-as for the baseline gate (docs/gate.md). The mean, not the median: with four rounds the interval
-of a median excludes "no change" only when every round is worse, so one quiet round would hide a
-slowdown of a case; one loud round does not convict either, as the bootstrap leaves it out often.
+calibration is needed. Per case and metric the change is the median over rounds of the paired change
+(log ratio, or accuracy points), and the interval a bootstrap of their mean over the rounds; over all
+cases, the mean of the per-case medians with a two-stage bootstrap (cases, then rounds). A regression
+needs both: worse than the tolerance and an interval wholly on the worse side, as for the baseline
+gate (docs/gate.md). Why the two: with four rounds the bootstrap interval of a median excludes "no
+change" only when every round is worse, so one quiet round hid a slowdown, while the median keeps one
+loud round (another job ran then) from carrying the point past the tolerance.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def judge_pairs(
             verdict="not gated", note="stopped by its time budget, so its accuracy depends on its speed", **base
         ), None
     worse = st.worse(metric, vb, vc)
-    point = float(np.mean(worse))
+    point = float(np.median(worse))
     ci = st.interval(metric, _bootstrap_mean(worse, config.resamples, rng), config.confidence)
     finding = Finding(
         verdict=st.verdict(point, ci, st.threshold(metric, config.tolerances[metric])),
@@ -96,12 +96,12 @@ def judge_pairs(
 def judge_aggregate_pairs(
     per_case: list[np.ndarray], metric: str, config: GateConfig, rng: np.random.Generator
 ) -> Finding:
-    """Mean over cases of the per-case mean paired change; two-stage bootstrap (cases, then rounds)."""
-    points = np.array([np.mean(w) for w in per_case])
+    """Mean over cases of the per-case median paired change; two-stage bootstrap (cases, then rounds)."""
+    points = np.array([np.median(w) for w in per_case])
     draws = np.empty(config.resamples)
     for i in range(config.resamples):
         chosen = rng.integers(0, len(per_case), len(per_case))
-        draws[i] = np.mean([np.mean(rng.choice(per_case[j], len(per_case[j]))) for j in chosen])
+        draws[i] = np.mean([np.median(rng.choice(per_case[j], len(per_case[j]))) for j in chosen])
     ci = st.interval(metric, draws, config.confidence)
     point = float(points.mean())
     return Finding(
