@@ -35,6 +35,11 @@ class PlannedCase:
         return f"{self.case.id}-s{self.seed}"
 
 
+def selected(case_id: str, select: list[str]) -> bool:
+    """-k TEXT …: a case is selected when its id contains one of the texts (all, when none is given)."""
+    return not select or any(text in case_id for text in select)
+
+
 def skip_reason(case: Case, data_dir: str | os.PathLike | None = None) -> str | None:
     """Why a case cannot be measured here, or None."""
     workload = get_workload(case.workload)

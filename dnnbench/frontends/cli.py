@@ -399,6 +399,15 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rounds_tool(p: argparse.ArgumentParser, name: str, rounds: int, rounds_help: str, kind: str, handler) -> None:
+    """The options of a tool that measures a matrix's cases in alternating rounds (harness, scaling)."""
+    p.add_argument("--rounds", type=int, default=rounds, help=f"{rounds_help} (default {rounds})")
+    p.add_argument("--matrix", default=name, help=f"whose {kind} cases to run (default {name})")
+    p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
+    p.add_argument("--out", default=None, help=f"output folder (default results/{name}-<time>)")
+    p.set_defaults(handler=handler)
+
+
 def cmd_scaling(args: argparse.Namespace) -> int:
     """Data-parallel efficiency from interleaved rounds (N ranks against one process), with an interval."""
     from dnnbench.tools.scaling import main_scaling
@@ -591,19 +600,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the merged run folder (new)")
     p.set_defaults(handler=cmd_merge)
 
-    p = sub.add_parser("harness", help="the engine against a bare loop, per front-end (CLI, pytest), alternately")
-    p.add_argument("--rounds", type=int, default=6, help="rounds per case, for the interval (default 6)")
-    p.add_argument("--matrix", default="harness", help="whose single-process cases to run (default harness)")
-    p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
-    p.add_argument("--out", default=None, help="output folder (default results/harness-<time>)")
-    p.set_defaults(handler=cmd_harness)
-
-    p = sub.add_parser("scaling", help="data-parallel efficiency from interleaved rounds, with an interval")
-    p.add_argument("--rounds", type=int, default=4, help="rounds per case, an even number (default 4)")
-    p.add_argument("--matrix", default="scaling", help="whose data-parallel cases to run (default scaling)")
-    p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
-    p.add_argument("--out", default=None, help="output folder (default results/scaling-<time>)")
-    p.set_defaults(handler=cmd_scaling)
+    _rounds_tool(
+        sub.add_parser("harness", help="the engine against a bare loop, per front-end (CLI, pytest), alternately"),
+        "harness",
+        6,
+        "rounds per case, for the interval",
+        "single-process",
+        cmd_harness,
+    )
+    _rounds_tool(
+        sub.add_parser("scaling", help="data-parallel efficiency from interleaved rounds, with an interval"),
+        "scaling",
+        4,
+        "rounds per case, an even number",
+        "data-parallel",
+        cmd_scaling,
+    )
 
     p = sub.add_parser("tune", help="learning-rate sweeps per optimizer, chosen on validation, re-run on fresh seeds")
     p.add_argument("--size", default="quick", help="quick (7 rates over 4 decades) or full (DeepOBS's 36 rates)")

@@ -256,8 +256,10 @@ def run_ab(base: Checkout, head: Checkout, plan: ABPlan, out: Path, log=print) -
         head_reasons = skip_reasons(heads_list)
         head_skips = {c: head_reasons[c] or "" for c, ok in listed["head"].items() if not ok and listed["base"].get(c)}
         if plan.select:
-            runnable = [c for c in runnable if any(s in c for s in plan.select)]
-            head_skips = {c: why for c, why in head_skips.items() if any(s in c for s in plan.select)}
+            from dnnbench.definitions.plan import selected  # the runner's only use of the plan: -k
+
+            runnable = [c for c in runnable if selected(c, plan.select)]
+            head_skips = {c: why for c, why in head_skips.items() if selected(c, plan.select)}
         if not runnable:
             raise BadInput("base and head have no runnable case in common for this selection")
         only = {

@@ -93,12 +93,12 @@ def summary(wide: pd.DataFrame, goal: float = GOAL) -> pd.DataFrame:
 
 
 def main_harness(rounds: int, out: str | None, matrix: str = "harness", select: list[str] | None = None) -> int:
-    from dnnbench.definitions.plan import expand
+    from dnnbench.definitions.plan import expand, selected
 
     if rounds < 2:
         raise BadInput(f"--rounds must be at least 2 (an interval needs rounds to vary over), got {rounds}")
     cases = [p.case.id for p in expand(matrix) if not p.skip_reason and p.case.world_size == 1]
-    cases = [c for c in dict.fromkeys(cases) if not select or any(text in c for text in select)]
+    cases = [c for c in dict.fromkeys(cases) if selected(c, select or [])]
     if not cases:
         raise BadInput(f"no single-process case of matrix {matrix} to run" + (f" matching {select}" if select else ""))
     folder = Path(out or f"results/harness-{datetime.now():%Y%m%d-%H%M%S}")

@@ -37,12 +37,12 @@ def reference_of(case: Case) -> Case:
 
 def pairs_of(matrix: str, select: list[str]) -> list[tuple[Case, Case]]:
     """(data-parallel case, its reference) for every runnable multi-rank case of the matrix."""
-    from dnnbench.definitions.plan import expand
+    from dnnbench.definitions.plan import expand, selected
 
-    runnable = {p.case for p in expand(matrix) if not p.skip_reason}
+    runnable = list(dict.fromkeys(p.case for p in expand(matrix) if not p.skip_reason))
     pairs = []
-    for case in dict.fromkeys(p.case for p in expand(matrix) if not p.skip_reason):
-        if case.world_size == 1 or (select and not any(text in case.id for text in select)):
+    for case in runnable:
+        if case.world_size == 1 or not selected(case.id, select):
             continue
         ref = reference_of(case)
         if ref not in runnable:

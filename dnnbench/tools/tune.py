@@ -51,12 +51,12 @@ def problems_of_matrix(matrix: str, device: str, select: list[str]) -> list[tuni
     its first mini-batch case in the matrix without regularization (else its first), single-process, at its default
     rate and under the benchmark protocol (the choice reads a held-out validation split, which the
     note's protocol does not keep); over every optimizer the matrix runs on that workload."""
-    from dnnbench.definitions.plan import expand
+    from dnnbench.definitions.plan import expand, selected
 
     cases = [
         p.case
         for p in expand(matrix, device)
-        if not p.skip_reason and p.case.world_size == 1 and (not select or any(text in p.case.id for text in select))
+        if not p.skip_reason and p.case.world_size == 1 and selected(p.case.id, select)
     ]
     if not cases:
         raise BadInput(
