@@ -153,11 +153,35 @@ def _shifted(side: gate.Side, kind: str, factor: float) -> gate.Side:
     return gate.Side(side.name, frame, side.meta, side.fingerprint)
 
 
+def _relabelings(base: pd.DataFrame, head: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Every way to call the two sides of an A/A run's rounds base and head (2^rounds, the run itself
+    first): both ran the same code, so each is as much an A/A comparison as the run, with its own signs."""
+    rounds = sorted(base["run"].unique())
+    out = []
+    for flips in itertools.product((False, True), repeat=len(rounds)):
+        swapped = {r for r, flip in zip(rounds, flips, strict=True) if flip}
+        b_keep, h_keep = ~base["run"].isin(swapped), ~head["run"].isin(swapped)
+        out.append(
+            (
+                pd.concat([base[b_keep], head[~h_keep]], ignore_index=True),
+                pd.concat([head[h_keep], base[~b_keep]], ignore_index=True),
+            )
+        )
+    return out
+
+
 def _at_goal(detect, kind: str, trials: list) -> str:
-    """The share of trials caught at the goal's size for this kind (GOAL_SHIFTS, else +25% step time)."""
+    """The share of trials caught at the goal's size for this kind (GOAL_SHIFTS, else +25% step time),
+    and by what: one of the kind's own cases, a group (batch class or suite), or only the aggregate
+    over every case. detect(trial, kind, factor) → the GateResult."""
     factor = GOAL_SHIFTS.get(kind, DEFAULT_GOAL_SHIFT)
-    hits = [detect(t, kind, factor) for t in trials]
-    return f"+{factor - 1:.0%} step time: {_rate(hits)}"
+    results = [detect(t, kind, factor) for t in trials]
+    by = {scope: [any(f.scope == scope for f in r.regressions) for r in results] for scope in ("case", "group")}
+    only_aggregate = [r.failed and not (c or g) for r, c, g in zip(results, by["case"], by["group"], strict=True)]
+    return (
+        f"+{factor - 1:.0%} step time: {_rate([r.failed for r in results])} (a case flagged in "
+        f"{sum(by['case'])}, a group in {sum(by['group'])}, only the aggregate in {sum(only_aggregate)})"
+    )
 
 
 def _smallest(detect, kind: str, trials: list) -> str:
@@ -325,7 +349,7 @@ def cmd_goals(args: argparse.Namespace) -> None:
     lines = [f"# Gate goals ({out})", ""]
     runs = [gate.load_side(p) for p in sorted((out / "runs").glob("aa-[0-9][0-9]")) if p.name not in args.skip]
     overrides = [f"spread_multiplier={args.spread_multiplier}"] if args.spread_multiplier else []
-    config = replace(gate.load_config(ROOT / "pyproject.toml", overrides), resamples=args.resamples)
+    config = replace(gate.load_config(ROOT / "pyproject.toml", overrides + args.tolerance), resamples=args.resamples)
     trials = []
     for chosen in itertools.combinations(range(len(runs)), args.baseline_runs):
         base = _merged([runs[j] for j in chosen])
@@ -350,15 +374,19 @@ def cmd_goals(args: argparse.Namespace) -> None:
 
         def detect(trial, kind, factor):
             base, current = trial
-            return gate.run_gate(base, _shifted(current, kind, factor), config).failed
+            return gate.run_gate(base, _shifted(current, kind, factor), config)
 
         lines += [f"- {kind}: caught at {_at_goal(detect, kind, trials)}" for kind in KINDS]
     folders = sorted(p for p in (out / "ab").glob("aa-[0-9][0-9]") if (p / "ab.json").exists())
     if folders:
-        ab_config = replace(gate.load_config(ROOT / "pyproject.toml", [], section="ab"), resamples=args.resamples)
+        ab_config = replace(
+            gate.load_config(ROOT / "pyproject.toml", args.ab_tolerance, section="ab"), resamples=args.resamples
+        )
         sides = [(paired.load_rounds(f, "base"), paired.load_rounds(f, "head")) for f in folders]
         walls = [json.loads((f / "ab.json").read_text())["wall_time_s"] for f in folders]
         results = [paired.run_paired_gate(b, h, ab_config) for b, h in sides]
+        flipped = [flip for b, h in sides for flip in _relabelings(b, h)]
+        flipped_results = [paired.run_paired_gate(b, h, ab_config) for b, h in flipped]
         per_case = [
             f.normalized_change_pct
             for r in results
@@ -374,17 +402,17 @@ def cmd_goals(args: argparse.Namespace) -> None:
             gate_view.tolerance_line(ab_config),
             f"- A/A false alarms: {_rate([r.failed for r in results])}; aggregate "
             + ", ".join(f"{_aggregate(r):+.1f}%" for r in results if _aggregate(r) is not None),
+            f"- A/A false alarms over every relabeling of those runs' rounds ({len(flipped)}: in an A/A run either "
+            f"side of a round may be called the head): {_rate([r.failed for r in flipped_results])}",
             f"- A/A per-case throughput change: widest {min(per_case):+.1f}%, p95 |change| "
             f"{np.percentile(np.abs(per_case), 95):.1f}% ({len(per_case)} case comparisons)",
         ]
 
         def detect_ab(trial, kind, factor):
             base, head = trial
-            return paired.run_paired_gate(
-                base, _shifted(gate.Side("head", head, {}), kind, factor).frame, ab_config
-            ).failed
+            return paired.run_paired_gate(base, _shifted(gate.Side("head", head, {}), kind, factor).frame, ab_config)
 
-        lines += [f"- {kind}: caught at {_at_goal(detect_ab, kind, sides)}" for kind in KINDS]
+        lines += [f"- {kind}: caught at {_at_goal(detect_ab, kind, flipped)}" for kind in KINDS]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.markdown:
@@ -430,6 +458,8 @@ def main() -> None:
     p.add_argument("--resamples", type=int, default=1000)
     p.add_argument("--skip", action="append", default=[], help="an A/A run to leave out (e.g. one measured under load)")
     p.add_argument("--spread-multiplier", type=float, default=None, help="override the gate's per-case multiplier")
+    p.add_argument("--tolerance", action="append", default=[], help="KEY=VALUE for the baseline gate")
+    p.add_argument("--ab-tolerance", action="append", default=[], help="KEY=VALUE for the A/B gate")
     p.add_argument("--markdown", default=None)
     p.set_defaults(func=cmd_goals)
     p = sub.add_parser("judge")

@@ -186,3 +186,22 @@ def test_an_odd_number_of_rounds_is_refused_before_anything_runs(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "--rounds must be an even number of at least 2" in out.stderr and "got 3" in out.stderr
     assert not (tmp_path / "ab").exists()
+
+
+def test_a_slowdown_of_one_batch_class_fails_through_its_group(tmp_path):
+    # Three batch-1 cases among fourteen, 20% slower in every round: each within its per-case tolerance,
+    # the mean over all fourteen (-4.7%) within the aggregate's; their group's mean (-20%) is not.
+    cases = [Case(batch_size=1, optimizer=o) for o in ("sgd", "momentum", "adam")]
+    cases += [Case(optimizer=o, lr=lr) for o in ("sgd", "adam") for lr in (0.01, 0.02, 0.03, 0.05, 0.1, 0.2)]
+    cases += [Case(optimizer="rmsprop")]
+    for side in ("base", "head"):
+        for r in range(1, 5):
+            journal = Journal(tmp_path / side / f"r{r}")
+            for i, case in enumerate(cases):
+                factor = 0.8 if side == "head" and case.batch_size == 1 else 1.0
+                journal.append(record(case, 1, ["optimizers"], throughput_samples_per_s=1000.0 * (1 + i) * factor))
+    result = run_paired_gate(load_rounds(tmp_path, "base"), load_rounds(tmp_path, "head"), GateConfig())
+    speed = [f for f in result.regressions if f.metric == "throughput_samples_per_s"]
+    assert [(f.scope, f.case_id) for f in speed] == [("group", "GROUP batch 1 (3 cases, geometric mean)")]
+    assert speed[0].normalized_change_pct == pytest.approx(-20.0, abs=0.01)
+    assert result.exit_code == 1

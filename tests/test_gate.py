@@ -554,3 +554,31 @@ def test_a_bad_spread_multiplier_is_one_line_exit_2(tmp_path):
     base = make_run(tmp_path / "a")
     out = run_gate(base, base, "--tolerance", "spread_multiplier=abc")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "spread_multiplier" in out.stderr
+
+
+MIXED = [Case(batch_size=b, optimizer=o) for b in (1, 100) for o in ("sgd", "momentum", "adagrad", "adam")]
+
+
+def test_a_slowdown_of_one_batch_class_fails_through_its_group(tmp_path):
+    # The four batch-1 cases 20% slower (25% more step time): each case is within its own tolerance and
+    # the mean over all eight (-10.6%) within the aggregate's 12%; the batch-1 group against the rest fails.
+    base = make_run(tmp_path / "a", cases=MIXED)
+    cur = make_run(tmp_path / "b", cases=MIXED, slow=dict.fromkeys(range(4), 0.8))
+    result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
+    assert {(f.scope, f.case_id.split(" (")[0]) for f in result.regressions} == {("group", "GROUP batch 1")}
+    (group,) = [f for f in result.regressions if f.metric == "throughput_samples_per_s"]
+    assert group.normalized_change_pct == pytest.approx(-20.0, abs=0.5)
+    assert "against the other 4 cases" in group.note
+    assert result.exit_code == 1
+
+
+def test_a_whole_run_moving_together_is_no_groups_regression(tmp_path):
+    # Every case 10% slower: the machine as a whole (the aggregate's to judge, within its 12%), not a
+    # group slower than the rest.
+    base = make_run(tmp_path / "a", cases=MIXED)
+    cur = make_run(tmp_path / "b", cases=MIXED, slow=dict.fromkeys(range(8), 0.9))
+    result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
+    groups = [f for f in result.findings if f.scope == "group" and f.metric == "throughput_samples_per_s"]
+    assert {f.case_id.split(" (")[0] for f in groups} == {"GROUP batch 1", "GROUP mini-batch"}
+    assert all(abs(f.normalized_change_pct) < 0.5 and f.verdict == "ok" for f in groups)
+    assert result.exit_code == 0

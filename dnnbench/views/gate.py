@@ -67,7 +67,7 @@ def tolerance_line(config: GateConfig) -> str:
     parts = [
         f"{name} {value:g} pt" if METRICS[name].in_points else f"{name} {value:.0%}"
         for name, value in config.tolerances.items()
-    ] + [f"aggregate {config.aggregate:.0%}"]
+    ] + [f"aggregate {config.aggregate:.0%}", f"group {config.group:.0%}"]
     return "tolerances: " + ", ".join(parts) + f"; confidence {config.confidence:.0%}"
 
 

@@ -32,6 +32,7 @@ class GateConfig:
 
     tolerances: dict[str, float] = field(default_factory=_default_tolerances)
     aggregate: float = 0.12  # allowed slowdown of the geometric mean over cases
+    group: float = 0.20  # one batch-size class or suite against the other cases (results/gate/groups.py)
     # With spread_multiplier > 0 a baseline of several runs gives each case its own speed tolerance: this
     # many standard deviations of its spread between those runs, at least tolerance_floor, at most the
     # metric's tolerance above. Off by default: on a 2-core VM, 3-5 runs estimate a case's spread too
@@ -54,7 +55,7 @@ class GateConfig:
         for key, value in overrides.items():
             if key in tolerances:
                 tolerances[key] = _positive(key, value)
-            elif key in ("aggregate", "tolerance_floor"):
+            elif key in ("aggregate", "group", "tolerance_floor"):
                 changes[key] = _positive(key, value)
             elif key == "spread_multiplier":  # 0 turns per-case tolerances off
                 changes[key] = 0.0 if str(value).strip() in ("0", "0.0") else _positive(key, value)
@@ -75,6 +76,7 @@ class GateConfig:
                     (
                         *tolerances,
                         "aggregate",
+                        "group",
                         "spread_multiplier",
                         "tolerance_floor",
                         "normalize",

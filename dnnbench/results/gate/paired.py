@@ -23,7 +23,16 @@ from dnnbench.core.metrics import METRICS, gated
 from dnnbench.results.frames import load
 from dnnbench.results.gate import statistics as st
 from dnnbench.results.gate.config import GateConfig
-from dnnbench.results.gate.judge import Finding, FindingFields, GateResult, fewer_reached, more_failures, now_skipped
+from dnnbench.results.gate.groups import MIN_GROUP_CASES, case_groups
+from dnnbench.results.gate.judge import (
+    Finding,
+    FindingFields,
+    GateResult,
+    fewer_reached,
+    mean_label,
+    more_failures,
+    now_skipped,
+)
 
 PAIRING = "none needed: base and head ran alternately on this machine, each case paired round by round"
 KEYS = ["case_id", "seed", "run"]
@@ -93,23 +102,41 @@ def judge_pairs(
     return finding, worse
 
 
+def _two_stage_draws(per_case: list[np.ndarray], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap draws of the mean over cases of each case's median over rounds: cases resampled, then
+    each chosen case's rounds (all at once: cases × rounds padded with NaN)."""
+    rounds = np.array([len(w) for w in per_case])
+    table = np.full((len(per_case), rounds.max()), np.nan)
+    for j, w in enumerate(per_case):
+        table[j, : len(w)] = w
+    chosen = rng.integers(0, len(per_case), (resamples, len(per_case)))
+    n = rounds[chosen][..., None]  # rounds of each chosen case
+    picks = (rng.random((resamples, len(per_case), rounds.max())) * n).astype(int)
+    values = table[chosen[..., None], picks]
+    values[np.arange(rounds.max()) >= n] = np.nan  # a case with fewer rounds draws only that many
+    return np.nanmedian(values, axis=2).mean(axis=1)
+
+
 def judge_aggregate_pairs(
-    per_case: list[np.ndarray], metric: str, config: GateConfig, rng: np.random.Generator
+    per_case: list[np.ndarray],
+    metric: str,
+    config: GateConfig,
+    rng: np.random.Generator,
+    group: str | None = None,
 ) -> Finding:
-    """Mean over cases of the per-case median paired change; two-stage bootstrap (cases, then rounds)."""
+    """Mean over cases of the per-case median paired change; two-stage bootstrap (cases, then rounds).
+    Over every case (config.aggregate) or, with `group`, over one group's cases (config.group)."""
     points = np.array([np.median(w) for w in per_case])
-    draws = np.empty(config.resamples)
-    for i in range(config.resamples):
-        chosen = rng.integers(0, len(per_case), len(per_case))
-        draws[i] = np.mean([np.median(rng.choice(per_case[j], len(per_case[j]))) for j in chosen])
+    draws = _two_stage_draws(per_case, config.resamples, rng)
     ci = st.interval(metric, draws, config.confidence)
     point = float(points.mean())
+    tolerance = config.group if group else config.aggregate
     return Finding(
-        case_id=f"ALL {len(per_case)} CASES (geometric mean)",
+        case_id=mean_label(len(per_case), group),
         metric=metric,
-        scope="aggregate",
-        verdict=st.verdict(point, ci, np.log1p(config.aggregate)),
-        tolerance=config.aggregate,
+        scope="group" if group else "aggregate",
+        verdict=st.verdict(point, ci, np.log1p(tolerance)),
+        tolerance=tolerance,
         normalized_change_pct=st.change_from_worse(metric, point),
         ci_low=ci.change_low,
         ci_high=ci.change_high,
@@ -127,7 +154,7 @@ def run_paired_gate(base: pd.DataFrame, head: pd.DataFrame, config: GateConfig) 
     rng = np.random.default_rng(0)
     b_groups, c_groups = dict(tuple(base.groupby("case_id"))), dict(tuple(head.groupby("case_id")))
     findings: list[Finding] = []
-    speed: dict[str, list[np.ndarray]] = {}
+    speed: dict[str, dict[str, np.ndarray]] = {}
     lost = []
     for case_id in common:
         skipped = now_skipped(b_groups[case_id], c_groups[case_id])
@@ -141,10 +168,16 @@ def run_paired_gate(base: pd.DataFrame, head: pd.DataFrame, config: GateConfig) 
             if finding is not None:
                 findings.append(finding)
             if worse is not None and METRICS[metric].speed:
-                speed.setdefault(metric, []).append(worse)
+                speed.setdefault(metric, {})[case_id] = worse
+    groups = case_groups(head, common)
     for metric, per_case in speed.items():
-        if len(per_case) >= 3:
-            findings.append(judge_aggregate_pairs(per_case, metric, config, rng))
+        if len(per_case) < MIN_GROUP_CASES:
+            continue
+        findings.append(judge_aggregate_pairs(list(per_case.values()), metric, config, rng))
+        for label, ids in groups.items():
+            members = [per_case[i] for i in ids if i in per_case]
+            if len(members) >= MIN_GROUP_CASES:
+                findings.append(judge_aggregate_pairs(members, metric, config, rng, label))
     warnings = []
     for name, frame in (("base", base), ("head", head)):
         envs = frame.get("env_torch")
