@@ -582,3 +582,26 @@ def test_a_whole_run_moving_together_is_no_groups_regression(tmp_path):
     assert {f.case_id.split(" (")[0] for f in groups} == {"GROUP batch 1", "GROUP mini-batch"}
     assert all(abs(f.normalized_change_pct) < 0.5 and f.verdict == "ok" for f in groups)
     assert result.exit_code == 0
+
+
+def test_the_other_cases_getting_faster_does_not_convict_an_unchanged_group(tmp_path):
+    # The four mini-batch cases 30% faster (an optimization), the batch-1 cases unchanged: against the
+    # rest, batch 1 is 23% slower, but its own change is none.
+    base = make_run(tmp_path / "a", cases=MIXED)
+    cur = make_run(tmp_path / "b", cases=MIXED, slow=dict.fromkeys(range(4, 8), 1.3))
+    result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
+    (batch1,) = [
+        f for f in result.findings if f.case_id.startswith("GROUP batch 1") and f.metric == "throughput_samples_per_s"
+    ]
+    assert batch1.normalized_change_pct == pytest.approx(-23.1, abs=0.5) and batch1.verdict == "ok"
+    assert "the other cases moved" in batch1.note
+    assert result.exit_code == 0
+
+
+def test_a_group_with_too_few_other_cases_is_not_judged(tmp_path):
+    # Three batch-1 cases and two others: the two could pass their own noise off as the group's.
+    cases = MIXED[:3] + MIXED[4:6]
+    base = make_run(tmp_path / "a", cases=cases)
+    cur = make_run(tmp_path / "b", cases=cases, slow=dict.fromkeys(range(3), 0.7))
+    result = gate.run_gate(gate.load_side(base), gate.load_side(cur), gate.GateConfig())
+    assert [f for f in result.findings if f.scope == "group"] == []

@@ -32,7 +32,7 @@ def case_groups(frame: pd.DataFrame, cases: list[str]) -> dict[str, list[str]]:
             groups.setdefault(batch_class(size), []).append(str(case_id))
     if "suites" in first:
         for case_id, suites in first["suites"].items():
-            for suite in suites if isinstance(suites, (tuple, list)) else ():
+            for suite in dict.fromkeys(suites) if isinstance(suites, (tuple, list)) else ():
                 groups.setdefault(f"suite {suite}", []).append(str(case_id))
     total = len(first)
     return {label: ids for label, ids in sorted(groups.items()) if MIN_GROUP_CASES <= len(ids) < total}

@@ -37,7 +37,7 @@ class Finding:
     case_id: str  # for an aggregate: a label such as "ALL 32 CASES (geometric mean)"
     metric: str
     verdict: str  # ok, regressed, improved, noise (beyond tolerance, within noise), not gated
-    scope: str = "case"  # "case", or "aggregate" (the geometric mean over cases)
+    scope: str = "case"  # "case", "aggregate" (geometric mean over cases) or "group" (over one group's)
     baseline: float | None = None
     current: float | None = None
     change_pct: float | None = None  # raw change of the metric: % (points for accuracy)
@@ -218,25 +218,36 @@ def judge_aggregate(
     every case (scope "aggregate", config.aggregate); or (scope "group", config.group) the geometric
     mean over one group's cases against the mean over the other cases. Between two runs measured apart,
     the whole machine drifts (A/A runs moved −14% … +14% as a whole on the 2-core VMs): that is the
-    aggregate's to judge, and the group's question is whether its cases slowed more than the rest."""
+    aggregate's to judge, and the group's question is whether its cases slowed more than the rest. A
+    difference cannot say which side moved, so a group also needs its own change to go the same way by
+    at least half the tolerance: the other cases getting faster does not convict a group that did not
+    change (judge_means leaves out groups whose rest has fewer than MIN_GROUP_CASES cases)."""
     cases = [f for f in findings if f.scope == "case" and f.metric == metric and f.normalized_change_pct is not None]
     worse = -METRICS[metric].direction * np.log1p(np.array([f.normalized_change_pct for f in cases]) / 100)
     inside = np.array([group is None or f.case_id in group[1] for f in cases])
-    point = float(worse[inside].mean())
+    own = float(worse[inside].mean())
     draws = rng.choice(worse[inside], size=(config.resamples, int(inside.sum()))).mean(axis=1)
-    note = ""
-    if group is not None and (~inside).any():
-        rest = worse[~inside]
-        point -= float(rest.mean())
-        draws = draws - rng.choice(rest, size=(config.resamples, len(rest))).mean(axis=1)
-        note = f"against the other {len(rest)} cases, which moved {st.change_from_worse(metric, rest.mean()):+.1f}%"
-    ci = st.interval(metric, draws, config.confidence)
     tolerance = config.group if group else config.aggregate
+    point, note = own, ""
+    if group is not None:
+        rest = worse[~inside]
+        point = own - float(rest.mean())
+        draws = draws - rng.choice(rest, size=(config.resamples, len(rest))).mean(axis=1)
+        note = (
+            f"against the other {len(rest)} cases, which moved {st.change_from_worse(metric, rest.mean()):+.1f}%; "
+            f"its own change {st.change_from_worse(metric, own):+.1f}%"
+        )
+    ci = st.interval(metric, draws, config.confidence)
+    verdict = st.verdict(point, ci, np.log1p(tolerance))
+    moved_itself = abs(own) >= np.log1p(tolerance) / 2 and np.sign(own) == np.sign(point)
+    if group is not None and verdict in ("regressed", "improved") and not moved_itself:
+        verdict = "ok"
+        note += " (under half the tolerance: the other cases moved, not this group)"
     return Finding(
         case_id=mean_label(int(inside.sum()), group[0] if group else None),
         metric=metric,
         scope="group" if group else "aggregate",
-        verdict=st.verdict(point, ci, np.log1p(tolerance)),
+        verdict=verdict,
         normalized_change_pct=st.change_from_worse(metric, point),
         ci_low=ci.change_low,
         ci_high=ci.change_high,
@@ -257,7 +268,9 @@ def mean_label(cases: int, group: str | None) -> str:
 def judge_means(
     findings: list[Finding], metric: str, groups: dict[str, list[str]], config: GateConfig, rng: np.random.Generator
 ) -> list[Finding]:
-    """The aggregate over every case, then one finding per group with MIN_GROUP_CASES judged cases."""
+    """The aggregate over every case, then one finding per group with MIN_GROUP_CASES judged cases and at
+    least as many judged cases outside it (a rest of one or two cases would pass its own noise off as
+    the group's, with an interval that leaves that noise out)."""
     judged = {
         f.case_id for f in findings if f.scope == "case" and f.metric == metric and f.normalized_change_pct is not None
     }
@@ -265,7 +278,7 @@ def judge_means(
         return []
     means = [judge_aggregate(findings, metric, config, rng)]
     for label, ids in groups.items():
-        if len(judged & set(ids)) >= MIN_GROUP_CASES:
+        if min(len(judged & set(ids)), len(judged - set(ids))) >= MIN_GROUP_CASES:
             means.append(judge_aggregate(findings, metric, config, rng, (label, ids)))
     return means
 

@@ -176,7 +176,7 @@ def run_paired_gate(base: pd.DataFrame, head: pd.DataFrame, config: GateConfig) 
         findings.append(judge_aggregate_pairs(list(per_case.values()), metric, config, rng))
         for label, ids in groups.items():
             members = [per_case[i] for i in ids if i in per_case]
-            if len(members) >= MIN_GROUP_CASES:
+            if MIN_GROUP_CASES <= len(members) < len(per_case):  # every judged case: that is the aggregate
                 findings.append(judge_aggregate_pairs(members, metric, config, rng, label))
     warnings = []
     for name, frame in (("base", base), ("head", head)):
