@@ -22,8 +22,9 @@ def batch_class(batch_size: object) -> str:
 
 
 def case_groups(frame: pd.DataFrame, cases: list[str]) -> dict[str, list[str]]:
-    """label → the cases (of `cases`) in it: one group per batch-size class and per suite, kept when it
-    holds MIN_GROUP_CASES or more and is not every case (that one is the aggregate)."""
+    """label → the cases (of `cases`) in it: one group per batch-size class and per suite. Which groups
+    are judged depends on the cases a metric judged (MIN_GROUP_CASES inside, and not every case: that
+    one is the aggregate), so the gates decide that, not this."""
     first = frame.drop_duplicates("case_id").set_index("case_id")
     first = first.loc[[c for c in cases if c in first.index]]
     groups: dict[str, list[str]] = {}
@@ -34,5 +35,4 @@ def case_groups(frame: pd.DataFrame, cases: list[str]) -> dict[str, list[str]]:
         for case_id, suites in first["suites"].items():
             for suite in dict.fromkeys(suites) if isinstance(suites, (tuple, list)) else ():
                 groups.setdefault(f"suite {suite}", []).append(str(case_id))
-    total = len(first)
-    return {label: ids for label, ids in sorted(groups.items()) if MIN_GROUP_CASES <= len(ids) < total}
+    return dict(sorted(groups.items()))
