@@ -66,6 +66,11 @@ class Case:
     precision: str = "fp32"  # see PRECISIONS
     memory_format: str = "contiguous"  # see MEMORY_FORMATS
     activation: str = "relu"  # see ACTIVATIONS
+    shuffle: bool = True  # reshuffle the training data every epoch (the note: "must be True"); False: stored order
+    patience: int | None = None  # early stopping: end when the validation loss has not fallen for this many evaluations
+    stop_at_target: bool = False  # end when the target is reached (a time-to-target sweep needs no more)
+    grad_noise: float | None = None  # η of annealed Gaussian gradient noise, variance η/(1+t)^0.55 (Neelakantan 2015)
+    init_scale: float | None = None  # multiply the initial weights by this (0: all-zero start); None: torch's init
 
     def __post_init__(self) -> None:
         validate(self)
@@ -157,6 +162,14 @@ def validate(c: Case) -> None:
     ):
         if getattr(c, name) not in choices:
             raise unknown_choice(name, getattr(c, name), choices)
+    for name in ("shuffle", "stop_at_target"):
+        if not isinstance(getattr(c, name), bool):
+            raise BadInput(f"{name} must be true or false, got {getattr(c, name)!r}")
+    _positive_int_or_none("patience", c.patience)
+    for name in ("grad_noise", "init_scale"):
+        value = getattr(c, name)
+        if value is not None and (not _is_number(value) or value < 0):
+            raise BadInput(f"{name} must be a finite number >= 0, got {value!r}")
     if not _is_int(c.warmup_steps) or c.warmup_steps < 0:
         raise BadInput(f"warmup_steps must be an integer >= 0, got {c.warmup_steps!r}")
     if c.features is not None and workload.default_features is None:
@@ -178,7 +191,7 @@ def _canonicalize(c: Case) -> None:
         "hidden": workload.hidden,
         "epochs": workload.epochs,
         "max_seconds": workload.max_seconds,
-        "eval_every": workload.eval_every,
+        "eval_every": workload.eval_every if c.protocol == "benchmark" else None,  # the note's: every epoch
         "features": workload.default_features,
         "beta2": OPTIMIZERS[c.optimizer].options.get("betas", (None, None))[1],
     }
@@ -210,6 +223,8 @@ _OPTIONAL_TOKENS: dict[str, Any] = {
     "l1_lambda": lambda c: f"l1w{_g(c.l1_lambda)}",
     "hidden": lambda c: "h" + ("x".join(str(h) for h in c.hidden) or "0"),
     "activation": lambda c: c.activation,
+    "init_scale": lambda c: f"init{_g(c.init_scale)}",
+    "grad_noise": lambda c: f"gnoise{_g(c.grad_noise)}",
     "protocol": lambda c: c.protocol,
 }
 _BUDGET_TOKENS: dict[str, Any] = {
@@ -229,6 +244,9 @@ _BUDGET_TOKENS: dict[str, Any] = {
     "compile": lambda c: "compile" if c.compile == "default" else f"compile-{c.compile}",
     "precision": lambda c: c.precision,
     "memory_format": lambda c: "chlast",
+    "shuffle": lambda c: "noshuffle",
+    "patience": lambda c: f"es{c.patience}",
+    "stop_at_target": lambda c: "untiltarget",
 }
 
 
@@ -309,6 +327,11 @@ _PARSERS: dict[str, tuple[Any, str]] = {
     "precision": (str, "fp32, bf16 or tf32"),
     "memory_format": (str, "contiguous or channels_last"),
     "activation": (str, "relu, sigmoid or tanh"),
+    "shuffle": (_parse_bool, "true or false"),
+    "patience": (_parse_optional(int), "a positive integer (evaluations)"),
+    "stop_at_target": (_parse_bool, "true or false"),
+    "grad_noise": (_parse_optional(float), "a number >= 0"),
+    "init_scale": (_parse_optional(float), "a number >= 0"),
 }
 assert set(_PARSERS) == set(_DEFAULTS), "every Case field needs a parser"
 

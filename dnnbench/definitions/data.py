@@ -334,8 +334,10 @@ class DeviceBatches:
         generator: torch.Generator,
         drop_last: bool = False,
         shard: tuple[int, int] = (0, 1),
+        shuffle: bool = True,
     ):
         self.x = split.x.to(device)
+        self.shuffle = shuffle  # False: the stored order every epoch
         self.y = split.y.to(device)
         self.batch_size = batch_size
         self.generator = generator  # seeded alike on every rank: one permutation, split by rank
@@ -349,7 +351,7 @@ class DeviceBatches:
         return -(-self.per_rank // self.batch_size)
 
     def __iter__(self):
-        perm = torch.randperm(len(self.y), generator=self.generator)
+        perm = torch.randperm(len(self.y), generator=self.generator) if self.shuffle else torch.arange(len(self.y))
         if self.world > 1:
             perm = torch.cat([perm, perm[: self.per_rank * self.world - len(perm)]])[self.rank :: self.world]
         perm = perm.to(self.x.device)
@@ -379,12 +381,15 @@ def seeded_generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def data_loader(dataset: Dataset[Any], seed: int, shard: tuple[int, int] = (0, 1), **options: Any) -> Iterable[Any]:
+def data_loader(
+    dataset: Dataset[Any], seed: int, shard: tuple[int, int] = (0, 1), shuffle: bool = True, **options: Any
+) -> Iterable[Any]:
     """A DataLoader over `dataset` with a case's options (batch_size, num_workers, pin_memory,
-    drop_last); over a DistributedSampler for a rank's share when shard=(rank, world) has world > 1."""
+    drop_last); over a DistributedSampler for a rank's share when shard=(rank, world) has world > 1.
+    shuffle=False keeps the stored order every epoch."""
     if shard[1] > 1:
         sampler: DistributedSampler[int] = DistributedSampler(
-            dataset, num_replicas=shard[1], rank=shard[0], shuffle=True, seed=seed
+            dataset, num_replicas=shard[1], rank=shard[0], shuffle=shuffle, seed=seed
         )
         return EpochLoader(DataLoader(dataset, sampler=sampler, **options), sampler)
-    return DataLoader(dataset, shuffle=True, generator=seeded_generator(seed), **options)
+    return DataLoader(dataset, shuffle=shuffle, generator=seeded_generator(seed), **options)

@@ -42,6 +42,7 @@ class BuildOptions:
     pin_memory: bool = False
     drop_last: bool = False
     shard: tuple[int, int] = (0, 1)  # (rank, world): this rank's share of every epoch
+    shuffle: bool = True  # False: every epoch in the data's stored order
 
     def data_loader_options(self) -> dict[str, Any]:
         """The options a torch DataLoader takes as they are."""
@@ -89,7 +90,9 @@ def _never(case: Case, workload: Workload) -> str | None:
 def _build_device(splits: Splits, o: BuildOptions) -> Iterable[Any]:
     from dnnbench.definitions.data import DeviceBatches, seeded_generator
 
-    return DeviceBatches(splits.train, o.batch_size, o.device, seeded_generator(o.seed), o.drop_last, o.shard)
+    return DeviceBatches(
+        splits.train, o.batch_size, o.device, seeded_generator(o.seed), o.drop_last, o.shard, o.shuffle
+    )
 
 
 def _build_tensor(splits: Splits, o: BuildOptions) -> Iterable[Any]:
@@ -97,7 +100,9 @@ def _build_tensor(splits: Splits, o: BuildOptions) -> Iterable[Any]:
 
     from dnnbench.definitions.data import data_loader
 
-    return data_loader(TensorDataset(splits.train.x, splits.train.y), o.seed, o.shard, **o.data_loader_options())
+    return data_loader(
+        TensorDataset(splits.train.x, splits.train.y), o.seed, o.shard, o.shuffle, **o.data_loader_options()
+    )
 
 
 def _build_torchvision(splits: Splits, o: BuildOptions) -> Iterable[Any]:
@@ -109,7 +114,7 @@ def _build_torchvision(splits: Splits, o: BuildOptions) -> Iterable[Any]:
     if splits.image_dataset is None or splits.train_indices is None:
         raise BadInput("the torchvision loader needs an image data set (fashion-mnist or mnist)")
     dataset = Subset(splits.image_dataset, splits.train_indices.tolist())
-    return data_loader(dataset, o.seed, o.shard, **o.data_loader_options())
+    return data_loader(dataset, o.seed, o.shard, o.shuffle, **o.data_loader_options())
 
 
 def _build_image_files(splits: Splits, o: BuildOptions) -> Iterable[Any]:
@@ -125,7 +130,7 @@ def _build_image_files(splits: Splits, o: BuildOptions) -> Iterable[Any]:
         raise BadInput("the image-file loader needs a data set of images (fashion-mnist or mnist)")
     folder, positions = _image_folder(splits.image_files)
     rows = [positions[int(r)] for r in splits.train_indices]
-    return data_loader(Subset(folder, rows), o.seed, o.shard, **o.data_loader_options())
+    return data_loader(Subset(folder, rows), o.seed, o.shard, o.shuffle, **o.data_loader_options())
 
 
 @functools.lru_cache(maxsize=4)

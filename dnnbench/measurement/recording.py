@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnnbench.core.noise import loss_noise
 from dnnbench.core.record import Calibration, Record, Target
 from dnnbench.definitions.cases import Case
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.clocks import PHASES, StepStats
 from dnnbench.measurement.flops import peak_gflops, training_flops
+from dnnbench.measurement.inspect import weight_figures
 from dnnbench.measurement.training import Progress, Training
 
 MAX_CURVE_POINTS = 1000
@@ -117,6 +119,10 @@ def final_metrics(training: Training) -> dict[str, Any]:
         ratios = [f / h for f, h in zip(first, last, strict=True) if h > 0]
         if ratios:
             metrics["grad_norm_ratio"] = float(np.median(ratios))
+    drifts = [v["hidden_drift"] for v in curve if "hidden_drift" in v]
+    if drifts:
+        metrics["hidden_drift"] = float(np.median(drifts))
+    metrics.update(weight_figures(training.setup.weights))
     if curve and training.case.protocol == "benchmark":  # the note's protocol has no validation split
         metrics["best_val_loss"] = min(v["val_loss"] for v in curve)
         if not task.metric_is_loss:
@@ -144,9 +150,10 @@ def collect_metrics(training: Training, status: str, started: float) -> tuple[di
     the wall time counts from `started` to the end of those evaluations."""
     metrics, phase_fractions = timing_metrics(training)
     metrics.update(training.validation.target_hit or {})
-    losses = np.array(training.progress.loss_values)
-    if len(losses) > 1 and np.isfinite(losses).all() and np.median(losses) > 0:
-        metrics["loss_noise"] = float(np.median(np.abs(np.diff(losses))) / np.median(losses))
+    noise = loss_noise(training.progress.loss_values)
+    if noise is not None:
+        metrics["loss_noise"] = noise
+    metrics.update(training.dropout.figures)
     if status == "ok":
         metrics.update(final_metrics(training))
     setup = training.setup

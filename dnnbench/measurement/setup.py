@@ -19,6 +19,7 @@ from dnnbench.definitions.optimizers import build_optimizer
 from dnnbench.definitions.regularization import REGULARIZATION_KINDS
 from dnnbench.definitions.workloads import ModelChoices, Workload
 from dnnbench.measurement.hooks import Hooks
+from dnnbench.measurement.inspect import add_gradient_noise, scale_initial_weights
 from dnnbench.measurement.resolve import ResolvedPlan
 
 
@@ -89,6 +90,8 @@ def build(
     if layout is not None:  # NHWC weights; the inputs are laid out alike as they are copied (training.step)
         model = model.to(memory_format=layout)
     weights = weight_matrices(model)
+    if case.init_scale is not None:
+        scale_initial_weights(weights, case.init_scale)
     plain = model
     model = hooks.wrap_model(model)
     if case.compile != "off":  # compiled on its first call, inside the first (warm-up) step
@@ -102,6 +105,8 @@ def build(
         beta2=case.beta2,
         impl=case.optimizer_impl,
     )
+    if case.grad_noise:
+        add_gradient_noise(plain, optimizer, case.grad_noise)
     loss_fn = workload.make_loss()
     l1 = case.l1_lambda if regularization.l1 else 0.0
     options = BuildOptions(
@@ -112,6 +117,7 @@ def build(
         pin_memory=case.pin_memory,
         drop_last=plan.drop_last,
         shard=shard,
+        shuffle=case.shuffle,
     )
     loader = make_loader(case.loader, splits, options)
     cap = case.eval_samples

@@ -20,6 +20,7 @@ from dnnbench.definitions.cases import Case
 from dnnbench.definitions.workloads import Workload, get_workload
 from dnnbench.measurement.clocks import PHASES, step_clock
 from dnnbench.measurement.hooks import NO_HOOKS, Hooks
+from dnnbench.measurement.inspect import DropoutProbe, HiddenDrift, note_dropout_example
 from dnnbench.measurement.memory import PeakMemory, SavedActivations
 from dnnbench.measurement.resolve import ResolvedPlan, resolve_plan
 from dnnbench.measurement.setup import build, memory_format
@@ -107,6 +108,10 @@ class Training:
         self.progress = Progress()
         self.validation = Validation(next_eval_at=self.plan.eval_every)
         self._iterator = None
+        self.drift = HiddenDrift(self.setup.eval_model, self.setup.eval_sets["val"].x)
+        self.dropout = DropoutProbe(self.setup.eval_model)
+        if any(isinstance(m, torch.nn.Dropout) for m in self.setup.eval_model.modules()):
+            self.notes.update(note_dropout_example())
         self.memory = PeakMemory(case.device)  # reset last: the peak is the training's own
         self._params = list(self.setup.model.parameters())
 
@@ -180,6 +185,23 @@ class Training:
             self.evaluate_if_new()
             while v.next_eval_at <= p.samples:
                 v.next_eval_at += self.plan.eval_every
+            self.stop_if_done()
+
+    def stop_if_done(self) -> None:
+        """After an evaluation: stop at the target when the case asks to, or early when the validation loss
+        has not fallen for `patience` evaluations (the note: stop when it no longer falls)."""
+        v, epochs = self.validation, self.progress.samples / self.plan.n_train
+        if self.case.stop_at_target and v.target_hit is not None:
+            raise StopTraining("ok", f"stopped at the target after {epochs:.2f} epochs")
+        losses = [point["val_loss"] for point in v.curve]
+        if self.case.patience and losses:
+            best = int(np.argmin(losses))
+            if len(losses) - 1 - best >= self.case.patience:
+                raise StopTraining(
+                    "ok",
+                    f"stopped early after {epochs:.2f} epochs: the validation loss has not fallen for "
+                    f"{self.case.patience} evaluations (best at evaluation {best + 1})",
+                )
 
     # --- a group of ranks (distributed.py overrides these; one process is a group of one) ----------
 
@@ -225,6 +247,7 @@ class Training:
                 "val_metric": metric,
                 "val_loss": loss,
                 **self.gradient_norms(),
+                **self.drift.step(),
             }
         )
         if v.target_hit is None and self.workload.reached(metric):
