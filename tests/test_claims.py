@@ -1,125 +1,285 @@
-"""The note's claims judged on hand-made records: each verdict follows the figures it reads."""
+"""The note's claims judged on hand-made records: every rule flips both ways, and says "inconclusive" when
+the seeds disagree (the interval over seeds straddles its threshold) or when one seed gives no interval.
 
+Each scenario builds one seed's records with one figure `x` set; a test gives every seed a value on the
+claim's side (supported), every seed one on the other side (not supported: no rule holds by construction),
+or the seeds split (inconclusive)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
 import pytest
 
+from dnnbench.core.noise import loss_noise
 from dnnbench.definitions.cases import Case
-from dnnbench.results.claims import NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, evaluate_claims
+from dnnbench.results.claims import INCONCLUSIVE, NOT_MEASURABLE, NOT_SUPPORTED, SUPPORTED, Claim, evaluate_claims
 from dnnbench.results.frames import load, load_curves
 from dnnbench.results.journal import Journal
 from tests.conftest import record
 
-NOTE = {"protocol": "note", "suites": ["note"]}
+MNIST = Case(workload="mnist", protocol="note")
 
 
-def verdicts(tmp_path, records) -> dict[int, tuple[str, str]]:
+def claims_of(tmp_path, records) -> dict[int, Claim]:
     journal = Journal(tmp_path / "run")
     for r in records:
         journal.append(r)
     frame = load(tmp_path / "run")
     _, val = load_curves(tmp_path / "run")
-    return {c.number: (c.verdict, c.figure) for c in evaluate_claims(frame, val)}
+    return {c.number: c for c in evaluate_claims(frame, val)}
 
 
-def note(case: Case, seed: int = 1, **metrics):
-    return record(case.replace(protocol="note"), seed, ["note"], protocol="note", **metrics)
+def part(claim: Claim, name: str):
+    return next(p for p in claim.parts if p.name == name)
 
 
-MNIST = Case(workload="mnist", loader="torchvision")
+def note(case: Case, seed: int, **metrics):
+    protocol = case.protocol
+    return record(case, seed, ["note"], protocol=protocol, **metrics)
 
 
-@pytest.mark.parametrize(
-    ("accuracy", "case", "expected"),
-    [
-        (0.981, MNIST, SUPPORTED),
-        (0.951, MNIST, NOT_SUPPORTED),
-        (0.981, MNIST.replace(train_samples=2000), NOT_MEASURABLE),  # a slice is not the note's experiment
-        (0.981, MNIST.replace(workload="fashion-mnist"), NOT_MEASURABLE),
-    ],
-)
-def test_mnist_about_98_percent(tmp_path, accuracy, case, expected):
-    got = verdicts(tmp_path, [note(case, final_test_accuracy=accuracy)])
-    assert got[9][0] == expected, got[9]
+# --- one seed's records per scenario, with the figure under test set to x -----------------------------
 
 
-def race(losses: dict[str, float]):
-    out = []
-    for optimizer, loss in losses.items():
-        case = Case(workload="cubic", optimizer=optimizer, batch_size=20, lr=0.01)
-        out.append(note(case, final_test_loss=loss))
-    return out
-
-
-def test_the_race_supports_adam_best_adaptive_equal_sgd_slower(tmp_path):
-    losses = {"sgd": 0.030, "momentum": 0.022, "adagrad": 0.015, "rmsprop": 0.012, "adam": 0.011}
-    verdict, figure = verdicts(tmp_path / "a", race(losses))[4]
-    assert verdict == SUPPORTED and "adam 0.0110" in figure
-    worse_adam = dict(losses, adam=0.014)  # RMSprop now best
-    assert verdicts(tmp_path / "b", race(worse_adam))[4][0] == NOT_SUPPORTED
-    unequal = dict(losses, adagrad=0.030)  # AdaGrad 2.7x Adam's loss: not "about equal"
-    assert verdicts(tmp_path / "c", race(unequal))[4][0] == NOT_SUPPORTED
-
-
-def batch_regimes(b100_throughput=40_000.0, full_rise=0.01):
-    mnist = Case(workload="mnist")
+def regimes(seed: int, b1: dict | None = None, m: dict | None = None, full: dict | None = None) -> list:
+    """Batch 1 (a seconds budget), batch 100 and the full batch of the note's MNIST DNN."""
+    base = {"throughput_samples_per_s": 1_000.0, "loss_noise": 0.6, "step_time_ms_median": 0.5, "steps": 6000,
+            "train_time_s": 20.0, "steps_to_target": None, "time_to_target_s": None}  # fmt: skip
+    mini = {"throughput_samples_per_s": 40_000.0, "loss_noise": 0.3, "step_time_ms_median": 2.5, "steps": 3000,
+            "train_time_s": 8.0, "steps_to_target": 600, "time_to_target_s": 5.0}  # fmt: skip
+    whole = {"throughput_samples_per_s": 45_000.0, "loss_noise": 0.05, "step_time_ms_median": 1300.0, "steps": 12,
+             "train_time_s": 16.0, "steps_to_target": None, "time_to_target_s": None}  # fmt: skip
     return [
-        note(mnist.replace(batch_size=1), throughput_samples_per_s=1_000.0, final_test_accuracy=0.80,
-             loss_noise=2.5, step_time_ms_median=1.0, steps_to_target=None),
-        note(mnist, throughput_samples_per_s=b100_throughput, final_test_accuracy=0.97,
-             loss_noise=0.3, step_time_ms_median=2.5, steps_to_target=600),
-        note(mnist.replace(batch_size="full"), throughput_samples_per_s=50_000.0, final_test_accuracy=0.40,
-             loss_noise=full_rise, step_time_ms_median=1_200.0, steps_to_target=None),
-    ]  # fmt: skip
+        note(MNIST.replace(batch_size=1, epochs=1, max_seconds=10.0), seed, **{**base, **(b1 or {})}),
+        note(MNIST, seed, **{**mini, **(m or {})}),
+        note(MNIST.replace(batch_size="full", epochs=12), seed, **{**whole, **(full or {})}),
+    ]
 
 
-def test_batch_regime_claims_follow_throughput_noise_and_step_time(tmp_path):
-    got = verdicts(tmp_path / "a", batch_regimes())
-    assert [got[n][0] for n in (1, 2, 3)] == [SUPPORTED] * 3
-    assert "(40.0x from 1 to 100)" in got[1][1]
-    slow_minibatch = verdicts(tmp_path / "b", batch_regimes(b100_throughput=1_500.0))
-    assert slow_minibatch[1][0] == NOT_SUPPORTED  # 1.5x is not "uses matrix math well"
-    noisy_full = verdicts(tmp_path / "c", batch_regimes(full_rise=0.6))  # noisier than a mini-batch
-    assert noisy_full[2][0] == NOT_SUPPORTED
+def race(seed: int, **losses: float) -> list:
+    values = {"sgd": 0.030, "momentum": 0.020, "adagrad": 0.013, "rmsprop": 0.012, "adam": 0.011, **losses}
+    cubic = Case(workload="cubic", protocol="note", batch_size=20, lr=0.01, num_workers=2)
+    return [note(cubic.replace(optimizer=o), seed, final_test_loss=v) for o, v in values.items()]
 
 
-def test_regularization_must_narrow_the_gap(tmp_path):
-    mnist = Case(workload="mnist")
-    base = [note(mnist, generalization_gap=0.030), note(mnist.replace(regularization="l2"), generalization_gap=0.020)]
-    narrower = verdicts(
-        tmp_path / "a", [*base, note(mnist.replace(regularization="dropout"), generalization_gap=0.010)]
-    )
-    assert narrower[5][0] == SUPPORTED
-    wider = verdicts(tmp_path / "b", [*base, note(mnist.replace(regularization="dropout"), generalization_gap=0.050)])
-    assert wider[5][0] == NOT_SUPPORTED and "narrower with: l2" in wider[5][1]
+def regularized(seed: int, kind: str, mine: dict, plain: dict | None = None, curves=None) -> list:
+    return [
+        note(MNIST, seed, **(plain or {}), curves=curves[0] if curves else None),
+        note(MNIST.replace(regularization=kind), seed, **mine, curves=curves[1] if curves else None),
+    ]
 
 
-def curve(first: float) -> dict:
+def first_evaluation_curve(first: float) -> dict:
     points = [{"step": 600 * i, "samples": 60_000 * i, "epoch": i, "train_time_s": i, "val_metric": first + 0.01 * i,
                "val_loss": 0.1} for i in (1, 2)]  # fmt: skip
     return {"loss": {"step": [1], "loss": [1.0], "bucket": 1}, "val": points}
 
 
-def test_batchnorm_must_converge_sooner(tmp_path):
-    mnist = Case(workload="mnist")
-    faster = [note(mnist, curves=curve(0.95)), note(mnist.replace(regularization="batchnorm"), curves=curve(0.97))]
-    assert verdicts(tmp_path / "a", faster)[6][0] == SUPPORTED
-    slower = [note(mnist, curves=curve(0.97)), note(mnist.replace(regularization="batchnorm"), curves=curve(0.95))]
-    assert verdicts(tmp_path / "b", slower)[6][0] == NOT_SUPPORTED
+DEEP = Case(workload="mnist", hidden=(256, 256, 256), optimizer="sgd", lr=0.05, train_samples=10_000, epochs=2)
+SLICE = Case(workload="mnist", train_samples=5_000, epochs=30)
+ZERO = DEEP.replace(optimizer="adam", lr=None, init_scale=0.0)
+SWEEP = MNIST.replace(epochs=3, eval_every=10_000, stop_at_target=True)
+LOADER = Case(loader="torchvision", epochs=1)
 
 
-def test_workers_and_pinned_memory(tmp_path):
-    loader = Case(loader="torchvision", epochs=1)
-    slower = [
-        record(loader, 1, ["loaders"], throughput_samples_per_s=12_000.0, data_wait_fraction=0.6),
-        record(loader.replace(num_workers=2), 1, ["loaders"], throughput_samples_per_s=9_000.0, data_wait_fraction=0.4),
+def sweep(seed: int, b20: float) -> list:
+    times = {20: b20, 50: 8.0, 100: 6.0, 256: 7.0, 1000: None}
+    return [
+        note(SWEEP.replace(batch_size=b), seed, time_to_target_s=t, train_time_s=t or 20.0) for b, t in times.items()
     ]
-    got = verdicts(tmp_path / "a", slower)
-    assert got[8][0] == NOT_SUPPORTED and "12,000 samples/s" in got[8][1]
-    assert got[7] == (NOT_MEASURABLE, "no CUDA device here: pin_memory only affects host-to-GPU copies")
-    faster = [slower[0], record(loader.replace(num_workers=2), 1, ["loaders"], throughput_samples_per_s=15_000.0,
-                                data_wait_fraction=0.2)]  # fmt: skip
-    assert verdicts(tmp_path / "b", faster)[8][0] == SUPPORTED
 
 
-def test_a_run_without_the_note_suite_says_what_it_cannot_measure(tmp_path):
-    got = verdicts(tmp_path, [record(Case(), 1, ["optimizers"], throughput_samples_per_s=40_000.0)])
-    assert {n for n, (v, _) in got.items() if v == NOT_MEASURABLE} == set(range(1, 10))
+def dropout(seed: int, zeroed: float = 0.5, scale: float = 2.0) -> list:
+    return [note(MNIST.replace(regularization="dropout"), seed, dropout_zero_fraction=zeroed, dropout_kept_scale=scale)]
+
+
+def cuda_copy(seed: int, pinned_share: float) -> list:
+    case = Case(loader="tensor", device="cuda", epochs=1)
+    return [
+        record(case, seed, ["loaders"], step_time_ms_median=2.0, phase_fractions={"copy": 0.5}),
+        record(case.replace(pin_memory=True), seed, ["loaders"], step_time_ms_median=2.0,
+               phase_fractions={"copy": 0.5 * pinned_share}),
+    ]  # fmt: skip
+
+
+# (claim, part, one seed's records from x, x on the claim's side, x on the other side)
+Scenario = tuple[int, str, Callable[[int, float], list], float, float]
+SCENARIOS: list[Scenario] = [
+    (1, "uses matrix math well", lambda s, x: regimes(s, m={"throughput_samples_per_s": x}), 5_000.0, 1_500.0),
+    (1, "balances the extremes", lambda s, x: regimes(s, full={"time_to_target_s": x}), 10.0, 2.5),
+    (2, "steadiest updates", lambda s, x: regimes(s, full={"loss_noise": x}), 0.05, 0.5),
+    (2, "costs a full pass per step", lambda s, x: regimes(s, full={"throughput_samples_per_s": x}), 50_000.0, 2e5),
+    (3, "fast per step", lambda s, x: regimes(s, b1={"step_time_ms_median": x}), 0.5, 2.0),
+    (3, "noisy", lambda s, x: regimes(s, b1={"loss_noise": x}), 0.6, 0.2),
+    (3, "needs more iterations", lambda s, x: regimes(s, b1={"steps_to_target": x, "time_to_target_s": 9.0}), 3e3, 300),
+    (4, "about equal", lambda s, x: race(s, adagrad=x), 0.013, 0.03),
+    (4, "Adam often best", lambda s, x: race(s, adam=x), 0.010, 0.014),
+    (4, "SGD slower", lambda s, x: race(s, sgd=x), 0.03, 0.008),
+    (5, "dropout", lambda s, x: regularized(s, "dropout", {"generalization_gap": x}, {"generalization_gap": 0.03}),
+     0.01, 0.05),
+    (6, "speeds convergence", lambda s, x: regularized(s, "batchnorm", {}, {}, curves=(first_evaluation_curve(0.95),
+     first_evaluation_curve(x))), 0.97, 0.93),
+    (6, "stabilizes training", lambda s, x: regularized(s, "batchnorm", {"loss_noise": x}, {"loss_noise": 0.3}),
+     0.2, 0.4),
+    (7, "tensor, batch 100, 0 workers", cuda_copy, 0.5, 0.95),
+    (8, "fashion-mnist, torchvision loader, batch 100, 2 workers",
+     lambda s, x: [record(LOADER, s, ["loaders"], throughput_samples_per_s=10_000.0),
+                   record(LOADER.replace(num_workers=2), s, ["loaders"], throughput_samples_per_s=x)], 15_000.0, 8e3),
+    (9, "about 98%", lambda s, x: [note(MNIST.replace(loader="torchvision"), s, final_test_accuracy=x)], 0.98, 0.96),
+    (10, "vanish with sigmoid", lambda s, x: [
+        record(DEEP.replace(activation="sigmoid"), s, ["note"], grad_norm_ratio=x, final_test_accuracy=0.5),
+        record(DEEP, s, ["note"], grad_norm_ratio=1.0, final_test_accuracy=0.9)], 0.1, 0.9),
+    (10, "ReLU keeps them", lambda s, x: [
+        record(DEEP.replace(activation="sigmoid"), s, ["note"], grad_norm_ratio=0.1, final_test_accuracy=0.5),
+        record(DEEP, s, ["note"], grad_norm_ratio=x, final_test_accuracy=0.9)], 1.0, 0.15),
+    (10, "ReLU trains better", lambda s, x: [
+        record(DEEP.replace(activation="sigmoid"), s, ["note"], grad_norm_ratio=0.1, final_test_accuracy=0.5),
+        record(DEEP, s, ["note"], grad_norm_ratio=1.0, final_test_accuracy=x)], 0.9, 0.3),
+    (11, "L1 sparser than L2", lambda s, x: [
+        note(MNIST, s, weight_norm=30.0, weight_sparsity=0.03),
+        note(MNIST.replace(regularization="l1"), s, weight_norm=25.0, weight_sparsity=x),
+        note(MNIST.replace(regularization="l2"), s, weight_norm=20.0, weight_sparsity=0.05)], 0.3, 0.01),
+    (11, "L2 shrinks the weights", lambda s, x: regularized(s, "l2", {"weight_norm": x}, {"weight_norm": 30.0}),
+     20.0, 35.0),
+    (12, "unshuffled trains worse", lambda s, x: [
+        note(Case(workload="cubic", protocol="note", batch_size=20, lr=0.01), s, final_test_loss=0.012),
+        note(Case(workload="cubic", protocol="note", batch_size=20, lr=0.01, shuffle=False), s, final_test_loss=x)],
+     0.05, 0.01),
+    (13, "ends early", lambda s, x: [record(SLICE, s, ["note"], epochs_completed=30.0, final_test_accuracy=0.95),
+                                     record(SLICE.replace(patience=3), s, ["note"], epochs_completed=x,
+                                            final_test_accuracy=0.95)], 8.0, 30.0),
+    (13, "keeps accuracy", lambda s, x: [record(SLICE, s, ["note"], epochs_completed=30.0, final_test_accuracy=0.95),
+                                         record(SLICE.replace(patience=3), s, ["note"], epochs_completed=8.0,
+                                                final_test_accuracy=x)], 0.952, 0.93),
+    (14, "noise rescues a poor start", lambda s, x: [
+        record(ZERO, s, ["note"], final_test_accuracy=0.11),
+        record(ZERO.replace(grad_noise=0.01), s, ["note"], final_test_accuracy=x)], 0.9, 0.10),
+    (15, "50–256 reach the target soonest", sweep, 10.0, 3.0),
+    (16, "steadier features", lambda s, x: regularized(s, "batchnorm", {"hidden_drift": x}, {"hidden_drift": 0.5}),
+     0.1, 0.8),
+    (17, "zeroes about p", lambda s, x: dropout(s, zeroed=x), 0.5, 0.4),
+    (17, "scales by 1/(1−p)", lambda s, x: dropout(s, scale=x), 2.0, 1.5),
+]  # fmt: skip
+IDS = [f"claim{n}-{name.split(',')[0].replace(' ', '_')}" for n, name, *_ in SCENARIOS]
+
+
+def judged(tmp_path, scenario: Scenario, values: list[float]):
+    number, name, build, *_ = scenario
+    records = [r for seed, x in enumerate(values, start=1) for r in build(seed, x)]
+    return part(claims_of(tmp_path, records)[number], name)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_each_rule_is_supported_when_every_seed_is_on_its_side(tmp_path, scenario):
+    got = judged(tmp_path, scenario, [scenario[3]] * 3)
+    assert got.verdict == SUPPORTED, got
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_each_rule_is_not_supported_when_every_seed_is_on_the_other_side(tmp_path, scenario):
+    got = judged(tmp_path, scenario, [scenario[4]] * 3)
+    assert got.verdict == NOT_SUPPORTED, got
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=IDS)
+def test_each_rule_is_inconclusive_when_the_seeds_disagree(tmp_path, scenario):
+    got = judged(tmp_path, scenario, [scenario[4], scenario[3], scenario[3]])
+    assert got.verdict == INCONCLUSIVE and "seeds" in got.settle, got
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS[:3], ids=IDS[:3])
+def test_one_seed_is_inconclusive_and_names_the_run_that_would_decide(tmp_path, scenario):
+    got = judged(tmp_path, scenario, [scenario[3]])
+    assert got.verdict == INCONCLUSIVE and "--repeats 3" in got.settle, got
+
+
+def test_a_compound_claim_shows_each_part_and_fails_on_any_part(tmp_path):
+    records = [r for seed in (1, 2, 3) for r in regimes(seed, b1={"step_time_ms_median": 2.0})]
+    sgd = claims_of(tmp_path, records)[3]
+    verdicts = {p.name: p.verdict for p in sgd.parts}
+    assert verdicts == {"fast per step": NOT_SUPPORTED, "noisy": SUPPORTED, "needs more iterations": SUPPORTED}
+    assert sgd.verdict == NOT_SUPPORTED
+
+
+def test_batch_one_that_missed_after_more_steps_than_the_mini_batch_needed_needs_more(tmp_path):
+    ran_long = [r for seed in (1, 2, 3) for r in regimes(seed, b1={"steps": 6000})]
+    assert part(claims_of(tmp_path / "a", ran_long)[3], "needs more iterations").verdict == SUPPORTED
+    ran_short = [r for seed in (1, 2, 3) for r in regimes(seed, b1={"steps": 200})]  # missed, but stopped early
+    short = part(claims_of(tmp_path / "b", ran_short)[3], "needs more iterations")
+    assert short.verdict == INCONCLUSIVE and "longer budget" in short.settle, short
+
+
+def test_a_sweep_case_that_missed_within_less_time_than_the_best_needed_decides_nothing(tmp_path):
+    def seed_records(seed: int, b1000_spent: float) -> list:
+        records = sweep(seed, b20=10.0)  # inside 50-256 the best is 6 s; b20 took 10 s
+        return [*records[:-1], note(SWEEP.replace(batch_size=1000), seed, train_time_s=b1000_spent)]
+
+    ran_past = [r for seed in (1, 2, 3) for r in seed_records(seed, 20.0)]
+    assert part(claims_of(tmp_path / "a", ran_past)[15], "50–256 reach the target soonest").verdict == SUPPORTED
+    stopped_short = [r for seed in (1, 2, 3) for r in seed_records(seed, 4.0)]  # it might have reached by 6 s
+    got = part(claims_of(tmp_path / "b", stopped_short)[15], "50–256 reach the target soonest")
+    assert got.verdict == INCONCLUSIVE and "longer budget" in got.settle, got
+
+
+def test_the_note_example_of_dropout_compares_its_input_row_with_the_note(tmp_path):
+    def with_example(row: str) -> list:
+        r = dropout(1)[0]
+        resolved = {**r.resolved, "dropout_example_input": row, "dropout_example_mask": "10110" * 5}
+        return [dataclasses.replace(r, resolved=resolved)]
+
+    same = claims_of(tmp_path / "a", with_example("-1.5256,-0.7502,-0.6540,-1.6095,-0.1002"))[17]
+    assert part(same, "the note's example").verdict == SUPPORTED
+    assert "10110 10110" in part(same, "the note's example").figure
+    other = claims_of(tmp_path / "b", with_example("-1.5256,-0.7502,-0.6540,-1.6095,-0.1003"))[17]
+    assert part(other, "the note's example").verdict == NOT_SUPPORTED
+
+
+def test_a_comparison_reads_only_cases_matched_on_every_other_field(tmp_path):
+    # The Dropout case ran at batch 20, the plain one at batch 100: no matched pair, so no verdict.
+    records = [note(MNIST, 1, generalization_gap=0.03), note(MNIST.replace(regularization="dropout", batch_size=20), 1,
+                                                             generalization_gap=0.01)]  # fmt: skip
+    assert part(claims_of(tmp_path, records)[5], "dropout").verdict == NOT_MEASURABLE
+
+
+def test_a_run_without_the_note_suite_says_what_would_measure_each_claim(tmp_path):
+    got = claims_of(tmp_path, [record(Case(), 1, ["optimizers"], throughput_samples_per_s=40_000.0)])
+    assert {n for n, c in got.items() if c.verdict == NOT_MEASURABLE} == set(range(1, 18))
+    assert all(p.settle for c in got.values() for p in c.parts)
+    assert "DEVICE=cuda" in got[7].parts[0].settle
+
+
+# --- the loss-noise definition on constructed curves ---------------------------------------------------
+
+
+def test_loss_noise_counts_no_progress_as_noise():
+    steps = np.arange(2000)
+    smooth_fast = 2.3 * np.exp(-steps / 100) + 0.01  # falls by a factor of 200, without a wiggle
+    assert loss_noise(smooth_fast) < 0.01
+
+
+def test_loss_noise_grows_with_the_spread_around_the_trend():
+    rng = np.random.default_rng(0)
+    trend = 2.3 * np.exp(-np.arange(3000) / 800) + 0.05
+    small, large = (loss_noise(trend * np.exp(rng.normal(0, sd, trend.size))) for sd in (0.1, 0.4))
+    assert small is not None and large is not None
+    # median |N(0, sd)| is 0.674 sd; the running median takes a little of it
+    assert 0.5 * 0.1 < small < 0.8 * 0.1 and 0.5 * 0.4 < large < 0.8 * 0.4
+
+
+def test_loss_noise_sees_the_jumps_of_a_curve_that_only_falls():
+    steps = np.arange(1000)
+    staircase = np.exp(-steps / 300) * np.where(steps % 2, 1.0, 1.3)  # falls every other step, flat between
+    assert loss_noise(staircase) > 0.1
+
+
+def test_loss_noise_of_a_batch_one_curve_with_exact_zeros_is_measured():
+    rng = np.random.default_rng(1)
+    losses = np.where(rng.random(500) < 0.1, 0.0, rng.exponential(0.5, 500))
+    assert loss_noise(losses) is not None
+
+
+def test_loss_noise_needs_ten_steps():
+    assert loss_noise([1.0, 0.9, 0.8, 0.7, 0.6]) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -11,12 +12,16 @@ import pandas as pd
 from dnnbench.core import probes
 from dnnbench.core.metrics import METRICS
 from dnnbench.core.record import Record
+from dnnbench.definitions.cases import Case
 from dnnbench.results.journal import records_of
 
 Sources = str | os.PathLike | Iterable[str | os.PathLike]  # one run or several
 
 # Calibration probes as frame columns (the gate adjusts speed by them).
 PROBE_COLUMNS = probes.COLUMNS
+
+
+CASE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Case)}
 
 
 def row(record: Record, run: str) -> dict[str, Any]:
@@ -32,6 +37,8 @@ def row(record: Record, run: str) -> dict[str, Any]:
         "protocol": record.protocol,
     }
     out.update(record.case)
+    for name, default in CASE_DEFAULTS.items():  # a record made before a field existed ran at its default
+        out.setdefault(name, default)
     if isinstance(out.get("hidden"), list):
         out["hidden"] = ",".join(str(h) for h in out["hidden"])
     out.update(record.metrics)

@@ -33,14 +33,28 @@ class RatioInterval:
         return f"{self.point:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
 
 
+def _bootstrap_mean(data: np.ndarray, confidence: float, seed: int) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of `data` and the percentile bootstrap interval of it over the values."""
+    if len(data) == 0:
+        raise ValueError("no values")
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(data, size=(RESAMPLES, len(data))).mean(axis=1) if len(data) > 1 else data
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha])
+    return float(data.mean()), float(low), float(high)
+
+
 def ratio_interval(ratios: np.ndarray | list[float], confidence: float = 0.95, seed: int = 0) -> RatioInterval:
     """Geometric mean of `ratios` (each one round's A / B, measured back to back) with a percentile
     bootstrap interval of the mean log ratio over the rounds."""
     logs = np.log(np.asarray(ratios, dtype=float))
-    if len(logs) == 0:
-        raise ValueError("no ratios")
-    rng = np.random.default_rng(seed)
-    draws = rng.choice(logs, size=(RESAMPLES, len(logs))).mean(axis=1) if len(logs) > 1 else logs
-    alpha = (1 - confidence) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
-    return RatioInterval(float(np.exp(logs.mean())), float(np.exp(low)), float(np.exp(high)), len(logs), confidence)
+    point, low, high = _bootstrap_mean(logs, confidence, seed)
+    return RatioInterval(float(np.exp(point)), float(np.exp(low)), float(np.exp(high)), len(logs), confidence)
+
+
+def mean_interval(values: np.ndarray | list[float], confidence: float = 0.95, seed: int = 0) -> RatioInterval:
+    """The mean of `values` (differences, shares: anything that may be 0 or negative) with a percentile
+    bootstrap interval over them; the same record as ratio_interval's, in the values' own units."""
+    data = np.asarray(values, dtype=float)
+    point, low, high = _bootstrap_mean(data, confidence, seed)
+    return RatioInterval(point, low, high, len(data), confidence)

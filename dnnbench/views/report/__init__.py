@@ -182,17 +182,31 @@ def profiles_section(sources: list[str | os.PathLike], report_folder: Path) -> t
 
 
 def claims_html(claims) -> str:
-    """The note's claims as a table: each with this run's figure and the verdict computed from it."""
-    rows = "".join(
-        f"<tr><td>{c.number}</td><td>{escape(c.text)}</td><td>{escape(c.figure)}</td>"
-        f'<td class="verdict-{c.verdict.split()[0]}">{escape(c.verdict)}</td></tr>'
-        for c in claims
-    )
+    """The note's claims as a table: per part its verdict, the figure with its interval over seeds, the rule
+    in one line, and the cases read (or what run would settle it)."""
+    body = []
+    for c in claims:
+        span = len(c.parts)
+        for i, p in enumerate(c.parts):
+            head = (
+                f'<td rowspan="{span}">{c.number}</td><td rowspan="{span}">{escape(c.text)}<br>'
+                f'<b class="verdict-{c.verdict.split()[0]}">{escape(c.verdict)}</b></td>'
+                if i == 0
+                else ""
+            )
+            cases = escape(p.settle) if p.settle else "<br>".join(escape(x) for x in c.cases) if i == 0 else ""
+            body.append(
+                f"<tr>{head}<td>{escape(p.name)}</td>"
+                f'<td class="verdict-{p.verdict.split()[0]}">{escape(p.verdict)}</td>'
+                f"<td>{escape(p.figure)}</td><td>{escape(p.rule)}</td><td><small>{cases}</small></td></tr>"
+            )
     return (
-        "<p>Each claim of the PyTorch study note this suite grew from (docs/note.md), the figure from this run "
-        "that tests it, and a verdict computed from the records.</p>"
-        "<table><tr><th>#</th><th>claim</th><th>figure from this run</th>"
-        f"<th>verdict</th></tr>{rows}</table>"
+        "<p>Each claim of the PyTorch study note this suite grew from (docs/note.md), split into its parts. A part "
+        "is supported only when the 95% interval over seeds lies wholly on the claim's side of the rule's "
+        "threshold, not supported when it lies wholly on the other side, and inconclusive when it straddles it "
+        "(with what would settle it). With 2–4 seeds the interval spans the seeds: every seed must agree.</p>"
+        "<table><tr><th>#</th><th>claim</th><th>part</th><th>verdict</th><th>figure [95% interval over seeds]</th>"
+        f"<th>rule</th><th>cases read / to settle it</th></tr>{''.join(body)}</table>"
     )
 
 

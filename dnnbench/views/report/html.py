@@ -35,7 +35,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid #dfe3ea; }
 figcaption { color: #5b6474; }
 .highlights li { margin: .25rem 0; }
 .status-skipped, .status-diverged, .status-oom, .status-error { color: #a33; }
-.verdict-supported { color: #1a7f37; } .verdict-not { color: #a33; }
+.verdict-supported { color: #1a7f37; } .verdict-not { color: #a33; } .verdict-inconclusive { color: #9a6700; }
 #claims td { text-align: left; }
 code { background: #f1f3f7; padding: 0 .25rem; border-radius: 3px; }
 .scroll { overflow-x: auto; }
@@ -142,15 +142,33 @@ def page(
 """
 
 
+def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
+    """One row per part of each claim: its verdict, the figure with its interval, the rule, the cases read
+    (or, where it could not decide, what would settle it)."""
+    rows = []
+    for c in claims:
+        for i, p in enumerate(c.parts):
+            rows.append(
+                {
+                    "#": c.number if i == 0 else "",
+                    "claim": f"{c.text} ({c.verdict})" if i == 0 else "",
+                    "part": p.name,
+                    "verdict": p.verdict,
+                    "figure [95% interval over seeds]": p.figure,
+                    "rule": p.rule,
+                    "cases read / to settle it": p.settle or ", ".join(c.cases) if i == 0 or p.settle else "",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def markdown(
     title: str, highlights: list[str], tables: list[Table], runs: list[dict[str, Any]], claims: Sequence[Claim] = ()
 ) -> str:
     """summary.md: the highlights, the note's claims and key tables, for CI logs and pull-request comments."""
     parts = [f"# {title}", "", *[f"- {h}" for h in highlights], ""]
     if claims:
-        parts += ["## The note's claims", ""]
-        parts += [f"{c.number}. {c.text} **{c.verdict}**: {c.figure}" for c in claims]
-        parts.append("")
+        parts += ["## The note's claims", "", claims_table(claims).to_markdown(index=False), ""]
     for table in tables:
         flat = table.display.reset_index()
         flat.columns = [" ".join(map(str, c)).strip() if isinstance(c, tuple) else str(c) for c in flat.columns]

@@ -1,0 +1,153 @@
+"""How a claim of the note is judged: each part compares an estimate over seeds (a bootstrap interval,
+results/intervals.py) with the claim's threshold, and only an interval wholly on one side decides.
+
+- supported: the interval lies wholly on the claim's side of its threshold;
+- not supported: it lies wholly on the other side;
+- inconclusive: it straddles the threshold, or one seed gave no interval; the part says what would settle it;
+- not measurable here: the run has no cases for it; the part names the run that would have them.
+
+With 2–4 seeds a 95% bootstrap interval of the mean spans (nearly) the lowest to the highest seed, so
+"supported" then means every seed agrees. A claim is supported when every measured part is; not supported
+when any part is not; inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dnnbench.results.intervals import RatioInterval, mean_interval, ratio_interval
+
+SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
+INCONCLUSIVE, NOT_MEASURABLE = "inconclusive", "not measurable here"
+MIN_SEEDS = 2
+MORE_SEEDS = 'more seeds would settle it (make bench MATRIX=note ARGS="--repeats 5")'
+ONE_SEED = 'one seed gives no interval: run seeds 1-3 (make bench MATRIX=note ARGS="--repeats 3")'
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A figure over seeds: its point (geometric mean of ratios, or mean of values) and 95% interval."""
+
+    interval: RatioInterval
+    kind: str  # "ratio" or "value"
+
+    @classmethod
+    def ratios(cls, values: Sequence[float] | np.ndarray) -> Estimate | None:
+        data = np.asarray(values, dtype=float)
+        data = data[np.isfinite(data) & (data > 0)]
+        return cls(ratio_interval(data), "ratio") if len(data) else None
+
+    @classmethod
+    def values(cls, values: Sequence[float] | np.ndarray) -> Estimate | None:
+        data = np.asarray(values, dtype=float)
+        data = data[np.isfinite(data)]
+        return cls(mean_interval(data), "value") if len(data) else None
+
+    def text(self, fmt: Callable[[float], str] = lambda v: f"{v:.3g}") -> str:
+        i = self.interval
+        if i.n < MIN_SEEDS:
+            return f"{fmt(i.point)} (1 seed)"
+        return f"{fmt(i.point)} [{fmt(i.low)}, {fmt(i.high)}] over {i.n} seeds"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a claim, judged on its own."""
+
+    name: str
+    verdict: str
+    figure: str  # the estimate and what it is of
+    rule: str  # the rule in one line
+    settle: str = ""  # what would settle an inconclusive or unmeasured part
+
+
+def decide(estimate: Estimate, *, above: float | None = None, below: float | None = None) -> tuple[str, str]:
+    """(verdict, what would settle it) for 'the figure is above `above`' or 'below `below`'."""
+    i = estimate.interval
+    if i.n < MIN_SEEDS:
+        return INCONCLUSIVE, ONE_SEED
+    if above is not None:
+        on_side, off_side = i.low > above, i.high <= above
+    elif below is not None:
+        on_side, off_side = i.high < below, i.low >= below
+    else:
+        raise ValueError("decide needs above= or below=")
+    if on_side:
+        return SUPPORTED, ""
+    if off_side:
+        return NOT_SUPPORTED, ""
+    return INCONCLUSIVE, MORE_SEEDS
+
+
+def decide_inside(estimate: Estimate, low: float, high: float) -> tuple[str, str]:
+    """(verdict, what would settle it) for 'the figure lies within [low, high]'."""
+    i = estimate.interval
+    if i.n < MIN_SEEDS:
+        return INCONCLUSIVE, ONE_SEED
+    if low <= i.low and i.high <= high:
+        return SUPPORTED, ""
+    if i.high < low or i.low > high:
+        return NOT_SUPPORTED, ""
+    return INCONCLUSIVE, MORE_SEEDS
+
+
+def judged(
+    name: str,
+    rule: str,
+    estimate: Estimate | None,
+    figure: str | Callable[[Estimate], str],
+    *,
+    above: float | None = None,
+    below: float | None = None,
+    inside: tuple[float, float] | None = None,
+    missing: str = "no seed measured both sides",
+    settle: str = "",
+) -> Part:
+    """A part judged on `estimate` against its threshold; inconclusive with `missing` (and `settle`, what would
+    measure it) when there is none."""
+    if estimate is None:
+        return Part(name, INCONCLUSIVE, missing, rule, settle or MORE_SEEDS)
+    verdict, how = decide_inside(estimate, *inside) if inside else decide(estimate, above=above, below=below)
+    text = figure(estimate) if callable(figure) else f"{figure} {estimate.text()}"
+    return Part(name, verdict, text, rule, how)
+
+
+def unmeasured(name: str, rule: str, why: str, settle: str) -> Part:
+    return Part(name, NOT_MEASURABLE, why, rule, settle)
+
+
+def combine(parts: Sequence[Part]) -> str:
+    """Not supported if any part is; supported if every measured part is; else inconclusive."""
+    verdicts = [p.verdict for p in parts]
+    measured = [v for v in verdicts if v != NOT_MEASURABLE]
+    if not measured:
+        return NOT_MEASURABLE
+    if NOT_SUPPORTED in measured:
+        return NOT_SUPPORTED
+    if all(v == SUPPORTED for v in measured):
+        return SUPPORTED
+    return INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Claim:
+    number: int
+    text: str
+    parts: tuple[Part, ...]
+    cases: tuple[str, ...] = field(default=())  # the case ids it read
+
+    @property
+    def verdict(self) -> str:
+        return combine(self.parts)
+
+    @property
+    def figure(self) -> str:
+        """Every part with its verdict and figure, in one line (summary.md, the command line)."""
+        return "; ".join(f"{p.name}: {p.verdict}, {p.figure}" for p in self.parts)
+
+    @property
+    def settle(self) -> str:
+        return "; ".join(dict.fromkeys(p.settle for p in self.parts if p.settle))
