@@ -283,3 +283,19 @@ def test_loss_noise_of_a_batch_one_curve_with_exact_zeros_is_measured():
 
 def test_loss_noise_needs_ten_steps():
     assert loss_noise([1.0, 0.9, 0.8, 0.7, 0.6]) is None
+
+
+def test_the_report_and_summary_show_each_part_with_its_interval_rule_and_cases(tmp_path):
+    from dnnbench.views.report import build_report
+
+    journal = Journal(tmp_path / "run")
+    for seed, step in zip((1, 2, 3), (2.0, 0.5, 0.5), strict=True):  # batch 1's step: the seeds disagree
+        for r in regimes(seed, b1={"step_time_ms_median": step}):
+            journal.append(r)
+    files = build_report([tmp_path / "run"], out=tmp_path / "out" / "report.html")
+    summary = files.markdown.read_text()
+    row = next(line for line in summary.splitlines() if "| fast per step" in line)
+    assert "inconclusive" in row and "over 3 seeds" in row and "step time at batch 1 / at the mini-batch" in row
+    assert "more seeds would settle it" in row
+    html = files.html.read_text()
+    assert 'class="verdict-inconclusive">inconclusive' in html and "mnist_b1_adam_note_tensor_e1_t10s_cpu" in html

@@ -344,7 +344,7 @@ _ALL = [
         "",
         0,
         "number",
-        "how far the first hidden layer's features move between evaluations, on 1,000 fixed validation samples: "
+        "how far the first hidden layer's features move between evaluations, on 512 fixed validation samples: "
         "mean over units of the change of mean in stds plus the change of log std, median over the evaluations",
         overview=False,
     ),

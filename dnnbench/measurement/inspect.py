@@ -12,7 +12,7 @@ from torch import nn
 from dnnbench.definitions.models import ACTIVATIONS
 
 SPARSE_BELOW = 1e-3  # a weight counts as zero below this magnitude (L1 under Adam hovers near, not at, 0)
-PROBE_SAMPLES = 1000  # the fixed validation samples a hidden layer's statistics are read on
+PROBE_SAMPLES = 512  # the fixed validation samples a hidden layer's statistics are read on
 
 
 def weight_figures(weights: list[torch.Tensor]) -> dict[str, float]:

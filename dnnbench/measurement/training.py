@@ -235,6 +235,7 @@ class Training:
             return
         started = time.perf_counter()
         metric, loss = self.evaluate("val")
+        drift = self.drift.step()  # evaluation work too: its time is left out of the training figures
         v.eval_time += time.perf_counter() - started
         v.last_eval_samples = p.samples
         train_time = p.train_time_s
@@ -247,7 +248,7 @@ class Training:
                 "val_metric": metric,
                 "val_loss": loss,
                 **self.gradient_norms(),
-                **self.drift.step(),
+                **drift,
             }
         )
         if v.target_hit is None and self.workload.reached(metric):
