@@ -4,7 +4,8 @@ The loss is taken in logs (a relative measure: a curve at 2.3 and one at 0.05 co
 centred running mean, and the noise is the median absolute residual. A curve that falls smoothly has
 noise near 0 however fast it falls; one that jumps from batch to batch has noise of about its typical
 relative jump. (A running median would call every monotone curve noiseless, however jagged.) Losses are
-floored at 1e-6: a batch-1 loss can be exactly 0, and below that the log measures float rounding. docs/metrics.md states the definition; tests/test_claims.py checks it on constructed curves.
+floored at 1e-6: a batch-1 loss can be exactly 0, and below that the log measures float rounding.
+docs/metrics.md states the definition; tests/test_claims.py checks it on constructed curves.
 """
 
 from __future__ import annotations
