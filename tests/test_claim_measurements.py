@@ -123,3 +123,25 @@ def test_bad_values_of_the_new_fields_are_refused_by_name(item, message):
 def test_the_new_fields_show_in_the_case_id():
     case = Case(shuffle=False, patience=3, stop_at_target=True, grad_noise=0.3, init_scale=0.0)
     assert all(token in case.id for token in ("noshuffle", "es3", "untiltarget", "gnoise0.3", "init0"))
+
+
+def test_the_note_dropout_example_does_not_reseed_the_gpu(monkeypatch):
+    def refuse(seed: int) -> None:
+        raise AssertionError("the note's example reseeded CUDA: every seed's GPU stream would restart at 1")
+
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", refuse)
+    monkeypatch.setattr(torch.cuda, "manual_seed", refuse)
+    assert note_dropout_example()["dropout_example_input"].startswith("-1.5256")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"protocol": "note", "workload": "mnist", "patience": 3}, "validates on the test set"),
+        ({"world_size": 2, "stop_at_target": True}, "stop_at_target applies to one process"),
+        ({"world_size": 2, "grad_noise": 0.3}, "grad_noise applies to one process"),
+    ],
+)
+def test_stopping_rules_the_run_cannot_honour_are_refused(fields, message):
+    with pytest.raises(BadInput, match=message):
+        Case(**fields)

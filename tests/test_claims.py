@@ -80,7 +80,7 @@ def first_evaluation_curve(first: float) -> dict:
 
 DEEP = Case(workload="mnist", hidden=(256, 256, 256), optimizer="sgd", lr=0.05, train_samples=10_000, epochs=2)
 SLICE = Case(workload="mnist", train_samples=5_000, epochs=30)
-ZERO = DEEP.replace(optimizer="adam", lr=None, init_scale=0.0)
+ZERO = DEEP.replace(init_scale=0.1)
 SWEEP = MNIST.replace(epochs=3, eval_every=10_000, stop_at_target=True)
 LOADER = Case(loader="torchvision", epochs=1)
 
@@ -265,7 +265,7 @@ def test_loss_noise_grows_with_the_spread_around_the_trend():
     trend = 2.3 * np.exp(-np.arange(3000) / 800) + 0.05
     small, large = (loss_noise(trend * np.exp(rng.normal(0, sd, trend.size))) for sd in (0.1, 0.4))
     assert small is not None and large is not None
-    # median |N(0, sd)| is 0.674 sd; the running median takes a little of it
+    # median |N(0, sd)| is 0.674 sd; the running mean takes a little of it
     assert 0.5 * 0.1 < small < 0.8 * 0.1 and 0.5 * 0.4 < large < 0.8 * 0.4
 
 
@@ -299,3 +299,54 @@ def test_the_report_and_summary_show_each_part_with_its_interval_rule_and_cases(
     assert "more seeds would settle it" in row
     html = files.html.read_text()
     assert 'class="verdict-inconclusive">inconclusive' in html and "mnist_b1_adam_note_tensor_e1_t10s_cpu" in html
+
+
+def test_a_seed_that_failed_on_one_side_leaves_the_part_undecided(tmp_path):
+    records = [r for seed in (1, 2, 3) for r in regimes(seed, m={"throughput_samples_per_s": 5_000.0})]
+    failed = dataclasses.replace(records[-2], status="diverged", reason="training loss became nan", metrics={})
+    got = part(claims_of(tmp_path, [*records[:-2], failed, records[-1]])[1], "uses matrix math well")
+    assert got.verdict == INCONCLUSIVE and "only 2 of 3 seeds" in got.figure, got
+
+
+def test_cases_of_two_runs_are_compared_within_each_run_not_across(tmp_path):
+    journal_a, journal_b = Journal(tmp_path / "a"), Journal(tmp_path / "b")
+    for seed in (1, 2, 3):
+        b1, mini, full = regimes(seed, m={"throughput_samples_per_s": 5_000.0})
+        journal_a.append(b1)  # run a: batch 1 only
+        journal_b.append(mini)  # run b: the mini-batch and the full batch
+        journal_b.append(full)
+    frame = load([tmp_path / "a", tmp_path / "b"])
+    _, val = load_curves([tmp_path / "a", tmp_path / "b"])
+    claims = {c.number: c for c in evaluate_claims(frame, val)}
+    assert claims[1].verdict == NOT_MEASURABLE
+
+
+def test_l1_against_l2_needs_both_in_one_setting(tmp_path):
+    records = [
+        note(MNIST, 1, weight_norm=30.0, weight_sparsity=0.03),
+        note(MNIST.replace(regularization="l1"), 1, weight_sparsity=0.3),
+        note(MNIST.replace(regularization="l2", batch_size=50), 1, weight_norm=20.0, weight_sparsity=0.05),
+    ]
+    assert part(claims_of(tmp_path, records)[11], "L1 sparser than L2").verdict == NOT_MEASURABLE
+
+
+def test_the_batch_regimes_read_the_mini_batch_nearest_the_notes_100(tmp_path):
+    records = []
+    for seed in (1, 2, 3):
+        records += regimes(seed)
+        for size in (20, 1000):
+            records.append(
+                note(MNIST.replace(batch_size=size), seed, throughput_samples_per_s=1.0, step_time_ms_median=1.0)
+            )
+    got = claims_of(tmp_path, records)[1]
+    assert "mnist_b100_adam_note_tensor_cpu" in got.cases and "batch 100 / batch 1" in got.parts[0].figure
+    assert not any("b1000" in c or "b20_" in c for c in got.cases)
+
+
+def test_a_sweep_where_only_sizes_outside_the_sweet_spot_reached_the_target_is_not_supported(tmp_path):
+    records = []
+    for seed in (1, 2, 3):
+        times = {20: 5.0, 50: None, 100: None, 256: None, 1000: None}
+        records += [note(SWEEP.replace(batch_size=b), seed, time_to_target_s=t, train_time_s=t or 20.0)
+                    for b, t in times.items()]  # fmt: skip
+    assert part(claims_of(tmp_path, records)[15], "50–256 reach the target soonest").verdict == NOT_SUPPORTED

@@ -166,6 +166,15 @@ def validate(c: Case) -> None:
         if not isinstance(getattr(c, name), bool):
             raise BadInput(f"{name} must be true or false, got {getattr(c, name)!r}")
     _positive_int_or_none("patience", c.patience)
+    if c.patience and c.protocol == "note":
+        raise BadInput("patience stops on the validation loss, and the note's protocol validates on the test set: "
+                       "use protocol=benchmark for early stopping")  # fmt: skip
+    if c.world_size > 1:
+        for name in ("patience", "stop_at_target", "grad_noise"):
+            if getattr(c, name):
+                raise BadInput(
+                    f"{name} applies to one process; data-parallel training (world_size > 1) does not take it"
+                )
     for name in ("grad_noise", "init_scale"):
         value = getattr(c, name)
         if value is not None and (not _is_number(value) or value < 0):

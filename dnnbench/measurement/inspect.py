@@ -100,7 +100,7 @@ def note_dropout_example() -> dict[str, str]:
     """The note's own example, run on this torch without touching the case's random stream:
     torch.manual_seed(1); x = torch.randn(5, 5); nn.Dropout(p=0.5)(x). Its input and mask, as text."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
+        torch.default_generator.manual_seed(1)  # the CPU stream only: torch.manual_seed would reseed CUDA too
         layer = nn.Dropout(p=0.5)
         x = torch.randn(5, 5)
         y = layer(x)

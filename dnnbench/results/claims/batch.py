@@ -18,8 +18,8 @@ from dnnbench.results.claims.select import (
     case_ids,
     finished,
     matched_groups,
-    prefer_note,
     ratio_by_seed,
+    seeds_of,
 )
 from dnnbench.results.claims.verdicts import Claim, Estimate, judged, unmeasured
 
@@ -31,50 +31,62 @@ NOTE_RUN = "make bench MATRIX=note"
 
 
 def regimes(frame: pd.DataFrame) -> dict[str, pd.DataFrame] | None:
-    """{'1', 'm', 'full'}: rows of one setting at batch 1, the largest mini-batch below full, and full."""
+    """{'1', 'm', 'full'}: rows of one setting at batch 1, a mini-batch (the one nearest 100, the note's) and the
+    whole training set. The note's protocol first, then the setting run under the most seeds."""
     rows = finished(frame)
     rows = rows[(rows["regularization"] == "none") & (rows["loader"] == "tensor") & rows["target_value"].notna()]
     rows = rows[~rows["stop_at_target"].astype(bool)] if "stop_at_target" in rows else rows
-    for group in matched_groups(prefer_note(rows), ["batch_size", "batch", *BUDGET_FIELDS]):
+    complete = []
+    for group in matched_groups(rows, ["batch_size", "batch", *BUDGET_FIELDS]):
         sizes = set(group["batch"])
-        minis = sorted((int(b) for b in sizes - {"1", "full"}), reverse=True)
+        minis = [int(b) for b in sizes - {"1", "full"}]
         if {"1", "full"} <= sizes and minis:
-            return {
-                "1": group[group["batch"] == "1"],
-                "m": group[group["batch"] == str(minis[0])],
-                "full": group[group["batch"] == "full"],
-            }
-    return None
+            complete.append((group, min(minis, key=lambda b: abs(np.log(b / 100)))))
+    if not complete:
+        return None
+    group, mini = max(complete, key=lambda gm: ((gm[0]["protocol"] == "note").all(), gm[0]["seed"].nunique()))
+    return {
+        "1": group[group["batch"] == "1"],
+        "m": group[group["batch"] == str(mini)],
+        "full": group[group["batch"] == "full"],
+    }
 
 
-def reached_or_spent(
-    rows: pd.DataFrame, clock: str = "time_to_target_s", spent: str = "train_time_s"
-) -> tuple[pd.Series, pd.Series]:
-    """Per seed: (the time or steps to the target where reached, what was spent where it was missed)."""
-    reached = by_seed(rows, clock)
-    return reached, by_seed(rows, spent).drop(reached.index, errors="ignore")
+def _window(groups: list[pd.DataFrame], seed: int, clock: str, spent: str) -> tuple[float, float] | None:
+    """Where the soonest of `groups` reached the target under `seed`, as [low, high]: exact when every case
+    reached it (or missed having spent more than the soonest took); a case that missed counts as at least
+    what it spent."""
+    low = high = float("inf")
+    seen = False
+    for rows in groups:
+        reached, used = by_seed(rows, clock).dropna(), by_seed(rows, spent).dropna()
+        if seed in reached.index:
+            low, high, seen = min(low, float(reached[seed])), min(high, float(reached[seed])), True
+        elif seed in used.index:
+            low, seen = min(low, float(used[seed])), True
+    return (low, high) if seen else None
 
 
-def slower_than(
-    reference: pd.Series, others: list[pd.DataFrame], clock: str = "time_to_target_s", spent: str = "train_time_s"
+def time_ratio(
+    a: list[pd.DataFrame], b: list[pd.DataFrame], clock: str = "time_to_target_s", spent: str = "train_time_s"
 ) -> pd.Series:
-    """Per seed, the soonest of `others` to the target over `reference` (a time or step count per seed).
-    A case that missed counts as at least what it spent, and only where that is past the reference: one that
-    missed having spent less leaves the seed undecided (left out) unless another case already beat the reference."""
+    """Per seed, the soonest of `a` to the target over the soonest of `b` (time, or steps with clock/spent).
+    A miss is a lower bound: where it still decides which side was sooner, the bound stands in for the time;
+    where it does not (one side missed having spent less than the other needed), the seed is NaN (undecided)."""
+    seeds = sorted({int(s) for rows in (*a, *b) for s in by_seed(rows, spent).index})  # NaN where undecided
     out = {}
-    for seed, ref in reference.items():
-        known, undecided = float("inf"), False
-        for rows in others:
-            reached, missed = reached_or_spent(rows, clock, spent)
-            if seed in reached.index:
-                known = min(known, float(reached[seed]))
-            elif seed in missed.index:
-                if missed[seed] >= ref:
-                    known = min(known, float(missed[seed]))  # a lower bound past the reference
-                else:
-                    undecided = True
-        if known < ref or not undecided:
-            out[seed] = known / ref
+    for seed in seeds:
+        wa, wb = _window(a, seed, clock, spent), _window(b, seed, clock, spent)
+        if wa is None or wb is None:
+            continue
+        if wa[0] == wa[1] and wb[0] == wb[1]:
+            out[seed] = wa[0] / wb[0] if np.isfinite(wa[0]) and np.isfinite(wb[0]) else np.nan
+        elif wa[1] < wb[0]:  # a reached before b had even stopped trying: a sooner, by at least this much
+            out[seed] = wa[1] / wb[0]
+        elif wb[1] < wa[0]:
+            out[seed] = wa[0] / wb[1]
+        else:
+            out[seed] = np.nan
     return pd.Series(out, dtype=float)
 
 
@@ -117,9 +129,10 @@ def claim_minibatch(frame: pd.DataFrame) -> Claim:
             speed,
             f"{_where(b['m'])}: batch {m} / batch 1 samples/s",
             above=BATCH_SPEEDUP,
+            seeds=seeds_of(b["1"], b["m"]),
         )
     ]
-    balance = Estimate.ratios(slower_than(by_seed(b["m"], "time_to_target_s"), [b["1"], b["full"]]).to_numpy())
+    balance = Estimate.ratios(time_ratio([b["1"], b["full"]], [b["m"]]).to_numpy())
     parts.append(
         judged(
             "balances the extremes",
@@ -129,6 +142,7 @@ def claim_minibatch(frame: pd.DataFrame) -> Claim:
             above=1.0,
             missing=f"batch {m} did not reach the target",
             settle="a longer budget (more epochs)",
+            seeds=seeds_of(*b.values()),
         )
     )
     return Claim(1, text, tuple(parts), case_ids(b["1"], b["m"], b["full"]))
@@ -165,9 +179,15 @@ def claim_full_batch(frame: pd.DataFrame) -> Claim:
             below=1.0,
             missing="no loss noise for the full batch or the others (it needs 10 steps or more)",
             settle="12 or more full-batch steps (epochs)",
+            seeds=seeds_of(*b.values()),
         ),
         judged(
-            "costs a full pass per step", cost_rule, cost, f"per-sample time full / batch {m}", above=FULL_PASS_SHARE
+            "costs a full pass per step",
+            cost_rule,
+            cost,
+            f"per-sample time full / batch {m}",
+            above=FULL_PASS_SHARE,
+            seeds=seeds_of(b["m"], b["full"]),
         ),
     )
     return Claim(2, text, parts, case_ids(b["1"], b["m"], b["full"]))
@@ -193,12 +213,11 @@ def claim_sgd(frame: pd.DataFrame) -> Claim:
         ratio_by_seed(by_seed(b["1"], "step_time_ms_median"), by_seed(b["m"], "step_time_ms_median"))
     )
     noisy = Estimate.ratios(ratio_by_seed(by_seed(b["1"], "loss_noise"), by_seed(b["m"], "loss_noise")))
-    more = Estimate.ratios(
-        slower_than(by_seed(b["m"], "steps_to_target"), [b["1"]], "steps_to_target", "steps").to_numpy()
-    )
+    more = Estimate.ratios(time_ratio([b["1"]], [b["m"]], "steps_to_target", "steps").to_numpy())
+    pair = seeds_of(b["1"], b["m"])
     parts = (
-        judged("fast per step", fast_rule, step, f"step time batch 1 / batch {m}", below=STEP_SHARE),
-        judged("noisy", noisy_rule, noisy, f"loss noise batch 1 / batch {m}", above=1.0),
+        judged("fast per step", fast_rule, step, f"step time batch 1 / batch {m}", below=STEP_SHARE, seeds=pair),
+        judged("noisy", noisy_rule, noisy, f"loss noise batch 1 / batch {m}", above=1.0, seeds=pair),
         judged(
             "needs more iterations",
             more_rule,
@@ -207,6 +226,7 @@ def claim_sgd(frame: pd.DataFrame) -> Claim:
             above=1.0,
             missing=f"batch {m} did not reach the target",
             settle="a longer budget (more epochs)",
+            seeds=pair,
         ),
     )
     if more is not None and not _missed(b["m"], "steps_to_target") and _missed(b["1"], "steps_to_target"):
@@ -243,10 +263,10 @@ def claim_sweet_spot(frame: pd.DataFrame) -> Claim:
     size = rows["batch"].astype(int)
     inside = (size >= SWEET_SPOT[0]) & (size <= SWEET_SPOT[1])
     reached = {b: by_seed(g, "time_to_target_s") for b, g in rows.groupby("batch")}
-    best_in = pd.concat([reached[b] for b in sorted(set(rows.loc[inside, "batch"]))], axis=1).min(axis=1).dropna()
-    outside = [g for b, g in rows.groupby("batch") if b in set(rows.loc[~inside, "batch"])]
-    estimate = Estimate.ratios(1 / slower_than(best_in, outside).to_numpy())
-    medians = {int(b): float(np.median(v)) if len(v) else float("inf") for b, v in reached.items()}
+    inner, outer = set(rows.loc[inside, "batch"]), set(rows.loc[~inside, "batch"])
+    groups = dict(list(rows.groupby("batch")))
+    estimate = Estimate.ratios(time_ratio([groups[b] for b in inner], [groups[b] for b in outer]).to_numpy())
+    medians = {int(b): float(v.fillna(np.inf).median()) for b, v in reached.items()}  # a miss counts as never
     order = ", ".join(f"{b}: {'not reached' if np.isinf(t) else f'{t:.3g} s'}" for b, t in sorted(medians.items()))
     part = judged(
         "50–256 reach the target soonest",
@@ -254,7 +274,8 @@ def claim_sweet_spot(frame: pd.DataFrame) -> Claim:
         estimate,
         lambda e: f"best inside / best outside {e.text()} (median time to target by batch: {order})",
         below=1.0,
-        missing="no batch size inside 50–256 reached the target",
+        missing="no batch size reached the target",
         settle="a longer budget (more epochs)",
+        seeds=seeds_of(rows),
     )
     return Claim(15, text, (part,), case_ids(rows))

@@ -101,15 +101,17 @@ def claim_weights(frame: pd.DataFrame) -> Claim:
     text = "L1 gives sparser weights than L2; L2 (weight decay) makes the weights smaller."
     sparse_rule = "share of weights below 1e-3 with L1 − with L2, above 0"
     small_rule = "weight norm with L2 / without, below 1"
-    l1, l2 = regularized(frame, "l1"), regularized(frame, "l2")
+    l1_l2 = matched_pair(prefer_note(finished(frame)), "regularization", "l1", "l2")
+    l2 = regularized(frame, "l2")
     parts: list[Part] = []
-    if l1 is None or l2 is None:
+    if l1_l2 is None:
         parts.append(unmeasured("L1 sparser than L2", sparse_rule, "no L1 and L2 cases of one setting", NOTE_RUN))
     else:
+        l1_rows, l2_rows = l1_l2
         sparser = Estimate.values(
-            difference_by_seed(by_seed(l1[1], "weight_sparsity"), by_seed(l2[1], "weight_sparsity"))
+            difference_by_seed(by_seed(l1_rows, "weight_sparsity"), by_seed(l2_rows, "weight_sparsity"))
         )
-        share = by_seed(l1[1], "weight_sparsity").median(), by_seed(l2[1], "weight_sparsity").median()
+        share = by_seed(l1_rows, "weight_sparsity").median(), by_seed(l2_rows, "weight_sparsity").median()
         shares = f"{share[0]:.1%} with L1, {share[1]:.1%} with L2"
         parts.append(
             judged(
@@ -127,7 +129,7 @@ def claim_weights(frame: pd.DataFrame) -> Claim:
     else:
         smaller = Estimate.ratios(ratio_by_seed(by_seed(l2[1], "weight_norm"), by_seed(l2[0], "weight_norm")))
         parts.append(judged("L2 shrinks the weights", small_rule, smaller, "weight norm with L2 / without", below=1.0))
-    return Claim(11, text, tuple(parts), case_ids(*(l1 or ()), *(l2 or ())))
+    return Claim(11, text, tuple(parts), case_ids(*(l1_l2 or ()), *(l2 or ())))
 
 
 def claim_feature_drift(frame: pd.DataFrame) -> Claim:
@@ -158,7 +160,8 @@ def claim_dropout(frame: pd.DataFrame) -> Claim:
     scale_rule = f"factor on the kept inputs, within 1/(1−p) ± {SCALE_SLACK:g}"
     example_rule = "the note's example (seed 1, randn(5, 5), Dropout(p=0.5)) gives the input row the note printed"
     rows = finished(frame)
-    rows = rows[rows["dropout_zero_fraction"].notna()] if "dropout_zero_fraction" in rows else rows.iloc[0:0]
+    probed = rows.loc[rows["dropout_zero_fraction"].notna(), "case_id"] if "dropout_zero_fraction" in rows else []
+    rows = rows[rows["case_id"].isin(probed)]
     if rows.empty:
         why = "no case with Dropout in this run"
         return Claim(
@@ -189,7 +192,7 @@ def claim_dropout(frame: pd.DataFrame) -> Claim:
             "scales by 1/(1−p)",
             scale_rule,
             scale,
-            f"1/(1−p) = {1 / (1 - p):.4g}: kept × ",
+            lambda e: f"1/(1−p) = {1 / (1 - p):.4f}: kept inputs × {e.text(lambda v: f'{v:.4f}')}",
             inside=(1 / (1 - p) - SCALE_SLACK, 1 / (1 - p) + SCALE_SLACK),
         ),
     ]
@@ -208,7 +211,7 @@ def claim_dropout(frame: pd.DataFrame) -> Claim:
         figure = (
             f"input row 1 here [{example.iloc[0]}], the note's [{NOTE_DROPOUT_ROW}]; mask drawn here "
             f"{' '.join(mask[i : i + 5] for i in range(0, len(mask), 5))} ({mask.count('0')} of {len(mask)} zeroed): "
-            "not the note's printed mask, since masks differ across torch versions"
+            "shown, not judged: the note printed its own, and masks differ across torch versions"
         )
         parts.append(Part("the note's example", SUPPORTED if same else NOT_SUPPORTED, figure, example_rule))
     return Claim(17, text, tuple(parts), case_ids(rows))

@@ -16,8 +16,18 @@ BUDGET_FIELDS = ("epochs", "max_seconds")  # batch regimes run on budgets of the
 
 
 def finished(frame: pd.DataFrame) -> pd.DataFrame:
-    rows = frame[frame["status"] == "ok"] if "status" in frame else frame
-    return rows.assign(batch=rows["batch_size"].astype(str)) if "batch_size" in rows else rows
+    """Every row with its batch size as text. Rows that did not finish stay: by_seed reads only finished
+    ones, and seeds_of counts them all, so a seed that failed on one side leaves its part undecided."""
+    return frame.assign(batch=frame["batch_size"].astype(str)) if "batch_size" in frame else frame
+
+
+def seeds_of(*groups: pd.DataFrame | None) -> int:
+    """How many seeds the rows were run under (finished or not): what a comparison should have read."""
+    seeds: set[int] = set()
+    for rows in groups:
+        if rows is not None and "seed" in rows:
+            seeds |= set(rows["seed"].dropna().astype(int))
+    return len(seeds)
 
 
 def prefer_note(rows: pd.DataFrame) -> pd.DataFrame:
@@ -34,8 +44,9 @@ def _key(rows: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 
 def matched_groups(rows: pd.DataFrame, vary: Iterable[str]) -> list[pd.DataFrame]:
-    """Groups of rows equal on every case field but those in `vary` (each group: one comparison)."""
-    fixed = [f for f in CASE_FIELDS if f not in set(vary)]
+    """Groups of rows equal on every case field but those in `vary`, from one run (each group: one comparison;
+    a report over several runs judges each run's cases among themselves)."""
+    fixed = ["run", *(f for f in CASE_FIELDS if f not in set(vary))]
     if rows.empty:
         return []
     return [group for _, group in rows.groupby(_key(rows, fixed), sort=False)]
@@ -54,22 +65,25 @@ def matched_pair(
 
 
 def by_seed(rows: pd.DataFrame, metric: str) -> pd.Series:
-    """The metric per seed (the median where several runs hold a seed); seeds without it left out."""
-    if metric not in rows or rows.empty:
+    """The metric per seed, over every seed the rows ran under: the median of the finished rows that have
+    it, NaN for a seed that failed or lacks the figure (so a comparison sees the gap, not fewer seeds)."""
+    if rows.empty or "seed" not in rows:
         return pd.Series(dtype=float)
-    values = pd.to_numeric(rows[metric], errors="coerce")
-    return values.groupby(rows["seed"]).median().dropna()
+    values = pd.to_numeric(rows[metric], errors="coerce") if metric in rows else pd.Series(np.nan, index=rows.index)
+    if "status" in rows:
+        values = values.where(rows["status"] == "ok")
+    return values.groupby(rows["seed"]).median()
 
 
 def ratio_by_seed(top: pd.Series, bottom: pd.Series) -> np.ndarray:
-    """top / bottom on the seeds both have."""
-    joined = pd.concat([top.rename("top"), bottom.rename("bottom")], axis=1, join="inner")
+    """top / bottom per seed of either side (NaN where one side has no figure)."""
+    joined = pd.concat([top.rename("top"), bottom.rename("bottom")], axis=1, join="outer")
     return (joined["top"] / joined["bottom"]).to_numpy(dtype=float)
 
 
 def difference_by_seed(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """a − b on the seeds both have."""
-    joined = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
+    """a − b per seed of either side (NaN where one side has no figure)."""
+    joined = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="outer")
     return (joined["a"] - joined["b"]).to_numpy(dtype=float)
 
 

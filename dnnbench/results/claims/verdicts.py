@@ -24,6 +24,7 @@ SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
 INCONCLUSIVE, NOT_MEASURABLE = "inconclusive", "not measurable here"
 MIN_SEEDS = 2
 MORE_SEEDS = 'more seeds would settle it (make bench MATRIX=note ARGS="--repeats 5")'
+SEEDS_LOST = "every seed measured on both sides: see why the others failed or missed (the report's status column)"
 ONE_SEED = 'one seed gives no interval: run seeds 1-3 (make bench MATRIX=note ARGS="--repeats 3")'
 
 
@@ -33,18 +34,19 @@ class Estimate:
 
     interval: RatioInterval
     kind: str  # "ratio" or "value"
+    missing: int = 0  # seeds without a figure on both sides (a failed run, a missed target): the part is undecided
 
     @classmethod
     def ratios(cls, values: Sequence[float] | np.ndarray) -> Estimate | None:
         data = np.asarray(values, dtype=float)
-        data = data[np.isfinite(data) & (data > 0)]
-        return cls(ratio_interval(data), "ratio") if len(data) else None
+        usable = np.isfinite(data) & (data > 0)
+        return cls(ratio_interval(data[usable]), "ratio", int((~usable).sum())) if usable.any() else None
 
     @classmethod
     def values(cls, values: Sequence[float] | np.ndarray) -> Estimate | None:
         data = np.asarray(values, dtype=float)
-        data = data[np.isfinite(data)]
-        return cls(mean_interval(data), "value") if len(data) else None
+        usable = np.isfinite(data)
+        return cls(mean_interval(data[usable]), "value", int((~usable).sum())) if usable.any() else None
 
     def text(self, fmt: Callable[[float], str] = lambda v: f"{v:.3g}") -> str:
         i = self.interval
@@ -105,13 +107,19 @@ def judged(
     inside: tuple[float, float] | None = None,
     missing: str = "no seed measured both sides",
     settle: str = "",
+    seeds: int = 0,
 ) -> Part:
     """A part judged on `estimate` against its threshold; inconclusive with `missing` (and `settle`, what would
-    measure it) when there is none."""
+    measure it) when there is none, and when it read fewer than the `seeds` the compared cases ran under: a
+    seed that failed, or missed a target the other side reached, must not leave the verdict to the rest."""
     if estimate is None:
         return Part(name, INCONCLUSIVE, missing, rule, settle or MORE_SEEDS)
-    verdict, how = decide_inside(estimate, *inside) if inside else decide(estimate, above=above, below=below)
     text = figure(estimate) if callable(figure) else f"{figure} {estimate.text()}"
+    if estimate.missing or estimate.interval.n < seeds:
+        of = max(seeds, estimate.interval.n + estimate.missing)
+        short = f"{text} (only {estimate.interval.n} of {of} seeds measured on both sides)"
+        return Part(name, INCONCLUSIVE, short, rule, settle or SEEDS_LOST)
+    verdict, how = decide_inside(estimate, *inside) if inside else decide(estimate, above=above, below=below)
     return Part(name, verdict, text, rule, how)
 
 

@@ -25,7 +25,7 @@ from dnnbench.results.frames import load, load_curves
 from dnnbench.results.journal import journal_path, read_run_meta, write_atomically
 from dnnbench.views.report import charts as ch
 from dnnbench.views.report import tuning
-from dnnbench.views.report.html import Chart, markdown, page
+from dnnbench.views.report.html import Chart, markdown, page, verdict_class
 from dnnbench.views.report.tables import build_tables
 
 
@@ -190,15 +190,17 @@ def claims_html(claims) -> str:
         for i, p in enumerate(c.parts):
             head = (
                 f'<td rowspan="{span}">{c.number}</td><td rowspan="{span}">{escape(c.text)}<br>'
-                f'<b class="verdict-{c.verdict.split()[0]}">{escape(c.verdict)}</b></td>'
+                f'<b class="{verdict_class(c.verdict)}">{escape(c.verdict)}</b></td>'
                 if i == 0
                 else ""
             )
-            cases = escape(p.settle) if p.settle else "<br>".join(escape(x) for x in c.cases) if i == 0 else ""
+            cases = (
+                f'<td rowspan="{span}"><small>{"<br>".join(escape(x) for x in c.cases)}</small></td>' if i == 0 else ""
+            )
             body.append(
                 f"<tr>{head}<td>{escape(p.name)}</td>"
-                f'<td class="verdict-{p.verdict.split()[0]}">{escape(p.verdict)}</td>'
-                f"<td>{escape(p.figure)}</td><td>{escape(p.rule)}</td><td><small>{cases}</small></td></tr>"
+                f'<td class="{verdict_class(p.verdict)}">{escape(p.verdict)}</td>'
+                f"<td>{escape(p.figure)}</td><td>{escape(p.rule)}</td><td>{escape(p.settle)}</td>{cases}</tr>"
             )
     return (
         "<p>Each claim of the PyTorch study note this suite grew from (docs/note.md), split into its parts. A part "
@@ -206,7 +208,7 @@ def claims_html(claims) -> str:
         "threshold, not supported when it lies wholly on the other side, and inconclusive when it straddles it "
         "(with what would settle it). With 2–4 seeds the interval spans the seeds: every seed must agree.</p>"
         "<table><tr><th>#</th><th>claim</th><th>part</th><th>verdict</th><th>figure [95% interval over seeds]</th>"
-        f"<th>rule</th><th>cases read / to settle it</th></tr>{''.join(body)}</table>"
+        f"<th>rule</th><th>to settle it</th><th>cases read</th></tr>{''.join(body)}</table>"
     )
 
 

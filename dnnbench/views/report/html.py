@@ -35,7 +35,8 @@ figure img { max-width: 100%; height: auto; border: 1px solid #dfe3ea; }
 figcaption { color: #5b6474; }
 .highlights li { margin: .25rem 0; }
 .status-skipped, .status-diverged, .status-oom, .status-error { color: #a33; }
-.verdict-supported { color: #1a7f37; } .verdict-not { color: #a33; } .verdict-inconclusive { color: #9a6700; }
+.verdict-supported { color: #1a7f37; } .verdict-not-supported { color: #a33; }
+.verdict-inconclusive { color: #9a6700; } .verdict-not-measurable-here { color: #666; }
 #claims td { text-align: left; }
 code { background: #f1f3f7; padding: 0 .25rem; border-radius: 3px; }
 .scroll { overflow-x: auto; }
@@ -142,9 +143,14 @@ def page(
 """
 
 
+def verdict_class(verdict: str) -> str:
+    """The CSS class of a verdict: verdict-supported, verdict-not-supported, verdict-inconclusive, …"""
+    return "verdict-" + verdict.replace(" ", "-")
+
+
 def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
-    """One row per part of each claim: its verdict, the figure with its interval, the rule, the cases read
-    (or, where it could not decide, what would settle it)."""
+    """One row per part of each claim: its verdict, the figure with its interval, the rule, what would settle
+    it where it could not decide, and the cases the claim read."""
     rows = []
     for c in claims:
         for i, p in enumerate(c.parts):
@@ -156,7 +162,8 @@ def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
                     "verdict": p.verdict,
                     "figure [95% interval over seeds]": p.figure,
                     "rule": p.rule,
-                    "cases read / to settle it": p.settle or ", ".join(c.cases) if i == 0 or p.settle else "",
+                    "to settle it": p.settle,
+                    "cases read": ", ".join(c.cases) if i == 0 else "",
                 }
             )
     return pd.DataFrame(rows)
