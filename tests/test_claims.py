@@ -350,3 +350,21 @@ def test_a_sweep_where_only_sizes_outside_the_sweet_spot_reached_the_target_is_n
         records += [note(SWEEP.replace(batch_size=b), seed, time_to_target_s=t, train_time_s=t or 20.0)
                     for b, t in times.items()]  # fmt: skip
     assert part(claims_of(tmp_path, records)[15], "50–256 reach the target soonest").verdict == NOT_SUPPORTED
+
+
+def test_the_batch_regimes_prefer_a_setting_with_seeds_enough_for_an_interval(tmp_path):
+    benchmark = Case(workload="fashion-mnist")
+    records = regimes(1)  # the note's setting, one seed (as the quick matrix runs it)
+    for seed in (1, 2):
+        records += [
+            record(
+                benchmark.replace(batch_size=1, epochs=1, max_seconds=5.0),
+                seed,
+                ["batch"],
+                throughput_samples_per_s=1e3,
+            ),
+            record(benchmark, seed, ["batch"], throughput_samples_per_s=4e4, time_to_target_s=5.0),
+            record(benchmark.replace(batch_size="full", epochs=10), seed, ["batch"], throughput_samples_per_s=5e4),
+        ]
+    got = claims_of(tmp_path, records)[1]
+    assert "fashion-mnist_b100_adam_tensor_cpu" in got.cases and got.parts[0].verdict == SUPPORTED, got

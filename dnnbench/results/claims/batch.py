@@ -32,7 +32,7 @@ NOTE_RUN = "make bench MATRIX=note"
 
 def regimes(frame: pd.DataFrame) -> dict[str, pd.DataFrame] | None:
     """{'1', 'm', 'full'}: rows of one setting at batch 1, a mini-batch (the one nearest 100, the note's) and the
-    whole training set. The note's protocol first, then the setting run under the most seeds."""
+    whole training set. The setting run under the most seeds (an interval needs two), then the note's protocol."""
     rows = finished(frame)
     rows = rows[(rows["regularization"] == "none") & (rows["loader"] == "tensor") & rows["target_value"].notna()]
     rows = rows[~rows["stop_at_target"].astype(bool)] if "stop_at_target" in rows else rows
@@ -44,7 +44,7 @@ def regimes(frame: pd.DataFrame) -> dict[str, pd.DataFrame] | None:
             complete.append((group, min(minis, key=lambda b: abs(np.log(b / 100)))))
     if not complete:
         return None
-    group, mini = max(complete, key=lambda gm: ((gm[0]["protocol"] == "note").all(), gm[0]["seed"].nunique()))
+    group, mini = max(complete, key=lambda gm: (gm[0]["seed"].nunique(), (gm[0]["protocol"] == "note").all()))
     return {
         "1": group[group["batch"] == "1"],
         "m": group[group["batch"] == str(mini)],
