@@ -1,5 +1,6 @@
-"""Which records a claim reads: finished ones, matched on every case field but the one it varies, and
-their figures per seed (a claim compares the same seeds on both sides)."""
+"""Which records a claim reads: cases of one run matched on every case field but the one it varies, and
+their figures per seed. A seed that did not finish stays as a gap (NaN), so the part that needed it
+is undecided rather than decided by the other seeds."""
 
 from __future__ import annotations
 
