@@ -368,3 +368,29 @@ def test_the_batch_regimes_prefer_a_setting_with_seeds_enough_for_an_interval(tm
         ]
     got = claims_of(tmp_path, records)[1]
     assert "fashion-mnist_b100_adam_tensor_cpu" in got.cases and got.parts[0].verdict == SUPPORTED, got
+
+
+def test_a_case_that_failed_in_every_seed_cannot_leave_the_others_to_decide(tmp_path):
+    records = []
+    for seed in (1, 2, 3):
+        b1, mini, full = regimes(seed, full={"time_to_target_s": 10.0})
+        records += [b1, mini, dataclasses.replace(full, status="diverged", reason="loss became nan", metrics={})]
+    got = part(claims_of(tmp_path, records)[1], "balances the extremes")
+    assert got.verdict == INCONCLUSIVE and "a case failed" in got.figure, got
+
+
+def test_a_case_that_failed_before_training_still_counts_its_seed(tmp_path):
+    records = [r for seed in (1, 2, 3) for r in regimes(seed)]
+    oom = record(MNIST.replace(batch_size=1, epochs=1, max_seconds=10.0), 3, ["note"], status="oom",
+                 reason="out of memory", target=None, protocol="note")  # fmt: skip
+    records = [r for r in records if not (r.seed == 3 and r.case_id == oom.case_id)] + [oom]
+    got = part(claims_of(tmp_path, records)[2], "steadiest updates")
+    assert got.verdict == INCONCLUSIVE and "only 2 of 3 seeds" in got.figure, got
+
+
+def test_a_claim_with_a_part_not_measured_is_not_supported_whole(tmp_path):
+    records = [r for seed in (1, 2, 3) for r in regularized(seed, "l2", {"generalization_gap": 0.01},
+                                                            {"generalization_gap": 0.03})]  # fmt: skip
+    gap = claims_of(tmp_path, records)[5]
+    assert part(gap, "l2").verdict == SUPPORTED and part(gap, "l1").verdict == NOT_MEASURABLE
+    assert gap.verdict == INCONCLUSIVE

@@ -34,7 +34,7 @@ def regimes(frame: pd.DataFrame) -> dict[str, pd.DataFrame] | None:
     """{'1', 'm', 'full'}: rows of one setting at batch 1, a mini-batch (the one nearest 100, the note's) and the
     whole training set. The setting run under the most seeds (an interval needs two), then the note's protocol."""
     rows = finished(frame)
-    rows = rows[(rows["regularization"] == "none") & (rows["loader"] == "tensor") & rows["target_value"].notna()]
+    rows = with_targets(rows[(rows["regularization"] == "none") & (rows["loader"] == "tensor")])
     rows = rows[~rows["stop_at_target"].astype(bool)] if "stop_at_target" in rows else rows
     complete = []
     for group in matched_groups(rows, ["batch_size", "batch", *BUDGET_FIELDS]):
@@ -55,16 +55,17 @@ def regimes(frame: pd.DataFrame) -> dict[str, pd.DataFrame] | None:
 def _window(groups: list[pd.DataFrame], seed: int, clock: str, spent: str) -> tuple[float, float] | None:
     """Where the soonest of `groups` reached the target under `seed`, as [low, high]: exact when every case
     reached it (or missed having spent more than the soonest took); a case that missed counts as at least
-    what it spent."""
+    what it spent. None when any case has no figure for the seed (it failed): it might have been soonest."""
     low = high = float("inf")
-    seen = False
     for rows in groups:
         reached, used = by_seed(rows, clock).dropna(), by_seed(rows, spent).dropna()
         if seed in reached.index:
-            low, high, seen = min(low, float(reached[seed])), min(high, float(reached[seed])), True
+            low, high = min(low, float(reached[seed])), min(high, float(reached[seed]))
         elif seed in used.index:
-            low, seen = min(low, float(used[seed])), True
-    return (low, high) if seen else None
+            low = min(low, float(used[seed]))
+        else:
+            return None
+    return low, high
 
 
 def time_ratio(
@@ -72,14 +73,15 @@ def time_ratio(
 ) -> pd.Series:
     """Per seed, the soonest of `a` to the target over the soonest of `b` (time, or steps with clock/spent).
     A miss is a lower bound: where it still decides which side was sooner, the bound stands in for the time;
-    where it does not (one side missed having spent less than the other needed), the seed is NaN (undecided)."""
-    seeds = sorted({int(s) for rows in (*a, *b) for s in by_seed(rows, spent).index})  # NaN where undecided
+    where it does not (one side missed having spent less than the other needed), or a case failed, the seed
+    is NaN (undecided)."""
+    seeds = sorted({int(s) for rows in (*a, *b) for s in rows["seed"]})
     out = {}
     for seed in seeds:
         wa, wb = _window(a, seed, clock, spent), _window(b, seed, clock, spent)
         if wa is None or wb is None:
-            continue
-        if wa[0] == wa[1] and wb[0] == wb[1]:
+            out[seed] = np.nan
+        elif wa[0] == wa[1] and wb[0] == wb[1]:
             out[seed] = wa[0] / wb[0] if np.isfinite(wa[0]) and np.isfinite(wb[0]) else np.nan
         elif wa[1] < wb[0]:  # a reached before b had even stopped trying: a sooner, by at least this much
             out[seed] = wa[1] / wb[0]
@@ -88,6 +90,12 @@ def time_ratio(
         else:
             out[seed] = np.nan
     return pd.Series(out, dtype=float)
+
+
+def with_targets(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the workloads that have a target (not random labels), failed ones included: a record of a
+    case that failed before training carries no target, but its seed must still count."""
+    return rows[rows["workload"].isin(rows.loc[rows["target_value"].notna(), "workload"])]
 
 
 def _missed(rows: pd.DataFrame, clock: str) -> bool:
@@ -140,8 +148,8 @@ def claim_minibatch(frame: pd.DataFrame) -> Claim:
             balance,
             "nearer extreme's time / the mini-batch's",
             above=1.0,
-            missing=f"batch {m} did not reach the target",
-            settle="a longer budget (more epochs)",
+            missing=f"no seed decided it: batch {m} missed the target, or a case failed",
+            settle="a longer budget (more epochs), or runs that finish",
             seeds=seeds_of(*b.values()),
         )
     )
@@ -165,7 +173,7 @@ def claim_full_batch(frame: pd.DataFrame) -> Claim:
             ),
         )
     m = b["m"]["batch"].iloc[0]
-    others = pd.concat([by_seed(b["1"], "loss_noise"), by_seed(b["m"], "loss_noise")], axis=1).min(axis=1)
+    others = pd.concat([by_seed(b["1"], "loss_noise"), by_seed(b["m"], "loss_noise")], axis=1).min(axis=1, skipna=False)
     steady = Estimate.ratios(ratio_by_seed(by_seed(b["full"], "loss_noise"), others))
     cost = Estimate.ratios(
         ratio_by_seed(by_seed(b["m"], "throughput_samples_per_s"), by_seed(b["full"], "throughput_samples_per_s"))
@@ -224,8 +232,8 @@ def claim_sgd(frame: pd.DataFrame) -> Claim:
             more,
             f"steps batch 1 / batch {m}",
             above=1.0,
-            missing=f"batch {m} did not reach the target",
-            settle="a longer budget (more epochs)",
+            missing=f"no seed decided it: batch {m} missed the target, or a case failed",
+            settle="a longer budget (more epochs), or runs that finish",
             seeds=pair,
         ),
     )
@@ -237,7 +245,7 @@ def claim_sgd(frame: pd.DataFrame) -> Claim:
 def sweep(frame: pd.DataFrame) -> pd.DataFrame | None:
     """A batch-size sweep: one setting at 4 or more batch sizes, some inside the sweet spot and some outside."""
     rows = finished(frame)
-    rows = rows[(rows["batch"] != "full") & rows["target_value"].notna()]
+    rows = with_targets(rows[rows["batch"] != "full"])
     for group in matched_groups(rows, ["batch_size", "batch"]):
         sizes = {int(b) for b in group["batch"]}
         inside = {s for s in sizes if SWEET_SPOT[0] <= s <= SWEET_SPOT[1]}
@@ -266,16 +274,20 @@ def claim_sweet_spot(frame: pd.DataFrame) -> Claim:
     inner, outer = set(rows.loc[inside, "batch"]), set(rows.loc[~inside, "batch"])
     groups = dict(list(rows.groupby("batch")))
     estimate = Estimate.ratios(time_ratio([groups[b] for b in inner], [groups[b] for b in outer]).to_numpy())
+    failed = {b for b, g in groups.items() if (g["status"] != "ok").any()}
     medians = {int(b): float(v.fillna(np.inf).median()) for b, v in reached.items()}  # a miss counts as never
-    order = ", ".join(f"{b}: {'not reached' if np.isinf(t) else f'{t:.3g} s'}" for b, t in sorted(medians.items()))
+    order = ", ".join(
+        f"{b}: {'failed' if str(b) in failed else 'not reached' if np.isinf(t) else f'{t:.3g} s'}"
+        for b, t in sorted(medians.items())
+    )
     part = judged(
         "50–256 reach the target soonest",
         rule,
         estimate,
         lambda e: f"best inside / best outside {e.text()} (median time to target by batch: {order})",
         below=1.0,
-        missing="no batch size reached the target",
-        settle="a longer budget (more epochs)",
+        missing="no seed decided it: no size reached the target, or a size failed",
+        settle="a longer budget (more epochs), or runs that finish",
         seeds=seeds_of(rows),
     )
     return Claim(15, text, (part,), case_ids(rows))

@@ -4,6 +4,7 @@ Each regularized case is compared with the same case without it, seed by seed.""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from dnnbench.results.claims.select import (
@@ -53,14 +54,18 @@ def claim_gap(frame: pd.DataFrame) -> Claim:
 
 
 def first_evaluation(val: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
-    """Per seed, the evaluation metric at the first evaluation of these rows' cases."""
-    if val.empty:
-        return pd.Series(dtype=float)
-    points = val[val["case_id"].isin(rows["case_id"]) & val["seed"].isin(rows["seed"])]
+    """Per seed of `rows`, the evaluation metric at the first evaluation of their case in their run; NaN for a
+    seed that did not finish (its curve stops early) or has no curve."""
+    seeds = pd.Index(sorted(set(rows["seed"])), name="seed")
+    done = rows[rows["status"] == "ok"] if "status" in rows else rows
+    if val.empty or done.empty:
+        return pd.Series(np.nan, index=seeds)
+    keys = set(zip(done["run"], done["case_id"], done["seed"], strict=True))
+    points = val[[k in keys for k in zip(val["run"], val["case_id"], val["seed"], strict=True)]]
     if points.empty:
-        return pd.Series(dtype=float)
+        return pd.Series(np.nan, index=seeds)
     first = points.sort_values("samples").groupby(["case_id", "seed"]).first()["val_metric"]
-    return first.groupby(level="seed").median()
+    return first.groupby(level="seed").median().reindex(seeds)
 
 
 def claim_batchnorm(frame: pd.DataFrame, val: pd.DataFrame) -> Claim:
@@ -80,8 +85,9 @@ def claim_batchnorm(frame: pd.DataFrame, val: pd.DataFrame) -> Claim:
         )
     plain, bn = pair
     ahead = Estimate.values(difference_by_seed(first_evaluation(val, bn), first_evaluation(val, plain)))
-    to_target = by_seed(bn, "epochs_to_target").median(), by_seed(plain, "epochs_to_target").median()
-    epochs = f"epochs to target {to_target[0]:.3g} with, {to_target[1]:.3g} without"
+    to_target = [by_seed(r, "epochs_to_target").fillna(np.inf).median() for r in (bn, plain)]
+    epochs = "epochs to target " + " with, ".join("not reached" if np.isinf(t) else f"{t:.3g}" for t in to_target)
+    epochs += " without"
     steady = Estimate.ratios(ratio_by_seed(by_seed(bn, "loss_noise"), by_seed(plain, "loss_noise")))
     parts = (
         judged(

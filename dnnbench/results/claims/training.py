@@ -11,6 +11,7 @@ from dnnbench.results.claims.select import (
     case_ids,
     difference_by_seed,
     finished,
+    matched_groups,
     matched_pair,
     prefer_note,
     ratio_by_seed,
@@ -46,8 +47,9 @@ def claim_optimizers(frame: pd.DataFrame) -> Claim:
         "dnnbench tune --matrix note -k cubic (a learning-rate sweep per optimizer)",
     )
     rows = finished(frame)
-    rows = prefer_note(rows[rows["workload"].isin(note_workloads("race")) & rows["shuffle"].astype(bool)])
-    rows = rows[rows["num_workers"] == rows["num_workers"].max()] if len(rows) else rows  # one loader setting
+    rows = prefer_note(rows[rows["workload"].isin(note_workloads("race"))])
+    races = [g for g in matched_groups(rows, ["optimizer", "lr", "beta2"]) if set(RACE) <= set(g["optimizer"])]
+    rows = max(races, key=lambda g: g["seed"].nunique()) if races else rows.iloc[0:0]  # one run, one setting
     loss = pd.concat({o: by_seed(rows[rows["optimizer"] == o], "final_test_loss") for o in RACE}, axis=1)
     if loss.empty or loss.isna().all().any():  # an optimizer with no finished seed: the race is not all there
         why = "the optimizer race (cubic: SGD, Momentum, AdaGrad, RMSprop, Adam) is not in this run"

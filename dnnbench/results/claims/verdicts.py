@@ -6,9 +6,10 @@ results/intervals.py) with the claim's threshold, and only an interval wholly on
 - inconclusive: it straddles the threshold, or one seed gave no interval; the part says what would settle it;
 - not measurable here: the run has no cases for it; the part names the run that would have them.
 
-With 2–4 seeds a 95% bootstrap interval of the mean spans (nearly) the lowest to the highest seed, so
-"supported" then means every seed agrees. A claim is supported when every measured part is; not supported
-when any part is not; inconclusive otherwise.
+With 2 or 3 seeds a 95% bootstrap interval of the mean spans the lowest to the highest seed, so
+"supported" then means every seed agrees (from 4 seeds on, one seed may sit across the threshold). A claim
+is supported when every part is, not supported when any part is not, and inconclusive otherwise (a part
+not measured here included).
 """
 
 from __future__ import annotations
@@ -128,14 +129,14 @@ def unmeasured(name: str, rule: str, why: str, settle: str) -> Part:
 
 
 def combine(parts: Sequence[Part]) -> str:
-    """Not supported if any part is; supported if every measured part is; else inconclusive."""
+    """Not supported if any part is; supported only if every part is (a part not measured here leaves the
+    claim inconclusive: what it says was not all tested); not measurable if no part was measured."""
     verdicts = [p.verdict for p in parts]
-    measured = [v for v in verdicts if v != NOT_MEASURABLE]
-    if not measured:
+    if all(v == NOT_MEASURABLE for v in verdicts):
         return NOT_MEASURABLE
-    if NOT_SUPPORTED in measured:
+    if NOT_SUPPORTED in verdicts:
         return NOT_SUPPORTED
-    if all(v == SUPPORTED for v in measured):
+    if all(v == SUPPORTED for v in verdicts):
         return SUPPORTED
     return INCONCLUSIVE
 

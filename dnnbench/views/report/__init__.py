@@ -206,7 +206,7 @@ def claims_html(claims) -> str:
         "<p>Each claim of the PyTorch study note this suite grew from (docs/note.md), split into its parts. A part "
         "is supported only when the 95% interval over seeds lies wholly on the claim's side of the rule's "
         "threshold, not supported when it lies wholly on the other side, and inconclusive when it straddles it "
-        "(with what would settle it). With 2–4 seeds the interval spans the seeds: every seed must agree.</p>"
+        "(with what would settle it). With 2 or 3 seeds the interval spans the seeds: every seed must agree.</p>"
         "<table><tr><th>#</th><th>claim</th><th>part</th><th>verdict</th><th>figure [95% interval over seeds]</th>"
         f"<th>rule</th><th>to settle it</th><th>cases read</th></tr>{''.join(body)}</table>"
     )
