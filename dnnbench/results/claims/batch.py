@@ -19,9 +19,8 @@ from dnnbench.results.claims.select import (
     finished,
     matched_groups,
     ratio_by_seed,
-    seeds_of,
 )
-from dnnbench.results.claims.verdicts import Claim, Estimate, judged, unmeasured
+from dnnbench.results.claims.verdicts import Claim, Estimate, judged, none_measured, unmeasured
 
 BATCH_SPEEDUP = 2.0  # "uses matrix math well": a mini-batch trains at least 2x the samples/s of batch 1
 FULL_PASS_SHARE = 0.5  # "a full pass per step": a full-batch step costs at least half a mini-batch epoch
@@ -118,14 +117,8 @@ def claim_minibatch(frame: pd.DataFrame) -> Claim:
     )
     b = regimes(frame)
     if b is None:
-        return Claim(
-            1,
-            text,
-            (
-                unmeasured("uses matrix math well", math_rule, NO_REGIMES, NOTE_RUN),
-                unmeasured("balances the extremes", balance_rule, NO_REGIMES, NOTE_RUN),
-            ),
-        )
+        rules = {"uses matrix math well": math_rule, "balances the extremes": balance_rule}
+        return none_measured(1, text, rules, NO_REGIMES, NOTE_RUN)
     m = b["m"]["batch"].iloc[0]
     speed = Estimate.ratios(
         ratio_by_seed(by_seed(b["m"], "throughput_samples_per_s"), by_seed(b["1"], "throughput_samples_per_s"))
@@ -137,7 +130,6 @@ def claim_minibatch(frame: pd.DataFrame) -> Claim:
             speed,
             f"{_where(b['m'])}: batch {m} / batch 1 samples/s",
             above=BATCH_SPEEDUP,
-            seeds=seeds_of(b["1"], b["m"]),
         )
     ]
     balance = Estimate.ratios(time_ratio([b["1"], b["full"]], [b["m"]]).to_numpy())
@@ -150,7 +142,6 @@ def claim_minibatch(frame: pd.DataFrame) -> Claim:
             above=1.0,
             missing=f"no seed decided it: batch {m} missed the target, or a case failed",
             settle="a longer budget (more epochs), or runs that finish",
-            seeds=seeds_of(*b.values()),
         )
     )
     return Claim(1, text, tuple(parts), case_ids(b["1"], b["m"], b["full"]))
@@ -164,14 +155,8 @@ def claim_full_batch(frame: pd.DataFrame) -> Claim:
     )
     b = regimes(frame)
     if b is None:
-        return Claim(
-            2,
-            text,
-            (
-                unmeasured("steadiest updates", steady_rule, NO_REGIMES, NOTE_RUN),
-                unmeasured("costs a full pass per step", cost_rule, NO_REGIMES, NOTE_RUN),
-            ),
-        )
+        rules = {"steadiest updates": steady_rule, "costs a full pass per step": cost_rule}
+        return none_measured(2, text, rules, NO_REGIMES, NOTE_RUN)
     m = b["m"]["batch"].iloc[0]
     others = pd.concat([by_seed(b["1"], "loss_noise"), by_seed(b["m"], "loss_noise")], axis=1).min(axis=1, skipna=False)
     steady = Estimate.ratios(ratio_by_seed(by_seed(b["full"], "loss_noise"), others))
@@ -187,7 +172,6 @@ def claim_full_batch(frame: pd.DataFrame) -> Claim:
             below=1.0,
             missing="no loss noise for the full batch or the others (it needs 10 steps or more)",
             settle="12 or more full-batch steps (epochs)",
-            seeds=seeds_of(*b.values()),
         ),
         judged(
             "costs a full pass per step",
@@ -195,7 +179,6 @@ def claim_full_batch(frame: pd.DataFrame) -> Claim:
             cost,
             f"per-sample time full / batch {m}",
             above=FULL_PASS_SHARE,
-            seeds=seeds_of(b["m"], b["full"]),
         ),
     )
     return Claim(2, text, parts, case_ids(b["1"], b["m"], b["full"]))
@@ -208,24 +191,17 @@ def claim_sgd(frame: pd.DataFrame) -> Claim:
     more_rule = "steps to the target at batch 1 (the steps it ran, if it missed) / the mini-batch's, above 1"
     b = regimes(frame)
     if b is None:
-        return Claim(
-            3,
-            text,
-            tuple(
-                unmeasured(n, r, NO_REGIMES, NOTE_RUN)
-                for n, r in (("fast per step", fast_rule), ("noisy", noisy_rule), ("needs more iterations", more_rule))
-            ),
-        )
+        rules = {"fast per step": fast_rule, "noisy": noisy_rule, "needs more iterations": more_rule}
+        return none_measured(3, text, rules, NO_REGIMES, NOTE_RUN)
     m = b["m"]["batch"].iloc[0]
     step = Estimate.ratios(
         ratio_by_seed(by_seed(b["1"], "step_time_ms_median"), by_seed(b["m"], "step_time_ms_median"))
     )
     noisy = Estimate.ratios(ratio_by_seed(by_seed(b["1"], "loss_noise"), by_seed(b["m"], "loss_noise")))
     more = Estimate.ratios(time_ratio([b["1"]], [b["m"]], "steps_to_target", "steps").to_numpy())
-    pair = seeds_of(b["1"], b["m"])
     parts = (
-        judged("fast per step", fast_rule, step, f"step time batch 1 / batch {m}", below=STEP_SHARE, seeds=pair),
-        judged("noisy", noisy_rule, noisy, f"loss noise batch 1 / batch {m}", above=1.0, seeds=pair),
+        judged("fast per step", fast_rule, step, f"step time batch 1 / batch {m}", below=STEP_SHARE),
+        judged("noisy", noisy_rule, noisy, f"loss noise batch 1 / batch {m}", above=1.0),
         judged(
             "needs more iterations",
             more_rule,
@@ -234,7 +210,6 @@ def claim_sgd(frame: pd.DataFrame) -> Claim:
             above=1.0,
             missing=f"no seed decided it: batch {m} missed the target, or a case failed",
             settle="a longer budget (more epochs), or runs that finish",
-            seeds=pair,
         ),
     )
     if more is not None and not _missed(b["m"], "steps_to_target") and _missed(b["1"], "steps_to_target"):
@@ -288,6 +263,5 @@ def claim_sweet_spot(frame: pd.DataFrame) -> Claim:
         below=1.0,
         missing="no seed decided it: no size reached the target, or a size failed",
         settle="a longer budget (more epochs), or runs that finish",
-        seeds=seeds_of(rows),
     )
     return Claim(15, text, (part,), case_ids(rows))

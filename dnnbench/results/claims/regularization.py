@@ -16,7 +16,16 @@ from dnnbench.results.claims.select import (
     prefer_note,
     ratio_by_seed,
 )
-from dnnbench.results.claims.verdicts import NOT_SUPPORTED, SUPPORTED, Claim, Estimate, Part, judged, unmeasured
+from dnnbench.results.claims.verdicts import (
+    NOT_SUPPORTED,
+    SUPPORTED,
+    Claim,
+    Estimate,
+    Part,
+    judged,
+    none_measured,
+    unmeasured,
+)
 
 NOTE_RUN = "make bench MATRIX=note"
 NOTE_DROPOUT_ROW = "-1.5256,-0.7502,-0.6540,-1.6095,-0.1002"  # the first input row the note printed
@@ -75,14 +84,8 @@ def claim_batchnorm(frame: pd.DataFrame, val: pd.DataFrame) -> Claim:
     pair = regularized(frame, "batchnorm")
     if pair is None:
         why = "no BatchNorm case beside the same case without it"
-        return Claim(
-            6,
-            text,
-            (
-                unmeasured("speeds convergence", speed_rule, why, NOTE_RUN),
-                unmeasured("stabilizes training", steady_rule, why, NOTE_RUN),
-            ),
-        )
+        rules = {"speeds convergence": speed_rule, "stabilizes training": steady_rule}
+        return none_measured(6, text, rules, why, NOTE_RUN)
     plain, bn = pair
     ahead = Estimate.values(difference_by_seed(first_evaluation(val, bn), first_evaluation(val, plain)))
     to_target = [by_seed(r, "epochs_to_target").fillna(np.inf).median() for r in (bn, plain)]
@@ -170,18 +173,8 @@ def claim_dropout(frame: pd.DataFrame) -> Claim:
     rows = rows[rows["case_id"].isin(probed)]
     if rows.empty:
         why = "no case with Dropout in this run"
-        return Claim(
-            17,
-            text,
-            tuple(
-                unmeasured(n, r, why, NOTE_RUN)
-                for n, r in (
-                    ("zeroes about p", zero_rule),
-                    ("scales by 1/(1−p)", scale_rule),
-                    ("the note's example", example_rule),
-                )
-            ),
-        )
+        rules = {"zeroes about p": zero_rule, "scales by 1/(1−p)": scale_rule, "the note's example": example_rule}
+        return none_measured(17, text, rules, why, NOTE_RUN)
     rows = rows[rows["dropout_p"] == rows["dropout_p"].iloc[0]]
     p = float(rows["dropout_p"].iloc[0])
     zeroed = Estimate.values(by_seed(rows, "dropout_zero_fraction").to_numpy())

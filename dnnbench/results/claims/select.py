@@ -17,18 +17,9 @@ BUDGET_FIELDS = ("epochs", "max_seconds")  # batch regimes run on budgets of the
 
 
 def finished(frame: pd.DataFrame) -> pd.DataFrame:
-    """Every row with its batch size as text. Rows that did not finish stay: by_seed reads only finished
-    ones, and seeds_of counts them all, so a seed that failed on one side leaves its part undecided."""
+    """Every row with its batch size as text. Rows that did not finish stay: by_seed gives their seeds NaN,
+    so a seed that failed on one side leaves its part undecided."""
     return frame.assign(batch=frame["batch_size"].astype(str)) if "batch_size" in frame else frame
-
-
-def seeds_of(*groups: pd.DataFrame | None) -> int:
-    """How many seeds the rows were run under (finished or not): what a comparison should have read."""
-    seeds: set[int] = set()
-    for rows in groups:
-        if rows is not None and "seed" in rows:
-            seeds |= set(rows["seed"].dropna().astype(int))
-    return len(seeds)
 
 
 def prefer_note(rows: pd.DataFrame) -> pd.DataFrame:

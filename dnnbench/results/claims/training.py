@@ -16,7 +16,7 @@ from dnnbench.results.claims.select import (
     prefer_note,
     ratio_by_seed,
 )
-from dnnbench.results.claims.verdicts import Claim, Estimate, judged, unmeasured
+from dnnbench.results.claims.verdicts import Claim, Estimate, judged, none_measured, unmeasured
 
 ADAPTIVE = ("adagrad", "rmsprop", "adam")
 RACE = ("sgd", "momentum", *ADAPTIVE)
@@ -53,16 +53,8 @@ def claim_optimizers(frame: pd.DataFrame) -> Claim:
     loss = pd.concat({o: by_seed(rows[rows["optimizer"] == o], "final_test_loss") for o in RACE}, axis=1)
     if loss.empty or loss.isna().all().any():  # an optimizer with no finished seed: the race is not all there
         why = "the optimizer race (cubic: SGD, Momentum, AdaGrad, RMSprop, Adam) is not in this run"
-        return Claim(
-            4,
-            text,
-            (
-                unmeasured("about equal", equal_rule, why, NOTE_RUN),
-                unmeasured("Adam often best", best_rule, why, NOTE_RUN),
-                unmeasured("SGD slower", slow_rule, why, NOTE_RUN),
-                robust,
-            ),
-        )
+        rules = {"about equal": equal_rule, "Adam often best": best_rule, "SGD slower": slow_rule}
+        return none_measured(4, text, rules, why, NOTE_RUN, also=(robust,))
     adaptive = loss[list(ADAPTIVE)]
     medians = ", ".join(f"{o} {loss[o].median():.4f}" for o in RACE)
     parts = (
@@ -102,15 +94,8 @@ def claim_vanishing(frame: pd.DataFrame) -> Claim:
     pair = matched_pair(rows[rows["case_id"].isin(deep)], "activation", "sigmoid", "relu")
     if pair is None:
         why = "no deep net (2+ hidden layers) with sigmoid beside the same with ReLU"
-        return Claim(
-            10,
-            text,
-            (
-                unmeasured("vanish with sigmoid", vanish_rule, why, NOTE_RUN),
-                unmeasured("ReLU keeps them", fix_rule, why, NOTE_RUN),
-                unmeasured("ReLU trains better", train_rule, why, NOTE_RUN),
-            ),
-        )
+        rules = {"vanish with sigmoid": vanish_rule, "ReLU keeps them": fix_rule, "ReLU trains better": train_rule}
+        return none_measured(10, text, rules, why, NOTE_RUN)
     sigmoid, relu = pair
     parts = (
         judged(
@@ -177,14 +162,8 @@ def claim_early_stopping(frame: pd.DataFrame) -> Claim:
             break
     if pair is None:
         why = "no early-stopping case (patience) beside the same case without it"
-        return Claim(
-            13,
-            text,
-            (
-                unmeasured("ends early", saved_rule, why, NOTE_RUN),
-                unmeasured("keeps accuracy", kept_rule, why, NOTE_RUN),
-            ),
-        )
+        rules = {"ends early": saved_rule, "keeps accuracy": kept_rule}
+        return none_measured(13, text, rules, why, NOTE_RUN)
     full, early = pair
     trained = by_seed(early, "epochs_completed").median(), by_seed(full, "epochs_completed").median()
     epochs = Estimate.ratios(ratio_by_seed(by_seed(early, "epochs_completed"), by_seed(full, "epochs_completed")))

@@ -108,16 +108,15 @@ def judged(
     inside: tuple[float, float] | None = None,
     missing: str = "no seed measured both sides",
     settle: str = "",
-    seeds: int = 0,
 ) -> Part:
     """A part judged on `estimate` against its threshold; inconclusive with `missing` (and `settle`, what would
-    measure it) when there is none, and when it read fewer than the `seeds` the compared cases ran under: a
-    seed that failed, or missed a target the other side reached, must not leave the verdict to the rest."""
+    measure it) when there is none, and when a seed has no figure on one side (Estimate.missing): a seed that
+    failed, or missed a target undecidably, must not leave the verdict to the rest."""
     if estimate is None:
         return Part(name, INCONCLUSIVE, missing, rule, settle or MORE_SEEDS)
     text = figure(estimate) if callable(figure) else f"{figure} {estimate.text()}"
-    if estimate.missing or estimate.interval.n < seeds:
-        of = max(seeds, estimate.interval.n + estimate.missing)
+    if estimate.missing:
+        of = estimate.interval.n + estimate.missing
         short = f"{text} (only {estimate.interval.n} of {of} seeds measured on both sides)"
         return Part(name, INCONCLUSIVE, short, rule, settle or SEEDS_LOST)
     verdict, how = decide_inside(estimate, *inside) if inside else decide(estimate, above=above, below=below)
@@ -126,6 +125,13 @@ def judged(
 
 def unmeasured(name: str, rule: str, why: str, settle: str) -> Part:
     return Part(name, NOT_MEASURABLE, why, rule, settle)
+
+
+def none_measured(
+    number: int, text: str, rules: dict[str, str], why: str, settle: str, also: Sequence[Part] = ()
+) -> Claim:
+    """A claim this run has no cases for: each part (name → rule) not measurable, for the same reason."""
+    return Claim(number, text, (*(unmeasured(name, rule, why, settle) for name, rule in rules.items()), *also))
 
 
 def combine(parts: Sequence[Part]) -> str:
