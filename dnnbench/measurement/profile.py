@@ -99,7 +99,10 @@ def py_spy_record(
     written: dict[str, Path] = {}
     messages: list[str] = []
     for fmt, name in (("flamegraph", "flame.svg"), ("speedscope", "speedscope.json")):
-        cmd = [_py_spy(), "record", "--rate", str(rate), "--subprocesses", "--format", fmt, "-o", str(out / name)]
+        # --nonblocking: pausing the child for each sample (py-spy's default) costs a ptrace stop per sample,
+        # which on 2 cores doubled the child's run and inflated its start-up share (imports) over the step
+        cmd = [_py_spy(), "record", "--rate", str(rate), "--subprocesses", "--nonblocking", "--format", fmt]
+        cmd += ["-o", str(out / name)]
         if native:
             cmd.append("--native")
         proc = subprocess.run([*cmd, "--", *target], capture_output=True, text=True)
