@@ -16,7 +16,7 @@ DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 APT_OK := $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 
-.PHONY: install data browser bench report gate ci-gate ci-ab machine baseline ab tune harness profile test lint clean help
+.PHONY: install data browser bench report gate ci-gate ci-ab machine baseline ab tune harness profile history test lint clean help
 
 help:
 	@echo "make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick] [RESULTS=dir] [ARGS=...]   run a benchmark matrix"
@@ -30,6 +30,7 @@ help:
 	@echo "make tune [SIZE=quick|full] [ARGS=...]                                         learning-rate sweeps"
 	@echo "make harness                                                                   the harness against a bare loop"
 	@echo "make profile CASE=id [MATRIX=smoke] [TOOL=all]                                  flame graph, ops, trace"
+	@echo "make history [RESULTS=run] [RANGE=A..B] [HISTORY=results/history]              trends, change points, page"
 	@echo "make test                                                                   unit + integration tests"
 
 install: $(VENV)/.installed
@@ -148,6 +149,14 @@ profile: data
 	@test -n "$(CASE)" || { echo "make: profile needs CASE=<case id> (python -m dnnbench list --matrix $(MATRIX) prints them)"; exit 2; }
 	$(PY) -m dnnbench profile --case $(CASE) --matrix $(MATRIX) --device $(DEVICE) --tool $(TOOL) \
 		$(if $(filter command line environment,$(origin RESULTS)),--results $(RESULTS))
+
+# A history across commits (docs/history.md): add a run and/or measure each commit of a range (AB_MATRIX,
+# resumable), then write the page with its change points.  make history RESULTS=results/smoke-cpu-… | RANGE=HEAD~5..HEAD
+HISTORY ?= results/history
+history: data
+	$(if $(filter command line environment,$(origin RESULTS)),$(PY) -m dnnbench history --dir $(HISTORY) --add $(RESULTS))
+	$(if $(RANGE),$(PY) -m dnnbench history --dir $(HISTORY) --range $(RANGE) --matrix $(AB_MATRIX) --device $(DEVICE) $(ARGS))
+	$(PY) -m dnnbench history --dir $(HISTORY)
 
 test: data browser
 	$(PY) -m pytest tests -v -rs -p no:cacheprovider $(ARGS)

@@ -15,6 +15,7 @@ from typing import Any
 
 from dnnbench.core.errors import BadInput
 from dnnbench.core.signals import Terminated
+from dnnbench.frontends import history_cli
 from dnnbench.frontends.options import PLAN_OPTIONS
 
 Handler = Callable[[argparse.Namespace], int]
@@ -208,13 +209,15 @@ def cmd_fetch_data(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from dnnbench.results.gate import load_config
     from dnnbench.results.journal import journal_path
     from dnnbench.results.lock import FolderLock
     from dnnbench.views.report import build_report
 
     folder = Path(args.output).parent if args.output else journal_path(args.results[0]).parent
+    config = load_config(Path("pyproject.toml"), []) if args.baseline else None
     with FolderLock(folder, "dnnbench report"):
-        files = build_report(args.results, baseline=args.baseline, out=args.output)
+        files = build_report(args.results, baseline=args.baseline, out=args.output, gate_config=config)
     size = files.html.stat().st_size
     print(f"report:  {files.html} ({size / 1024:,.0f} KiB, self-contained)")
     print(f"summary: {files.markdown}")
@@ -247,6 +250,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def _print_verdict(result, args, config, heading: str, baseline_name: str, current_name: str) -> None:
+    import json
     from pathlib import Path
 
     from dnnbench.views import gate as gate_view
@@ -270,6 +274,10 @@ def _print_verdict(result, args, config, heading: str, baseline_name: str, curre
     if args.markdown:
         Path(args.markdown).write_text(gate_view.markdown(result, baseline_name, current_name), encoding="utf-8")
         print(f"markdown: {args.markdown}")
+    if args.json:
+        text = json.dumps(gate_view.as_json(result, baseline_name, current_name), indent=2)
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        print(f"json: {args.json}")
     print(gate_view.headline(result))
 
 
@@ -543,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--brief", action="store_true", help="print only the aggregates and the rows that are not ok")
     p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.gate]")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the verdict, every finding, as JSON")
     p.set_defaults(handler=cmd_gate)
 
     p = sub.add_parser("ab", help="run base and head alternately on this machine and judge the pairs: exit 0/1/2")
@@ -572,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write the verdict as Markdown")
     p.add_argument("--brief", action="store_true", help="print only the aggregates and the rows that are not ok")
     p.add_argument("--config", default="pyproject.toml", help="where to read [tool.dnnbench.ab]")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the verdict, every finding, as JSON")
     p.set_defaults(handler=cmd_ab)
 
     p = sub.add_parser("baseline", help="save one or more runs as a named baseline under results/baselines/")
@@ -632,6 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=None, help="run folder (default results/tune-<size>-<time>)")
     p.set_defaults(handler=cmd_tune)
+
+    history_cli.add_parsers(sub, _matrix_options)
 
     p = sub.add_parser("metrics", help="the metrics a record carries, with unit, direction and gate")
     p.add_argument("--markdown", action="store_true", help="the table of docs/metrics.md")

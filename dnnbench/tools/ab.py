@@ -13,7 +13,8 @@ Machine drift then hits both sides of a pair alike, which is what `asv continuou
 compare and PyTorch's benchmark harness rely on; results/gate/paired.py judges the pairs.
 
 A git ref runs with this environment's interpreter and packages when its pyproject.toml asks for
-the same dependencies as this checkout's; otherwise it gets a virtual environment of its own
+the same dependencies as this checkout's, or for ones this environment meets; otherwise it gets a
+virtual environment of its own
 (`--install venv` forces that, `--install shared` forbids it).
 """
 
@@ -100,6 +101,31 @@ def _dependencies(root: Path) -> list[str] | None:
         return None
 
 
+def _satisfied_here(requirements: list[str] | None) -> bool:
+    """Whether this environment already meets every requirement of a side's pyproject.toml (a side whose
+    list differs only by a package it does not use, one added since, can share this interpreter)."""
+    if requirements is None:
+        return False
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            return False
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            return False
+        if req.specifier and not req.specifier.contains(version, prereleases=True):
+            return False
+    return True
+
+
 def _own_venv(root: Path, where: Path) -> str:
     """A virtual environment with the side's own install (pip install ROOT)."""
     python, done = where / "bin" / "python", where / ".installed"
@@ -133,7 +159,7 @@ def prepare_side(
         shutil.rmtree(root, ignore_errors=True)
     _git(repo, "worktree", "add", "--detach", str(root), commit)
     if python is None:
-        same = _dependencies(root) == _dependencies(repo)
+        same = _dependencies(root) == _dependencies(repo) or _satisfied_here(_dependencies(root))
         if install == "venv" or (install == "auto" and not same):
             python = _own_venv(root, workdir / "envs" / name)
             return Checkout(name, root, python, ref, commit)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import html
+import math
+
 import pandas as pd
 
 from dnnbench.core.metrics import METRICS
@@ -90,3 +94,50 @@ def markdown(result: GateResult, baseline: str, current: str) -> str:
         lines += ["", f"Cases only in the current run ({len(result.new)}): " + ", ".join(result.new)]
     lines += ["", display_table(result).to_markdown(index=False, disable_numparse=True), ""]
     return "\n".join(lines)
+
+
+def _plain(value: object) -> object:
+    """NaN and infinities as null: JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def as_json(result: GateResult, baseline: str, current: str) -> dict[str, object]:
+    """The verdict for machines: every finding with its figures, and what was not compared and why."""
+    findings = [{k: _plain(v) for k, v in dataclasses.asdict(f).items()} for f in result.findings]
+    return {
+        "verdict": "fail" if result.failed else "pass",
+        "exit_code": result.exit_code,
+        "headline": headline(result),
+        "baseline": baseline,
+        "current": current,
+        "normalization": result.normalization,
+        "machine_note": result.machine_note,
+        "calibration_note": result.calibration_note,
+        "tolerances": dict(result.config.tolerances),
+        "aggregate_tolerance": result.config.aggregate,
+        "group_tolerance": result.config.group,
+        "confidence": result.config.confidence,
+        "warnings": list(result.warnings),
+        "only_in_baseline": list(result.missing),
+        "not_recorded": list(result.lost),
+        "only_in_current": list(result.new),
+        "regressions": sum(f.verdict == "regressed" for f in result.findings),
+        "findings": findings,
+    }
+
+
+def html_section(result: GateResult, baseline: str) -> str:
+    """The verdict as a section of report.html: the headline, then the rows that need a look."""
+    verdict = "fail" if result.failed else "pass"
+    notes = "".join(f"<p>⚠️ {html.escape(w)}</p>" for w in result.warnings)
+    if result.machine_note:
+        notes += f"<p>🖥️ {html.escape(result.machine_note)}</p>"
+    table = display_table(result, only_notable=True)
+    rows = table.to_html(index=False, border=0, classes="gate") if not table.empty else ""
+    return (
+        f'<p class="gate-verdict {verdict}"><b>{html.escape(headline(result))}</b></p>'
+        f"<p>Against the baseline <code>{html.escape(baseline)}</code>. {html.escape(tolerance_line(result.config))}; "
+        f"speed normalized {html.escape(result.normalization)} (docs/gate.md).</p>{notes}{rows}"
+    )

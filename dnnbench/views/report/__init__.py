@@ -22,7 +22,9 @@ import pandas as pd
 from dnnbench.results.analysis import case_summary
 from dnnbench.results.claims import evaluate_claims
 from dnnbench.results.frames import load, load_curves
+from dnnbench.results.gate import GateConfig, load_side, run_gate
 from dnnbench.results.journal import journal_path, read_run_meta, write_atomically
+from dnnbench.views import gate as gate_view
 from dnnbench.views.report import charts as ch
 from dnnbench.views.report import tuning
 from dnnbench.views.report.html import Chart, markdown, page, verdict_class
@@ -221,10 +223,13 @@ def build_report(
     sources: list[str | os.PathLike],
     baseline: str | os.PathLike | None = None,
     out: str | os.PathLike | None = None,
+    gate_config: GateConfig | None = None,
 ) -> ReportFiles:
     """Write report.html, summary.md, tables/*.csv and charts/*.png; return their paths.
 
-    `out` defaults to report.html in the first run's folder; the other files go beside it."""
+    `out` defaults to report.html in the first run's folder; the other files go beside it. With a
+    baseline, the report also shows the gate's verdict of the first run against it (`gate_config`: the
+    tolerances, default the gate's own)."""
     frame = load(sources)
     summary = case_summary(frame)
     baseline_summary = case_summary(load(baseline)) if baseline else None
@@ -263,7 +268,11 @@ def build_report(
     )
     notes = highlights(summary)
     claims = evaluate_claims(frame, val)
-    sections = [("claims", "The note's claims", claims_html(claims))]
+    sections = []
+    if baseline:
+        verdict = run_gate(load_side(Path(baseline)), load_side(Path(sources[0])), gate_config or GateConfig())
+        sections.append(("gate", "The gate's verdict", gate_view.html_section(verdict, str(baseline))))
+    sections.append(("claims", "The note's claims", claims_html(claims)))
     tuned = tuning.section_html(frame)
     if tuned:
         sections.append(("tuning", "Optimizers at default and tuned learning rates", tuned))

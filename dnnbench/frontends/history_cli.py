@@ -1,0 +1,209 @@
+"""`dnnbench history` and `dnnbench export`: the front-end of the history across commits and of the
+formats CI trackers read (the work is in results/history, tools/history_range and views/).
+
+    dnnbench history --add results/smoke-cpu-…          # a run joins results/history
+    dnnbench history --range HEAD~5..HEAD -k adam       # measure each commit of a range (resumable)
+    dnnbench history                                    # change points, and the page (index.html)
+    dnnbench history regressions [--since v1.2]         # exit 1 when a regression is new since then
+    dnnbench export results/run --format bencher        # a run as BMF / github-action-benchmark JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dnnbench.core.errors import BadInput
+from dnnbench.core.metrics import METRICS
+
+if TYPE_CHECKING:  # pandas loads when a command needs it, not for every `dnnbench …`
+    import pandas as pd
+
+    from dnnbench.results.history.store import History
+
+DEFAULT_DIR = "results/history"
+
+
+def _git(*args: str) -> str | None:
+    out = subprocess.run(["git", *args], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def _commit_url(given: str | None) -> str | None:
+    """Where a commit's page is: --commit-url, else derived from a GitHub origin; None when unknown."""
+    if given:
+        return given
+    origin = _git("remote", "get-url", "origin") or ""
+    match = re.match(r"(?:git@github\.com:|https://github\.com/)([^/]+/[^/]+?)(?:\.git)?$", origin)
+    return f"https://github.com/{match.group(1)}/commit/" if match else None
+
+
+def _metrics(names: list[str]) -> list[str]:
+    from dnnbench.results.history.store import METRIC_NAMES, metric_exists
+
+    return [metric_exists(m) for m in names] if names else list(METRIC_NAMES)
+
+
+def _analysed(folder: Path, args: argparse.Namespace) -> tuple[History, pd.DataFrame, pd.DataFrame]:
+    from dnnbench.results.history import changes, store
+
+    history = store.read(folder)
+    if args.machine and args.machine not in history.machines:
+        raise BadInput(
+            f"unknown machine {args.machine!r} in {folder}; choose from: {', '.join(history.machines) or 'none yet'}"
+        )
+    series = changes.series(history, _metrics(args.metric), calibrate=args.calibrate)
+    if args.machine:
+        series = series[series["machine"] == args.machine]
+    return history, series, changes.changes(series)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """--add, --rebuild and --range change the history; without them, find the change points and write the page."""
+    from dnnbench.results.history import store
+
+    folder = Path(args.dir)
+    if args.what == "regressions":
+        return _regressions(folder, args)
+    when = store.commit_time_in(Path.cwd())
+    if args.rebuild:
+        entries = [store.entry_of(f, when) for f in store.run_folders(args.rebuild)]
+        store.rebuild(folder, entries)
+        print(f"history: rebuilt {folder} from {len(entries)} run(s)")
+    if args.add:
+        entries = [store.entry_of(f, when) for f in store.run_folders(args.add)]  # every run read before any write
+        with store.Writer(folder) as writer:
+            for entry in entries:
+                writer.check(entry)
+            for entry in entries:
+                added = writer.add(entry)
+                print(f"history: {'added' if added else 'holds already'} {entry.line['source']}")
+    if args.range:
+        from dnnbench.tools.history_range import RangePlan, measure_range  # loads torch: only for a range
+
+        seeds = args.seeds or (",".join(str(i) for i in range(1, args.repeats + 1)) if args.repeats else None)
+        plan = RangePlan(args.matrix, args.device, seeds, args.dnnbench_set, args.k, args.data_dir, args.install)
+        runs_dir = Path(args.runs or f"{folder}-runs")
+        outcome = measure_range(Path.cwd(), args.range, folder, runs_dir, plan)
+        failed = [c for c, o in outcome.items() if o.startswith("failed")]
+        print(f"history: {len(outcome)} commit(s): {len(outcome) - len(failed)} in the history, {len(failed)} failed")
+    if args.rebuild or args.add or args.range:
+        return 0
+    return _page(folder, args)
+
+
+def _page(folder: Path, args: argparse.Namespace) -> int:
+    from dnnbench.views.history_page import render
+
+    started = time.perf_counter()
+    history, series, found = _analysed(folder, args)
+    runs = history.runs
+    if runs.empty:
+        print(f"history: {folder} holds no runs yet (add one: dnnbench history --add RUN_FOLDER)")
+        return 0
+    page = Path(args.page) if args.page else folder / "index.html"
+    title = f"dnnbench history: {history.matrix} matrix on {history.device}"
+    render(series, found, runs, page, title, _commit_url(args.commit_url), args.calibrate)
+    failed = runs[runs["status"] != "ok"]
+    print(
+        f"history: {len(runs)} run(s), {runs['commit'].nunique()} commit(s), {runs['machine'].nunique()} machine(s)"
+        + (f", {len(failed)} commit(s) that failed to measure" if len(failed) else "")
+        + f"; {len(found)} change point(s), {int(found['regression'].sum())} regression(s) "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+    print(f"page: {page}")
+    return 0
+
+
+def _since(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The time a regression must be newer than to count as new, and what it is, in words."""
+    ref = args.since or _git("describe", "--tags", "--abbrev=0")
+    if ref is None:
+        return None, "no tag here (pass --since REF): every regression counts as new"
+    when = _git("show", "-s", "--format=%cI", f"{ref}^{{commit}}")
+    if when is None:
+        raise BadInput(f"--since {ref!r}: git knows no such commit, tag or branch here")
+    return when, f"since {ref} ({when})"
+
+
+def _regressions(folder: Path, args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from dnnbench.results.history.changes import new_since
+
+    _, _, found = _analysed(folder, args)
+    since, described = _since(args)
+    regressions = found[found["regression"]]
+    new = new_since(found, since)
+    print(f"history regressions: {len(regressions)} found, {len(new)} new ({described})")
+    if regressions.empty:
+        return 0
+    rows = []
+    for r in regressions.sort_values("commit_time").itertuples(index=False):
+        m = METRICS[r.metric]
+        size = f"{r.size:+.2f} pt" if m.kind == "accuracy" else f"{r.size:+.1%}"
+        rows.append(
+            {
+                "new": "NEW"
+                if (r.machine, r.case, r.metric, r.commit)
+                in set(zip(new["machine"], new["case"], new["metric"], new["commit"], strict=True))
+                else "",
+                "commits": f"{r.after[:12]}..{r.commit[:12]}",
+                "case": r.case,
+                "metric": r.metric,
+                "size": size,
+                "confidence": f"{r.confidence:.3f}",
+                "machine": r.machine,
+            }
+        )
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 1 if len(new) else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dnnbench.results.analysis import case_summary
+    from dnnbench.results.frames import load
+    from dnnbench.results.journal import journal_path, read_run_meta
+    from dnnbench.views.export import EXPORTED, export
+
+    frame = load([args.run])
+    summary = case_summary(frame, list(EXPORTED))
+    commit = (read_run_meta(journal_path(args.run).parent).get("env") or {}).get("git_commit")
+    text = json.dumps(export(summary, args.format, commit), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"export: {args.format} -> {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction, matrix_options) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("history", help="a history across commits: add runs, measure a range, change points, page")
+    p.add_argument("what", nargs="?", choices=["regressions"], help="regressions: list them (exit 1 when one is new)")
+    p.add_argument("--dir", default=DEFAULT_DIR, help=f"the history folder (default {DEFAULT_DIR})")
+    p.add_argument("--add", nargs="+", default=None, metavar="RUN", help="run folders (or folders of them) to add")
+    p.add_argument("--rebuild", nargs="+", default=None, metavar="RUN", help="make the history anew from run folders")
+    p.add_argument("--range", default=None, metavar="A..B", help="measure each commit of A..B (git worktrees)")
+    p.add_argument("--runs", default=None, help="where --range keeps its run folders (default DIR-runs)")
+    p.add_argument("--install", default="auto", help="--range: auto, shared or venv (as for `ab`)")
+    p.add_argument("-k", action="append", default=[], metavar="TEXT", help="--range: cases whose id contains TEXT")
+    p.add_argument("--metric", action="append", default=[], help="only this metric (repeatable)")
+    p.add_argument("--machine", default=None, help="only this machine's series (a fingerprint id)")
+    p.add_argument("--calibrate", action="store_true", help="divide speeds by each run's calibration probe first")
+    p.add_argument("--since", default=None, metavar="REF", help="regressions: new since this ref (default: last tag)")
+    p.add_argument("--page", default=None, help="where to write the page (default DIR/index.html)")
+    p.add_argument("--commit-url", default=None, help="prefix of a commit's web page (default: from a GitHub origin)")
+    matrix_options(p)
+    p.set_defaults(handler=cmd_history)
+
+    p = sub.add_parser("export", help="a run's figures as github-action-benchmark or Bencher (BMF) JSON")
+    p.add_argument("run", help="a run folder")
+    p.add_argument("--format", required=True, help="customBiggerIsBetter, customSmallerIsBetter or bencher")
+    p.add_argument("-o", "--output", default=None, help="write to this file (default: stdout)")
+    p.set_defaults(handler=cmd_export)
