@@ -29,16 +29,16 @@ if TYPE_CHECKING:  # pandas loads when a command needs it, not for every `dnnben
 DEFAULT_DIR = "results/history"
 
 
-def _git(*args: str) -> str | None:
-    out = subprocess.run(["git", *args], capture_output=True, text=True)
+def _git(repo: str, *args: str) -> str | None:
+    out = subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True)
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
-def _commit_url(given: str | None) -> str | None:
+def _commit_url(given: str | None, repo: str) -> str | None:
     """Where a commit's page is: --commit-url, else derived from a GitHub origin; None when unknown."""
     if given:
         return given
-    origin = _git("remote", "get-url", "origin") or ""
+    origin = _git(repo, "remote", "get-url", "origin") or ""
     match = re.match(r"(?:git@github\.com:|https://github\.com/)([^/]+/[^/]+?)(?:\.git)?$", origin)
     return f"https://github.com/{match.group(1)}/commit/" if match else None
 
@@ -70,7 +70,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if args.what == "regressions":
         return _regressions(folder, args)
-    when = store.commit_time_in(Path.cwd())
+    when = store.commit_time_in(Path(args.repo))
     if args.rebuild:
         entries = [store.entry_of(f, when) for f in store.run_folders(args.rebuild)]
         store.rebuild(folder, entries)
@@ -89,7 +89,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         seeds = args.seeds or (",".join(str(i) for i in range(1, args.repeats + 1)) if args.repeats else None)
         plan = RangePlan(args.matrix, args.device, seeds, args.dnnbench_set, args.k, args.data_dir, args.install)
         runs_dir = Path(args.runs or f"{folder}-runs")
-        outcome = measure_range(Path.cwd(), args.range, folder, runs_dir, plan)
+        outcome = measure_range(Path(args.repo), args.range, folder, runs_dir, plan)
         failed = [c for c, o in outcome.items() if o.startswith("failed")]
         print(f"history: {len(outcome)} commit(s): {len(outcome) - len(failed)} in the history, {len(failed)} failed")
     if args.rebuild or args.add or args.range:
@@ -108,8 +108,8 @@ def _page(folder: Path, args: argparse.Namespace) -> int:
         return 0
     page = Path(args.page) if args.page else folder / "index.html"
     title = f"dnnbench history: {history.matrix} matrix on {history.device}"
-    render(series, found, runs, page, title, _commit_url(args.commit_url), args.calibrate)
-    failed = runs[runs["status"] != "ok"]
+    render(series, found, runs, page, title, _commit_url(args.commit_url, args.repo), args.calibrate)
+    failed = set(runs.loc[runs["status"] != "ok", "commit"]) - set(runs.loc[runs["status"] == "ok", "commit"])
     print(
         f"history: {len(runs)} run(s), {runs['commit'].nunique()} commit(s), {runs['machine'].nunique()} machine(s)"
         + (f", {len(failed)} commit(s) that failed to measure" if len(failed) else "")
@@ -122,10 +122,10 @@ def _page(folder: Path, args: argparse.Namespace) -> int:
 
 def _since(args: argparse.Namespace) -> tuple[str | None, str]:
     """The time a regression must be newer than to count as new, and what it is, in words."""
-    ref = args.since or _git("describe", "--tags", "--abbrev=0")
+    ref = args.since or _git(args.repo, "describe", "--tags", "--abbrev=0")
     if ref is None:
         return None, "no tag here (pass --since REF): every regression counts as new"
-    when = _git("show", "-s", "--format=%cI", f"{ref}^{{commit}}")
+    when = _git(args.repo, "show", "-s", "--format=%cI", f"{ref}^{{commit}}")
     if when is None:
         raise BadInput(f"--since {ref!r}: git knows no such commit, tag or branch here")
     return when, f"since {ref} ({when})"
@@ -190,6 +190,7 @@ def add_parsers(sub: argparse._SubParsersAction, matrix_options) -> None:  # typ
     p.add_argument("--add", nargs="+", default=None, metavar="RUN", help="run folders (or folders of them) to add")
     p.add_argument("--rebuild", nargs="+", default=None, metavar="RUN", help="make the history anew from run folders")
     p.add_argument("--range", default=None, metavar="A..B", help="measure each commit of A..B (git worktrees)")
+    p.add_argument("--repo", default=".", help="the git repository commits are read from (default: here)")
     p.add_argument("--runs", default=None, help="where --range keeps its run folders (default DIR-runs)")
     p.add_argument("--install", default="auto", help="--range: auto, shared or venv (as for `ab`)")
     p.add_argument("-k", action="append", default=[], metavar="TEXT", help="--range: cases whose id contains TEXT")

@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from dnnbench.core.errors import BadInput
+from dnnbench.core.machine import machine_id
 from dnnbench.core.metrics import gated
 from dnnbench.results.analysis import case_summary
 from dnnbench.results.frames import load
@@ -148,6 +149,13 @@ def _calibration(meta: dict[str, Any]) -> float | None:
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
 
+def _machine(fingerprint: dict[str, Any] | None) -> str:
+    """A fingerprint's id (computed for one recorded without it); 'unknown' for a record that has none."""
+    if not fingerprint:
+        return "unknown"
+    return fingerprint.get("id") or machine_id(fingerprint)
+
+
 def entry_of(run_folder: str | os.PathLike, commit_time: CommitTime) -> RunEntry:
     """A run folder → its history line and points. BadInput when it cannot be a history point: no records,
     no commit, or records from more than one machine."""
@@ -159,7 +167,7 @@ def entry_of(run_folder: str | os.PathLike, commit_time: CommitTime) -> RunEntry
     records = read_records(journal)
     if not records:
         raise BadInput(f"{folder} holds no records yet; add it once its run has measured something")
-    machines = sorted({(r.env.get("fingerprint") or {}).get("id") or "unknown" for r in records})
+    machines = sorted({_machine(r.env.get("fingerprint")) for r in records})
     if len(machines) > 1:
         raise BadInput(
             f"{folder} holds records of {len(machines)} machines ({', '.join(machines)}); a history point is "
@@ -239,7 +247,11 @@ class Writer:
     def __enter__(self) -> Writer:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()
-        self.current = read(self.folder)  # also refuses a corrupt history before anything is appended
+        try:
+            self.current = read(self.folder)  # also refuses a corrupt history before anything is appended
+        except BaseException:
+            self.lock.release()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

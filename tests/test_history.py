@@ -1,0 +1,266 @@
+"""The history across commits: the store (append-only, keyed by commit and machine), its refusals, the
+change points found in series with known steps, and `history regressions` against a git ref."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dnnbench.core.machine import machine_id
+from dnnbench.results.history import changes, store
+from dnnbench.results.journal import read_run_meta, write_run_meta
+from tests.conftest import TEST_MACHINE, run_cli
+from tests.test_gate import make_run
+
+
+def history_run(folder, commit, throughput=1000.0, started="2026-12-01T10:00:00+00:00", matrix="smoke", **kw):
+    """A hand-made run folder (6 cases x 3 seeds, tests/test_gate.make_run) at `commit`."""
+    make_run(folder, throughput=throughput, **kw)
+    meta = read_run_meta(folder)
+    meta.update(matrix=matrix, device="cpu", started_at=started)
+    meta["env"]["git_commit"] = commit
+    write_run_meta(folder, meta)
+    return folder
+
+
+def no_git(commit):
+    return None
+
+
+def test_a_run_joins_the_history_with_its_commit_machine_and_medians(tmp_path):
+    run = history_run(tmp_path / "run", "a" * 40, spread=(0.9, 1.0, 1.3))
+    entry = store.entry_of(run, lambda c: "2026-11-30T09:00:00+00:00" if c == "a" * 40 else None)
+    with store.Writer(tmp_path / "h") as writer:
+        assert writer.add(entry)
+    h = store.read(tmp_path / "h")
+    (line,) = h.runs.to_dict("records")
+    assert line["commit"] == "a" * 40 and line["commit_time"] == "2026-11-30T09:00:00+00:00"
+    assert line["machine"] == machine_id(TEST_MACHINE) and line["matrix"] == "smoke" and line["status"] == "ok"
+    assert line["calibration"] == pytest.approx(100.0)  # make_run's probes: reference_steps_per_s = 100
+    assert len(h.points) == 6
+    # the median over seeds, not the mean: (900, 1000, 1300) → 1000
+    assert h.points["throughput_samples_per_s"].tolist() == pytest.approx([1000.0] * 6)
+    assert (h.points["ok"] == 3).all()
+
+
+def test_a_commit_git_does_not_know_takes_the_runs_start_time(tmp_path):
+    run = history_run(tmp_path / "run", "b" * 40, started="2026-12-02T08:00:00+00:00")
+    assert store.entry_of(run, no_git).line["commit_time"] == "2026-12-02T08:00:00+00:00"
+
+
+def test_adding_appends_without_rewriting_and_a_run_added_twice_is_kept_once(tmp_path):
+    first = history_run(tmp_path / "one", "a" * 40, started="2026-12-01T10:00:00+00:00")
+    second = history_run(tmp_path / "two", "b" * 40, started="2026-12-01T11:00:00+00:00")
+    with store.Writer(tmp_path / "h") as writer:
+        writer.add(store.entry_of(first, no_git))
+    before = {name: (tmp_path / "h" / name).read_bytes() for name in (store.RUNS, store.POINTS)}
+    with store.Writer(tmp_path / "h") as writer:
+        assert writer.add(store.entry_of(second, no_git))
+        assert not writer.add(store.entry_of(first, no_git))
+    for name, old in before.items():
+        assert (tmp_path / "h" / name).read_bytes().startswith(old)
+    assert store.read(tmp_path / "h").runs["commit"].tolist() == ["a" * 40, "b" * 40]
+
+
+def test_points_of_an_add_that_did_not_finish_are_ignored(tmp_path):
+    run = history_run(tmp_path / "run", "a" * 40)
+    entry = store.entry_of(run, no_git)
+    (tmp_path / "h").mkdir()
+    # a process killed between the points and the run's line leaves points that no run names
+    with open(tmp_path / "h" / store.POINTS, "w") as f:
+        f.writelines(json.dumps(p) + "\n" for p in entry.points)
+    h = store.read(tmp_path / "h")
+    assert h.runs.empty and h.points.empty
+
+
+def test_a_corrupt_line_is_one_line_exit_2_and_the_history_is_left_as_it_was(tmp_path):
+    history_run(tmp_path / "one", "a" * 40)
+    history_run(tmp_path / "two", "b" * 40, started="2026-12-01T11:00:00+00:00")
+    assert run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "one")).returncode == 0
+    with open(tmp_path / "h" / store.POINTS, "a") as f:
+        f.write('{"run": "x", "case": \n')
+    before = {p.name: p.read_bytes() for p in (tmp_path / "h").iterdir() if p.is_file()}
+    for args in (["--add", str(tmp_path / "two")], [], ["regressions"]):
+        out = run_cli("history", *args, "--dir", str(tmp_path / "h"))
+        assert out.returncode == 2, out.stderr
+        (line,) = out.stderr.strip().splitlines()
+        assert f"{store.POINTS}:7 is not a history line" in line and "Traceback" not in out.stderr
+    after = {p.name: p.read_bytes() for p in (tmp_path / "h").iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_a_run_of_another_matrix_is_refused_and_nothing_of_the_batch_is_added(tmp_path):
+    history_run(tmp_path / "smoke", "a" * 40)
+    history_run(tmp_path / "smoke2", "b" * 40, started="2026-12-01T11:00:00+00:00")
+    history_run(tmp_path / "quick", "c" * 40, matrix="quick", started="2026-12-01T12:00:00+00:00")
+    assert run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "smoke")).returncode == 0
+    out = run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "smoke2"), str(tmp_path / "quick"))
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert "is the quick matrix on cpu" in line and "holds the smoke matrix on cpu" in line
+    assert store.read(tmp_path / "h").runs["commit"].tolist() == ["a" * 40]  # smoke2 was not added either
+
+
+def test_a_run_with_records_of_two_machines_is_refused(tmp_path):
+    run = history_run(tmp_path / "run", "a" * 40)
+    other = {**TEST_MACHINE, "cores": 4, "id": "other-machine"}
+    records = (tmp_path / "run" / "records.jsonl").read_text().splitlines()
+    moved = json.loads(records[0])
+    moved["env"]["fingerprint"] = other
+    (tmp_path / "run" / "records.jsonl").write_text("\n".join([json.dumps(moved), *records[1:]]) + "\n")
+    out = run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(run))
+    assert out.returncode == 2
+    assert "holds records of 2 machines" in out.stderr and not (tmp_path / "h" / store.RUNS).exists()
+
+
+def test_a_run_without_a_commit_is_refused(tmp_path):
+    make_run(tmp_path / "run")
+    out = run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "run"))
+    assert out.returncode == 2 and "names no git commit" in out.stderr
+
+
+def test_rebuild_makes_the_history_from_run_folders_alone(tmp_path):
+    for i, commit in enumerate(("a", "b", "c")):
+        history_run(tmp_path / "runs" / commit, commit * 40, started=f"2026-12-01T1{i}:00:00+00:00")
+    with open(tmp_path / "stale.jsonl", "w") as f:
+        f.write("not json\n")
+    out = run_cli("history", "--dir", str(tmp_path / "h"), "--rebuild", str(tmp_path / "runs"))
+    assert out.returncode == 0, out.stderr
+    h = store.read(tmp_path / "h")
+    assert sorted(h.runs["commit"]) == ["a" * 40, "b" * 40, "c" * 40] and len(h.points) == 18
+
+
+# --- change points ------------------------------------------------------------------------------------------
+
+
+def test_a_step_is_found_at_its_commit_with_its_size():
+    rng = np.random.default_rng(3)
+    values = np.exp(0.02 * rng.standard_normal(80))
+    values[50:] *= 0.8
+    (step,) = changes.steps(values)
+    assert abs(step.index - 50) <= 1
+    assert step.size == pytest.approx(-0.2, abs=0.02) and step.pvalue < 1e-6
+
+
+def test_noise_alone_gives_no_change_points():
+    rng = np.random.default_rng(4)
+    found = [changes.steps(np.exp(0.15 * rng.standard_normal(200))) for _ in range(30)]
+    assert sum(map(len, found)) == 0
+
+
+def test_a_series_too_short_for_two_levels_has_none():
+    assert changes.steps([1.0, 0.5, 0.5]) == []
+
+
+def synthetic(tmp_path, series_by_case, metric="throughput_samples_per_s", machine="m1", start=0):
+    """A history with one run per commit whose `metric` follows the given series per case."""
+    n = len(next(iter(series_by_case.values())))
+    entries = []
+    for i in range(n):
+        commit = f"{start + i:040x}"
+        run = f"{commit[:12]}@{machine}@{i}"
+        when = (pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(hours=start + i)).isoformat()
+        line = {
+            "run": run,
+            "commit": commit,
+            "commit_time": when,
+            "machine": machine,
+            "matrix": "smoke",
+            "device": "cpu",
+            "status": "ok",
+            "reason": "",
+            "calibration": 100.0,
+            "source": None,
+        }
+        points = [
+            {"run": run, "case": case, "seeds": 2, "ok": 2, metric: float(values[i])}
+            for case, values in series_by_case.items()
+        ]
+        entries.append(store.RunEntry(line, points))
+    return entries
+
+
+def test_changes_name_the_commit_range_and_call_only_a_worse_change_a_regression(tmp_path):
+    rng = np.random.default_rng(5)
+    slower = 1000 * np.exp(0.02 * rng.standard_normal(40))
+    slower[25:] *= 0.7
+    faster = 1000 * np.exp(0.02 * rng.standard_normal(40))
+    faster[10:] *= 1.5
+    store.rebuild(tmp_path / "h", synthetic(tmp_path, {"slower": slower, "faster": faster}))
+    found = changes.changes(changes.series(store.read(tmp_path / "h"), ["throughput_samples_per_s"]))
+    by_case = found.set_index("case")
+    assert by_case.loc["slower", "commit"] == f"{25:040x}" and by_case.loc["slower", "after"] == f"{24:040x}"
+    assert bool(by_case.loc["slower", "regression"]) and not bool(by_case.loc["faster", "regression"])
+    assert by_case.loc["slower", "size"] == pytest.approx(-0.3, abs=0.03)
+
+
+def test_accuracy_changes_are_in_points_and_a_drop_is_a_regression(tmp_path):
+    rng = np.random.default_rng(6)
+    accuracy = 0.85 + 0.001 * rng.standard_normal(30)
+    accuracy[15:] -= 0.02
+    store.rebuild(tmp_path / "h", synthetic(tmp_path, {"case": accuracy}, metric="final_test_accuracy"))
+    found = changes.changes(changes.series(store.read(tmp_path / "h"), ["final_test_accuracy"]))
+    (row,) = found.to_dict("records")
+    assert row["size"] == pytest.approx(-2.0, abs=0.2) and row["regression"]
+
+
+def test_a_commit_measured_twice_is_one_point_the_median_of_its_runs(tmp_path):
+    entries = synthetic(tmp_path, {"case": [100.0, 100.0]})
+    again = store.RunEntry(
+        {**entries[1].line, "run": "again"},
+        [{**entries[1].points[0], "run": "again", "throughput_samples_per_s": 300.0}],
+    )
+    third = store.RunEntry(
+        {**entries[1].line, "run": "third"},
+        [{**entries[1].points[0], "run": "third", "throughput_samples_per_s": 200.0}],
+    )
+    store.rebuild(tmp_path / "h", [*entries, again, third])
+    frame = changes.series(store.read(tmp_path / "h"), ["throughput_samples_per_s"])
+    assert frame["value"].tolist() == [100.0, 200.0]  # median of 100, 300, 200
+
+
+def test_calibrate_divides_each_speed_by_its_runs_probe(tmp_path):
+    entries = synthetic(tmp_path, {"case": [100.0, 200.0, 100.0]})
+    entries[1].line["calibration"] = 200.0  # that run's machine was twice as fast: same code speed
+    store.rebuild(tmp_path / "h", entries)
+    h = store.read(tmp_path / "h")
+    raw = changes.series(h, ["throughput_samples_per_s"])["normalized"].tolist()
+    calibrated = changes.series(h, ["throughput_samples_per_s"], calibrate=True)["normalized"].tolist()
+    assert raw == pytest.approx([1.0, 2.0, 1.0]) and calibrated == pytest.approx([1.0, 1.0, 1.0])
+
+
+# --- history regressions against git refs -----------------------------------------------------------------------
+
+
+def git(repo, *args, date=None):
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
+    if date:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True, env={**os.environ, **env}
+    )
+
+
+def test_regressions_exit_1_only_when_one_is_newer_than_the_ref(tmp_path):
+    rng = np.random.default_rng(7)
+    values = 1000 * np.exp(0.02 * rng.standard_normal(40))
+    values[30:] *= 0.7  # the step's first commit is at 2026-11-01 + 30 h
+    store.rebuild(tmp_path / "h", synthetic(tmp_path, {"case": values}))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "old", date="2026-11-02T01:00:00+00:00")  # before: 25 h
+    git(repo, "tag", "v1")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "new", date="2026-11-03T00:00:00+00:00")  # after: 48 h
+    h = str(tmp_path / "h")
+    out = run_cli("history", "regressions", "--dir", h, cwd=repo)  # the last tag, v1: the step is newer
+    assert out.returncode == 1 and "1 found, 1 new (since v1" in out.stdout and "NEW" in out.stdout
+    out = run_cli("history", "regressions", "--dir", h, "--since", "HEAD", cwd=repo)
+    assert out.returncode == 0 and "1 found, 0 new" in out.stdout
+    out = run_cli("history", "regressions", "--dir", h, "--since", "nope", cwd=repo)
+    assert out.returncode == 2 and "--since 'nope'" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = run_cli("history", "regressions", "--dir", h, "--machine", "m9", cwd=repo)
+    assert out.returncode == 2 and "unknown machine 'm9'" in out.stderr and "m1" in out.stderr
