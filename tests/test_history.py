@@ -203,7 +203,7 @@ def test_accuracy_changes_are_in_points_and_a_drop_is_a_regression(tmp_path):
     accuracy[15:] -= 0.02
     store.rebuild(tmp_path / "h", synthetic(tmp_path, {"case": accuracy}, metric="final_test_accuracy"))
     found = changes.changes(changes.series(store.read(tmp_path / "h"), ["final_test_accuracy"]))
-    (row,) = found.to_dict("records")
+    (row,) = found[found["case"] == "case"].to_dict("records")
     assert row["size"] == pytest.approx(-2.0, abs=0.2) and row["regression"]
 
 
@@ -219,7 +219,7 @@ def test_a_commit_measured_twice_is_one_point_the_median_of_its_runs(tmp_path):
     )
     store.rebuild(tmp_path / "h", [*entries, again, third])
     frame = changes.series(store.read(tmp_path / "h"), ["throughput_samples_per_s"])
-    assert frame["value"].tolist() == [100.0, 200.0]  # median of 100, 300, 200
+    assert frame[frame["case"] == "case"]["value"].tolist() == [100.0, 200.0]  # median of 100, 300, 200
 
 
 def test_calibrate_divides_each_speed_by_its_runs_probe(tmp_path):
@@ -227,8 +227,9 @@ def test_calibrate_divides_each_speed_by_its_runs_probe(tmp_path):
     entries[1].line["calibration"] = 200.0  # that run's machine was twice as fast: same code speed
     store.rebuild(tmp_path / "h", entries)
     h = store.read(tmp_path / "h")
-    raw = changes.series(h, ["throughput_samples_per_s"])["normalized"].tolist()
-    calibrated = changes.series(h, ["throughput_samples_per_s"], calibrate=True)["normalized"].tolist()
+    raw = changes.series(h, ["throughput_samples_per_s"]).query("case == 'case'")["normalized"].tolist()
+    calibrated = changes.series(h, ["throughput_samples_per_s"], calibrate=True).query("case == 'case'")
+    calibrated = calibrated["normalized"].tolist()
     assert raw == pytest.approx([1.0, 2.0, 1.0]) and calibrated == pytest.approx([1.0, 1.0, 1.0])
 
 
@@ -257,10 +258,26 @@ def test_regressions_exit_1_only_when_one_is_newer_than_the_ref(tmp_path):
     git(repo, "commit", "-q", "--allow-empty", "-m", "new", date="2026-11-03T00:00:00+00:00")  # after: 48 h
     h = str(tmp_path / "h")
     out = run_cli("history", "regressions", "--dir", h, cwd=repo)  # the last tag, v1: the step is newer
-    assert out.returncode == 1 and "1 found, 1 new (since v1" in out.stdout and "NEW" in out.stdout
+    # the case and ALL CASES, its only case: the same step twice
+    assert out.returncode == 1 and "2 found, 2 new (since v1" in out.stdout and "NEW" in out.stdout
     out = run_cli("history", "regressions", "--dir", h, "--since", "HEAD", cwd=repo)
-    assert out.returncode == 0 and "1 found, 0 new" in out.stdout
+    assert out.returncode == 0 and "2 found, 0 new" in out.stdout
     out = run_cli("history", "regressions", "--dir", h, "--since", "nope", cwd=repo)
     assert out.returncode == 2 and "--since 'nope'" in out.stderr and len(out.stderr.strip().splitlines()) == 1
     out = run_cli("history", "regressions", "--dir", h, "--machine", "m9", cwd=repo)
     assert out.returncode == 2 and "unknown machine 'm9'" in out.stderr and "m1" in out.stderr
+
+
+def test_a_step_every_case_takes_shows_in_all_cases_when_no_case_alone_shows_it(tmp_path):
+    rng = np.random.default_rng(9)
+    series = {}
+    for i in range(30):  # 30 cases with 15% noise (as between A/A runs here), all 6% slower from commit 12 of 24
+        values = 1000 * np.exp(0.15 * rng.standard_normal(24))
+        values[12:] *= 0.94
+        series[f"case{i}"] = values
+    store.rebuild(tmp_path / "h", synthetic(tmp_path, series))
+    found = changes.changes(changes.series(store.read(tmp_path / "h"), ["throughput_samples_per_s"]))
+    overall = found[found["case"] == changes.ALL_CASES]
+    assert overall["commit"].tolist() == [f"{12:040x}"] and overall["size"].iloc[0] == pytest.approx(-0.06, abs=0.02)
+    alone = found.loc[found["case"] != changes.ALL_CASES, "case"].nunique()
+    assert alone <= 6  # within one case's noise, most cases alone show nothing

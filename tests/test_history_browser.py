@@ -7,6 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from dnnbench.results.history import store
+from dnnbench.results.history.changes import ALL_CASES
 from tests.conftest import run_cli
 from tests.test_history import synthetic
 from tests.test_report_browser import browser  # noqa: F401 (the fixture)
@@ -30,7 +31,7 @@ def page(tmp_path):
     store.rebuild(tmp_path / "h", entries)
     out = run_cli("history", "--dir", str(tmp_path / "h"), "--commit-url", COMMIT_URL)
     assert out.returncode == 0, out.stderr
-    assert "2 machine(s)" in out.stdout and "1 regression(s)" in out.stdout
+    assert "2 machine(s)" in out.stdout and "2 regression(s)" in out.stdout  # the case and ALL CASES of m1
     return tmp_path / "h" / "index.html"
 
 
@@ -45,9 +46,9 @@ def test_the_page_is_one_file_that_fetches_nothing(page):
 
 def test_charts_follow_the_machine_and_metric_chosen(page, browser):  # noqa: F811
     browser.get(page.as_uri())
-    assert set(charts(browser)) == {"slow", "steady", "third"}  # m1, the first machine
+    assert set(charts(browser)) == {ALL_CASES, "slow", "steady", "third"}  # m1, the first machine
     Select(browser.find_element(By.ID, "machine")).select_by_value("m2")
-    assert set(charts(browser)) == {"slow", "steady"}
+    assert set(charts(browser)) == {ALL_CASES, "slow", "steady"}
     assert browser.find_element(By.ID, "machine").is_displayed()  # two machines: the selector shows
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert errors == []

@@ -32,7 +32,8 @@ from dnnbench.results.history.store import History
 PENALTY = 3.0  # per change, in units of log(n) x noise variance (BIC's is 2; 3 keeps noise from splitting)
 MIN_SIZE = 2  # points on each side of a change: one point alone is an outlier, not a level
 MAX_PVALUE = 0.01
-MIN_CHANGE = {"relative": 0.02, "points": 0.5}  # smaller changes are listed, not called regressions
+MIN_CHANGE = {"relative": 0.02, "points": 0.5}
+ALL_CASES = "ALL CASES (geometric mean)"  # smaller changes are listed, not called regressions
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,12 @@ def series(history: History, metrics: list[str], calibrate: bool = False) -> pd.
     if runs.empty or history.points.empty:
         return pd.DataFrame(columns=columns)
     runs["time"] = pd.to_datetime(runs["commit_time"], utc=True, format="ISO8601")
+    # commits made within one second (a rebase, a cherry-pick) tie on commit time: the order they were
+    # measured in breaks the tie (a range is measured oldest first, CI measures pushes as they come)
+    runs["measured"] = runs["started_at"].fillna("") if "started_at" in runs else ""
     runs["calibration"] = pd.to_numeric(runs["calibration"], errors="coerce")
     runs["typical"] = runs.groupby("machine")["calibration"].transform("median")
-    keep = ["run", "commit", "commit_time", "time", "machine", "calibration", "typical"]
+    keep = ["run", "commit", "commit_time", "time", "measured", "machine", "calibration", "typical"]
     frame = history.points.merge(runs[keep], on="run")
     long = frame.melt(
         id_vars=[*keep, "case"], value_vars=[m for m in metrics if m in frame], var_name="metric", value_name="value"
@@ -121,19 +125,39 @@ def series(history: History, metrics: list[str], calibrate: bool = False) -> pd.
             factor = long.loc[rows, "calibration"] / long.loc[rows, "typical"]  # > 1: the machine ran fast
             long.loc[rows, "normalized"] = long.loc[rows, "value"] / factor**m.direction
     keys = ["machine", "case", "metric", "commit"]
-    long = long.sort_values([*keys[:3], "time", "commit"], kind="stable")
+    order = [*keys[:3], "time", "measured", "run"]
+    long = long.sort_values(order, kind="stable")
     if long.duplicated(keys).any():  # a commit measured more than once on a machine: the median of its runs
         grouped = long.groupby(keys, sort=False)
-        first = grouped[["commit_time", "time"]].first()
+        first = grouped[["commit_time", "time", "measured"]].first()
         first["value"] = grouped["value"].median()
         first["normalized"] = grouped["normalized"].median()
         first["run"] = grouped["run"].last()
-        long = first.reset_index().sort_values([*keys[:3], "time", "commit"], kind="stable")
-    out = long[columns].reset_index(drop=True)
+        long = first.reset_index().sort_values(order, kind="stable")
+    out = long[[*columns, "time", "measured"]].reset_index(drop=True)
     level = out.groupby(["machine", "case", "metric"], sort=False)["normalized"].transform("median")
     points = out["metric"].map(_in_points).astype(bool)
     out["normalized"] = (out["normalized"] / level).where(~points, (out["normalized"] - level) * 100.0)
-    return out
+    out = pd.concat([_all_cases(out), out], ignore_index=True)
+    return out.drop(columns=["time", "measured"])
+
+
+def _all_cases(out: pd.DataFrame) -> pd.DataFrame:
+    """Per machine and metric, the series over all cases: per commit, the geometric mean of the cases'
+    normalized values (accuracy: their mean in points). A change too small to tell from one case's noise
+    in a few commits shows here when it moves every case (the gate's aggregate, over commits)."""
+    rows = out.assign(log=np.log(out["normalized"].where(out["normalized"] > 0)))
+    points = rows["metric"].map(_in_points).astype(bool)
+    rows["log"] = rows["log"].where(~points, rows["normalized"])
+    keys = ["machine", "metric", "commit"]
+    agg = rows.drop_duplicates(keys)[[*keys, "commit_time", "time", "measured", "run"]]
+    mean = rows.groupby(keys, sort=False)["log"].mean().rename("normalized")
+    agg = agg.merge(mean, left_on=keys, right_index=True)
+    ratio = ~agg["metric"].map(_in_points).astype(bool)
+    agg.loc[ratio, "normalized"] = np.exp(agg.loc[ratio, "normalized"])
+    agg["value"] = agg["normalized"]
+    agg["case"] = ALL_CASES
+    return agg.sort_values(["machine", "metric", "time", "measured", "run"], kind="stable")[out.columns]
 
 
 def changes(frame: pd.DataFrame, **options: float) -> pd.DataFrame:
