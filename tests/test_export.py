@@ -174,3 +174,17 @@ def test_ab_json_holds_the_paired_verdict(tmp_path):
     aggregate = [f for f in verdict["findings"] if f["scope"] == "aggregate"]
     assert aggregate and aggregate[0]["verdict"] == "regressed"
     assert aggregate[0]["normalized_change_pct"] == pytest.approx(-20.0, abs=0.5)
+
+
+def test_ab_json_when_the_head_recorded_nothing_says_so(tmp_path):
+    from tests.test_ab import make_ab
+
+    folder = make_ab(tmp_path / "ab")
+    for journal in (folder / "head").glob("r*/records.jsonl"):
+        journal.unlink()  # a head that crashed on every case: ab.json names what it ran and lost
+    unrecorded = [{"side": "head", "case": "c1", "round": 1, "why": "crashed: RuntimeError: boom"}]
+    (folder / "ab.json").write_text(json.dumps({"unrecorded": unrecorded, "wall_time_s": 1.0}))
+    out = run_cli("ab", "--judge-only", "--out", str(folder), "--json", str(tmp_path / "ab.json"))
+    assert out.returncode == 1 and "the head recorded none" in out.stdout
+    verdict = json.loads((tmp_path / "ab.json").read_text())
+    assert verdict["verdict"] == "fail" and verdict["not_recorded"] == ["c1 (round 1): crashed: RuntimeError: boom"]

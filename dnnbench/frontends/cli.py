@@ -327,7 +327,12 @@ def cmd_ab(args: argparse.Namespace) -> int:
     if lost.get("head") and not any((out / "head").glob("r*/records.jsonl")):
         for line in lost["head"]:
             print(f"not recorded by the head: {line}")
-        print(f"gate: FAIL: the head recorded none of the {len(lost['head'])} case(s) it ran")
+        headline = f"gate: FAIL: the head recorded none of the {len(lost['head'])} case(s) it ran"
+        print(headline)
+        if args.json:  # no pairs to judge: the verdict and why, with no findings
+            verdict = {"verdict": "fail", "exit_code": 1, "headline": headline, "baseline": "base", "current": "head"}
+            verdict |= {"not_recorded": lost["head"], "regressions": 0, "findings": []}
+            Path(args.json).write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
         return 1
     result = run_paired_gate(load_rounds(out, "base"), load_rounds(out, "head"), config)
     result.lost += lost.get("head", [])
