@@ -30,6 +30,11 @@ def no_git(commit):
     return None
 
 
+def errors(out):
+    """The error lines of a CLI run (warnings, such as a commit git does not know, are other lines)."""
+    return [line for line in out.stderr.strip().splitlines() if line.startswith("dnnbench: error")]
+
+
 def test_a_run_joins_the_history_with_its_commit_machine_and_medians(tmp_path):
     run = history_run(tmp_path / "run", "a" * 40, spread=(0.9, 1.0, 1.3))
     entry = store.entry_of(run, lambda c: "2026-11-30T09:00:00+00:00" if c == "a" * 40 else None)
@@ -86,7 +91,7 @@ def test_a_corrupt_line_is_one_line_exit_2_and_the_history_is_left_as_it_was(tmp
     for args in (["--add", str(tmp_path / "two")], [], ["regressions"]):
         out = run_cli("history", *args, "--dir", str(tmp_path / "h"))
         assert out.returncode == 2, out.stderr
-        (line,) = out.stderr.strip().splitlines()
+        (line,) = errors(out)
         assert f"{store.POINTS}:7 is not a history line" in line and "Traceback" not in out.stderr
     after = {p.name: p.read_bytes() for p in (tmp_path / "h").iterdir() if p.is_file()}
     assert after == before
@@ -99,7 +104,7 @@ def test_a_run_of_another_matrix_is_refused_and_nothing_of_the_batch_is_added(tm
     assert run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "smoke")).returncode == 0
     out = run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "smoke2"), str(tmp_path / "quick"))
     assert out.returncode == 2
-    (line,) = out.stderr.strip().splitlines()
+    (line,) = errors(out)
     assert "is the quick matrix on cpu" in line and "holds the smoke matrix on cpu" in line
     assert store.read(tmp_path / "h").runs["commit"].tolist() == ["a" * 40]  # smoke2 was not added either
 
@@ -116,10 +121,27 @@ def test_a_run_with_records_of_two_machines_is_refused(tmp_path):
     assert "holds records of 2 machines" in out.stderr and not (tmp_path / "h" / store.RUNS).exists()
 
 
-def test_a_run_without_a_commit_is_refused(tmp_path):
-    make_run(tmp_path / "run")
-    out = run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "run"))
-    assert out.returncode == 2 and "names no git commit" in out.stderr
+def test_runs_that_are_no_commit_of_one_matrix_are_refused(tmp_path):
+    make_run(tmp_path / "no-run-json")
+    (tmp_path / "no-run-json" / "run.json").unlink()
+    history_run(tmp_path / "no-commit", "")
+    history_run(tmp_path / "dirty", "a" * 40 + "-dirty")
+    history_run(tmp_path / "two-commits", "a" * 40)
+    lines = (tmp_path / "two-commits" / "records.jsonl").read_text().splitlines()
+    moved = json.loads(lines[0])
+    moved["env"]["git_commit"] = "b" * 40
+    (tmp_path / "two-commits" / "records.jsonl").write_text("\n".join([json.dumps(moved), *lines[1:]]) + "\n")
+    (tmp_path / "empty").mkdir()
+    for folder, expected in (
+        ("no-run-json", "has no run.json naming its matrix"),
+        ("no-commit", "names no git commit"),
+        ("dirty", "uncommitted changes"),
+        ("two-commits", "holds records of 2 commits"),
+        ("empty", "no dnnbench run at"),
+    ):
+        out = run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / folder))
+        assert out.returncode == 2 and len(errors(out)) == 1 and expected in errors(out)[0], (folder, out.stderr)
+    assert not (tmp_path / "h" / store.RUNS).exists()
 
 
 def test_rebuild_makes_the_history_from_run_folders_alone(tmp_path):
@@ -165,6 +187,7 @@ def synthetic(tmp_path, series_by_case, metric="throughput_samples_per_s", machi
         when = (pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(hours=start + i)).isoformat()
         line = {
             "run": run,
+            "add": run,
             "commit": commit,
             "commit_time": when,
             "machine": machine,
@@ -176,7 +199,7 @@ def synthetic(tmp_path, series_by_case, metric="throughput_samples_per_s", machi
             "source": None,
         }
         points = [
-            {"run": run, "case": case, "seeds": 2, "ok": 2, metric: float(values[i])}
+            {"run": run, "add": run, "case": case, "seeds": 2, "ok": 2, metric: float(values[i])}
             for case, values in series_by_case.items()
         ]
         entries.append(store.RunEntry(line, points))
@@ -281,3 +304,85 @@ def test_a_step_every_case_takes_shows_in_all_cases_when_no_case_alone_shows_it(
     assert overall["commit"].tolist() == [f"{12:040x}"] and overall["size"].iloc[0] == pytest.approx(-0.06, abs=0.02)
     alone = found.loc[found["case"] != changes.ALL_CASES, "case"].nunique()
     assert alone <= 6  # within one case's noise, most cases alone show nothing
+
+
+def test_two_runs_of_different_matrices_added_to_an_empty_history_add_neither(tmp_path):
+    history_run(tmp_path / "smoke", "a" * 40)
+    history_run(tmp_path / "quick", "b" * 40, matrix="quick", started="2026-12-01T11:00:00+00:00")
+    out = run_cli("history", "--dir", str(tmp_path / "h"), "--add", str(tmp_path / "smoke"), str(tmp_path / "quick"))
+    assert out.returncode == 2 and "the first run added is the smoke matrix" in errors(out)[0]
+    assert not (tmp_path / "h" / store.RUNS).exists() and not (tmp_path / "h" / store.META).exists()
+
+
+def test_a_torn_last_line_is_skipped_and_closed_by_the_next_add_and_orphans_are_not_adopted(tmp_path):
+    one = history_run(tmp_path / "one", "a" * 40)
+    two = history_run(tmp_path / "two", "b" * 40, started="2026-12-01T11:00:00+00:00")
+    with store.Writer(tmp_path / "h") as writer:
+        writer.add(store.entry_of(one, no_git))
+    # an add of `two` killed after its points, and another killed mid-line
+    orphan = store.entry_of(two, no_git)
+    with open(tmp_path / "h" / store.POINTS, "a") as f:
+        f.writelines(json.dumps(p) + "\n" for p in orphan.points)
+        f.write('{"run": "torn", "add": "x", "ca')
+    with store.Writer(tmp_path / "h") as writer:
+        assert writer.add(store.entry_of(two, no_git))  # the same run again: a new add
+    h = store.read(tmp_path / "h")
+    assert len(h.points) == 12 and h.points.groupby("run").size().tolist() == [6, 6]  # not 6 + 12
+
+
+def test_a_target_no_longer_reached_and_a_case_that_starts_failing_are_regressions(tmp_path):
+    entries = synthetic(tmp_path, {"reached": np.full(8, 10.0), "breaks": np.full(8, 10.0)}, metric="time_to_target_s")
+    for entry in entries[5:]:
+        lost, broken = entry.points
+        lost.update(time_to_target_s=None, time_to_target_missed=True)
+        broken.update(time_to_target_s=None, ok=0)
+    store.rebuild(tmp_path / "h", entries)
+    found = changes.state_changes(store.read(tmp_path / "h")).set_index("case")
+    assert found.loc["reached", "kind"] == "target lost" and found.loc["reached", "commit"] == f"{5:040x}"
+    assert found.loc["breaks", "kind"] == "fails" and found.loc["breaks", "after"] == f"{4:040x}"
+    assert found["regression"].all()
+    out = run_cli("history", "regressions", "--dir", str(tmp_path / "h"))
+    assert out.returncode == 1 and "no longer reached" in out.stdout and "fails now" in out.stdout
+
+
+def test_a_regression_fixed_since_is_listed_but_not_new(tmp_path):
+    rng = np.random.default_rng(10)
+    values = 1000 * np.exp(0.02 * rng.standard_normal(40))
+    values[10:25] *= 0.7  # slower for 15 commits, then back
+    store.rebuild(tmp_path / "h", synthetic(tmp_path, {"case": values}))
+    found = changes.changes(changes.series(store.read(tmp_path / "h"), ["throughput_samples_per_s"]))
+    regression = found[(found["case"] == "case") & found["regression"]]
+    assert regression["commit"].tolist() == [f"{10:040x}"] and not regression["still"].iloc[0]
+    out = run_cli("history", "regressions", "--dir", str(tmp_path / "h"))
+    assert out.returncode == 0 and "0 new" in out.stdout and "fixed since" in out.stdout
+
+
+def test_commits_sharing_a_second_are_ordered_by_ancestry_not_by_when_they_were_measured(tmp_path):
+    rng = np.random.default_rng(11)
+    values = 1000 * np.exp(0.02 * rng.standard_normal(12))
+    values[6:] *= 0.7
+    entries = synthetic(tmp_path, {"case": values})
+    for i, entry in enumerate(entries):
+        entry.line["ancestors"] = 100 + i
+        if i >= 4:  # a rebased push: one committer second, and the tip measured first
+            entry.line["commit_time"] = entries[4].line["commit_time"]
+            entry.line["started_at"] = f"2026-12-01T{23 - i:02d}:00:00+00:00"
+    store.rebuild(tmp_path / "h", entries)
+    frame = changes.series(store.read(tmp_path / "h"), ["throughput_samples_per_s"])
+    assert frame[frame["case"] == "case"]["commit"].tolist() == [f"{i:040x}" for i in range(12)]
+    found = changes.changes(frame)
+    assert found.loc[found["case"] == "case", "commit"].tolist() == [f"{6:040x}"]
+
+
+def test_regressions_need_a_history_that_exists(tmp_path):
+    out = run_cli("history", "regressions", "--dir", str(tmp_path / "typo"))
+    assert out.returncode == 2 and "no history at" in errors(out)[0]
+
+
+def test_a_real_ab_history_of_unchanged_code_gives_no_regression(tmp_path):
+    """Five A/A-like runs: the same code, the machine's own noise between them (a hand-made 15% spread)."""
+    rng = np.random.default_rng(12)
+    cases = {f"case{i}": 1000 * np.exp(0.15 * rng.standard_normal(6)) for i in range(55)}
+    store.rebuild(tmp_path / "h", synthetic(tmp_path, cases))
+    found = changes.changes(changes.series(store.read(tmp_path / "h"), ["throughput_samples_per_s"]))
+    assert found.empty

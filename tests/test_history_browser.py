@@ -75,3 +75,12 @@ def test_a_point_links_to_its_commit_and_its_run(page, browser):  # noqa: F811
     assert commit.get_attribute("href") == COMMIT_URL + f"{25:040x}"
     run = details.find_element(By.CSS_SELECTOR, "a.run-link")
     assert run.get_attribute("href").endswith("/run-folder/report.html")
+
+
+def test_a_case_name_that_looks_like_markup_is_drawn_as_text(tmp_path, browser):  # noqa: F811
+    name = "evil</script><!--<script><img src=x onerror=alert(1)>"
+    store.rebuild(tmp_path / "h", synthetic(tmp_path, {name: np.full(6, 100.0), "plain": np.full(6, 50.0)}))
+    assert run_cli("history", "--dir", str(tmp_path / "h")).returncode == 0
+    browser.get((tmp_path / "h" / "index.html").as_uri())
+    assert set(charts(browser)) == {ALL_CASES, name, "plain"}
+    assert browser.find_elements(By.TAG_NAME, "img") == []

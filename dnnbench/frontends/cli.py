@@ -216,6 +216,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     folder = Path(args.output).parent if args.output else journal_path(args.results[0]).parent
     config = load_config(Path("pyproject.toml"), []) if args.baseline else None
+    if args.baseline and not Path(args.baseline).exists():  # a saved baseline's name, as `gate` takes it
+        from dnnbench.results.baselines import resolve_baseline
+        from dnnbench.results.gate.sides import load_side
+
+        args.baseline = str(resolve_baseline(args.baseline, load_side(args.results[0]).fingerprint).path)
     with FolderLock(folder, "dnnbench report"):
         files = build_report(args.results, baseline=args.baseline, out=args.output, gate_config=config)
     size = files.html.stat().st_size
@@ -272,10 +277,12 @@ def _print_verdict(result, args, config, heading: str, baseline_name: str, curre
     if result.new:
         print(f"only in the current run ({len(result.new)}): {', '.join(result.new)}")
     if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(gate_view.markdown(result, baseline_name, current_name), encoding="utf-8")
         print(f"markdown: {args.markdown}")
     if args.json:
         text = json.dumps(gate_view.as_json(result, baseline_name, current_name), indent=2)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n", encoding="utf-8")
         print(f"json: {args.json}")
     print(gate_view.headline(result))
@@ -332,6 +339,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         if args.json:  # no pairs to judge: the verdict and why, with no findings
             verdict = {"verdict": "fail", "exit_code": 1, "headline": headline, "baseline": "base", "current": "head"}
             verdict |= {"not_recorded": lost["head"], "regressions": 0, "findings": []}
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(verdict, indent=2) + "\n", encoding="utf-8")
         return 1
     result = run_paired_gate(load_rounds(out, "base"), load_rounds(out, "head"), config)

@@ -14,12 +14,13 @@ import argparse
 import json
 import re
 import subprocess
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnnbench.core.errors import BadInput
-from dnnbench.core.metrics import METRICS
 
 if TYPE_CHECKING:  # pandas loads when a command needs it, not for every `dnnbench …`
     import pandas as pd
@@ -52,15 +53,22 @@ def _metrics(names: list[str]) -> list[str]:
 def _analysed(folder: Path, args: argparse.Namespace) -> tuple[History, pd.DataFrame, pd.DataFrame]:
     from dnnbench.results.history import changes, store
 
+    if args.what == "regressions" and not (folder / store.RUNS).is_file():
+        raise BadInput(f"no history at {folder} (make one: dnnbench history --dir {folder} --add RUN_FOLDER)")
     history = store.read(folder)
     if args.machine and args.machine not in history.machines:
         raise BadInput(
             f"unknown machine {args.machine!r} in {folder}; choose from: {', '.join(history.machines) or 'none yet'}"
         )
+    import pandas as pd
+
     series = changes.series(history, _metrics(args.metric), calibrate=args.calibrate)
+    states = changes.state_changes(history)
     if args.machine:
         series = series[series["machine"] == args.machine]
-    return history, series, changes.changes(series)
+        states = states[states["machine"] == args.machine]
+    found = changes.changes(series)
+    return history, series, pd.concat([found, states], ignore_index=True) if len(states) else found
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -70,16 +78,17 @@ def cmd_history(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if args.what == "regressions":
         return _regressions(folder, args)
-    when = store.commit_time_in(Path(args.repo))
+    when, ancestors = store.commit_time_in(Path(args.repo)), store.ancestors_in(Path(args.repo))
     if args.rebuild:
-        entries = [store.entry_of(f, when) for f in store.run_folders(args.rebuild)]
+        entries = [store.entry_of(f, when, ancestors) for f in store.run_folders(args.rebuild)]
+        _warn_unknown_commits(entries, args.repo)
         store.rebuild(folder, entries)
         print(f"history: rebuilt {folder} from {len(entries)} run(s)")
     if args.add:
-        entries = [store.entry_of(f, when) for f in store.run_folders(args.add)]  # every run read before any write
+        entries = [store.entry_of(f, when, ancestors) for f in store.run_folders(args.add)]  # read all, then write
+        _warn_unknown_commits(entries, args.repo)
         with store.Writer(folder) as writer:
-            for entry in entries:
-                writer.check(entry)
+            writer.check(*entries)
             for entry in entries:
                 added = writer.add(entry)
                 print(f"history: {'added' if added else 'holds already'} {entry.line['source']}")
@@ -95,6 +104,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.rebuild or args.add or args.range:
         return 0
     return _page(folder, args)
+
+
+def _warn_unknown_commits(entries: list, repo: str) -> None:
+    for entry in entries:
+        if entry.line.get("commit_time_from") != "git":
+            print(
+                f"history: warning: git in {repo} does not know commit {entry.line['commit'][:12]} "
+                f"({entry.line['source']}): it is placed by its run's start time (pass --repo the repository)",
+                file=sys.stderr,
+            )
 
 
 def _page(folder: Path, args: argparse.Namespace) -> int:
@@ -120,44 +139,55 @@ def _page(folder: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def _since(args: argparse.Namespace) -> tuple[str | None, str]:
-    """The time a regression must be newer than to count as new, and what it is, in words."""
+def _since(args: argparse.Namespace) -> tuple[Callable[[str, str], bool], str]:
+    """Whether a regression's first commit is new, and since what, in words: new is not in the history of
+    the last tag (or --since REF) as git tells it; for a commit git does not know, later than the ref."""
     ref = args.since or _git(args.repo, "describe", "--tags", "--abbrev=0")
     if ref is None:
-        return None, "no tag here (pass --since REF): every regression counts as new"
+        return (lambda commit, when: True), "no tag here (pass --since REF): every regression counts as new"
+    sha = _git(args.repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
     when = _git(args.repo, "show", "-s", "--format=%cI", f"{ref}^{{commit}}")
-    if when is None:
-        raise BadInput(f"--since {ref!r}: git knows no such commit, tag or branch here")
-    return when, f"since {ref} ({when})"
+    if sha is None or when is None:
+        raise BadInput(f"--since {ref!r}: git in {args.repo} knows no such commit, tag or branch")
+
+    def is_new(commit: str, commit_time: str) -> bool:
+        known = subprocess.run(["git", "-C", args.repo, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True)
+        if known.returncode != 0:
+            return commit_time > when
+        ancestor = subprocess.run(["git", "-C", args.repo, "merge-base", "--is-ancestor", commit, sha])
+        return ancestor.returncode != 0
+
+    return is_new, f"since {ref} ({sha[:12]}, {when})"
 
 
 def _regressions(folder: Path, args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from dnnbench.results.history.changes import new_since
+    from dnnbench.results.history.changes import describe, new_since
 
     _, _, found = _analysed(folder, args)
-    since, described = _since(args)
+    is_new, described = _since(args)
     regressions = found[found["regression"]]
-    new = new_since(found, since)
-    print(f"history regressions: {len(regressions)} found, {len(new)} new ({described})")
+    new = new_since(found, is_new)
+    fixed = int((~regressions["still"].astype(bool)).sum())
+    print(
+        f"history regressions: {len(regressions)} found, {len(new)} new ({described})"
+        + (f"; {fixed} fixed since (the newest level is back)" if fixed else "")
+    )
     if regressions.empty:
         return 0
+    new_keys = set(zip(new["machine"], new["case"], new["metric"], new["commit"], strict=True))
     rows = []
     for r in regressions.sort_values("commit_time").itertuples(index=False):
-        m = METRICS[r.metric]
-        size = f"{r.size:+.2f} pt" if m.kind == "accuracy" else f"{r.size:+.1%}"
+        state = "NEW" if (r.machine, r.case, r.metric, r.commit) in new_keys else ("fixed" if not r.still else "")
         rows.append(
             {
-                "new": "NEW"
-                if (r.machine, r.case, r.metric, r.commit)
-                in set(zip(new["machine"], new["case"], new["metric"], new["commit"], strict=True))
-                else "",
+                "": state,
                 "commits": f"{r.after[:12]}..{r.commit[:12]}",
                 "case": r.case,
                 "metric": r.metric,
-                "size": size,
-                "confidence": f"{r.confidence:.3f}",
+                "change": describe(r),
+                "confidence": "—" if pd.isna(r.confidence) else f"{r.confidence:.3f}",
                 "machine": r.machine,
             }
         )
@@ -176,6 +206,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     commit = (read_run_meta(journal_path(args.run).parent).get("env") or {}).get("git_commit")
     text = json.dumps(export(summary, args.format, commit), indent=2) + "\n"
     if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"export: {args.format} -> {args.output}")
     else:

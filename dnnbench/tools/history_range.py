@@ -47,6 +47,12 @@ def commits_of(repo: Path, spec: str) -> list[str]:
     """The commits of A..B, oldest first (git rev-list's meaning: reachable from B, not from A)."""
     if ".." not in spec or spec.startswith("..") or spec.endswith(".."):
         raise BadInput(f"--range needs A..B (two git refs), got {spec!r}")
+    for ref in spec.replace("...", "..").split(".."):
+        known = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], capture_output=True
+        )
+        if known.returncode != 0:
+            raise BadInput(f"--range {spec}: git in {repo} knows no commit {ref!r}")
     out = subprocess.run(["git", "-C", str(repo), "rev-list", "--reverse", spec], capture_output=True, text=True)
     if out.returncode != 0:
         raise BadInput(f"--range {spec}: {(out.stderr.strip().splitlines() or ['git rev-list failed'])[-1]}")
@@ -97,10 +103,16 @@ def measure_range(
     """Measure each commit of `spec` not yet in the history for this machine; commit → 'added',
     'measured before' or 'failed: why'."""
     commits = commits_of(repo, spec)
+    history = store.read(history_dir)
+    if history.matrix is not None and (history.matrix, history.device) != (plan.matrix, plan.device):
+        raise BadInput(
+            f"the history in {history_dir} holds the {history.matrix} matrix on {history.device}, not the "
+            f"{plan.matrix} matrix on {plan.device} (keep one history per matrix)"
+        )
     machine = fingerprint.capture(plan.device)["id"]
-    when = store.commit_time_in(repo)
+    when, ancestors = store.commit_time_in(repo), store.ancestors_in(repo)
     runs_dir = runs_dir.resolve()
-    done = store.read(history_dir).measured(machine)
+    done = history.measured(machine)
     outcome: dict[str, str] = {}
     for i, commit in enumerate(commits, 1):
         label = f"history: [{i}/{len(commits)}] {commit[:12]}"
@@ -111,9 +123,8 @@ def measure_range(
         started = time.perf_counter()
         try:
             folder = _measure(commit, repo, plan, runs_dir)
-            entry = store.entry_of(folder, when)
-            if entry.line["machine"] != machine:
-                raise BadInput(f"its run was measured on {entry.line['machine']}, not {machine}")
+            entry = store.entry_of(folder, when, ancestors)
+            entry.line["range_machine"] = machine  # an environment of its own gives another fingerprint
         except BadInput as exc:
             entry = store.failure_entry(commit, when(commit), machine, plan.matrix, plan.device, str(exc))
             outcome[commit] = f"failed: {exc}"

@@ -134,6 +134,13 @@ def html_section(result: GateResult, baseline: str) -> str:
     notes = "".join(f"<p>⚠️ {html.escape(w)}</p>" for w in result.warnings)
     if result.machine_note:
         notes += f"<p>🖥️ {html.escape(result.machine_note)}</p>"
+    for label, cases in (
+        ("Only in the baseline", result.missing),
+        ("Run but not recorded", result.lost),
+        ("Only in this run", result.new),
+    ):
+        if cases:
+            notes += f"<p>{label} ({len(cases)}): {html.escape(', '.join(cases))}</p>"
     table = display_table(result, only_notable=True)
     rows = table.to_html(index=False, border=0, classes="gate") if not table.empty else ""
     return (

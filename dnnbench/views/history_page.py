@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from dnnbench.core.metrics import METRICS
+from dnnbench.results.history.changes import describe
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -133,11 +134,9 @@ def page_data(
     run_codes = series["run"].map({n: i for i, n in enumerate(names)}).fillna(0).astype(int).to_numpy()
     values, normalized = series["value"].to_numpy(dtype=float), series["normalized"].to_numpy(dtype=float)
     by_series: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for c in changes.itertuples(index=False):
-        m = METRICS[c.metric]
-        size = f"{c.size:+.2f} points" if m.kind == "accuracy" else f"{c.size:+.1%}"
+    for c in changes[changes["kind"] == "level"].itertuples(index=False):
         kind = "regression" if c.regression else "change"
-        text = f"{kind} {size} at {c.commit[:12]} (after {c.after[:12]}), confidence {c.confidence:.3f}"
+        text = f"{kind} {describe(c)} at {c.commit[:12]} (after {c.after[:12]}), confidence {c.confidence:.3f}"
         by_series.setdefault((c.machine, c.case, c.metric), []).append(
             {"index": int(c.points_before), "regression": bool(c.regression), "text": text}
         )
@@ -172,18 +171,18 @@ def _changes_table(changes: pd.DataFrame, commit_url: str | None) -> str:
         return "<p>No change points found.</p>"
     rows = []
     for c in changes.sort_values(["regression", "commit_time"], ascending=[False, False]).itertuples(index=False):
-        m = METRICS[c.metric]
-        size = f"{c.size:+.2f} pt" if m.kind == "accuracy" else f"{c.size:+.1%}"
+        label = METRICS[c.metric].label if c.metric in METRICS else c.metric
+        confidence = "—" if pd.isna(c.confidence) else f"{c.confidence:.3f}"
+        verdict = ("regression" if c.still else "regression, fixed since") if c.regression else ""
         sha = html.escape(c.commit[:12])
         link = f'<a href="{html.escape(commit_url + c.commit)}">{sha}</a>' if commit_url else sha
         rows.append(
             f'<tr class="{"regression" if c.regression else "change"}"><td>{html.escape(c.machine)}</td>'
-            f"<td>{html.escape(c.case)}</td><td>{html.escape(m.label)}</td><td>{html.escape(c.after[:12])}..{link}"
-            f"</td><td>{size}</td><td>{c.confidence:.3f}</td><td>{'regression' if c.regression else ''}</td></tr>"
+            f"<td>{html.escape(c.case)}</td><td>{html.escape(label)}</td><td>{html.escape(c.after[:12])}..{link}"
+            f"</td><td>{html.escape(describe(c))}</td><td>{confidence}</td><td>{verdict}</td></tr>"
         )
-    head = (
-        "<tr><th>machine</th><th>case</th><th>metric</th><th>commits</th><th>size</th><th>confidence</th><th></th></tr>"
-    )
+    head = "".join(f"<th>{h}</th>" for h in ("machine", "case", "metric", "commits", "change", "confidence", ""))
+    head = f"<tr>{head}</tr>"
     return f'<table class="changes">{head}{"".join(rows)}</table>'
 
 
@@ -208,7 +207,8 @@ def render(
     )
     calibrated_text = ", speeds first divided by each run's calibration probe" if calibrated else ""
     hidden = "" if len(machines) > 1 else ' style="display:none"'
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    # "<" as \\u003c: no "</script" or "<!--" in the data can end or bend the script element
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
