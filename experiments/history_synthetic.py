@@ -124,6 +124,7 @@ def synthetic_history(folder: Path, like: Path, runs: int, cases: int, seed: int
         line = {
             **template.line,
             "run": f"{commit[:12]}@{template.line['machine']}@{i}",
+            "add": f"add{i}",
             "commit": commit,
             "commit_time": (pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(hours=i)).isoformat(),
             "source": None,
@@ -134,6 +135,7 @@ def synthetic_history(folder: Path, like: Path, runs: int, cases: int, seed: int
             points.append(
                 {
                     "run": line["run"],
+                    "add": line["add"],
                     "case": case,
                     "seeds": 2,
                     "ok": 2,
