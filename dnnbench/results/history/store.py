@@ -69,16 +69,15 @@ class History:
         return set(ok["commit"])
 
 
+def git_output(repo: str | os.PathLike, *args: str) -> str | None:
+    """What `git -C repo ARGS` prints, stripped; None when it fails or prints nothing."""
+    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
 def commit_time_in(repo: Path) -> CommitTime:
     """commit → its committer date (ISO 8601) as git in `repo` knows it; None when it does not."""
-
-    def lookup(commit: str) -> str | None:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "show", "-s", "--format=%cI", commit], capture_output=True, text=True
-        )
-        return (out.stdout.strip() or None) if out.returncode == 0 else None
-
-    return lookup
+    return lambda commit: git_output(repo, "show", "-s", "--format=%cI", commit)
 
 
 def ancestors_in(repo: Path) -> Callable[[str], int | None]:
@@ -86,8 +85,8 @@ def ancestors_in(repo: Path) -> Callable[[str], int | None]:
     Along a branch it grows with every commit, so it orders commits that share a committer second."""
 
     def count(commit: str) -> int | None:
-        out = subprocess.run(["git", "-C", str(repo), "rev-list", "--count", commit], capture_output=True, text=True)
-        return int(out.stdout) if out.returncode == 0 and out.stdout.strip().isdigit() else None
+        out = git_output(repo, "rev-list", "--count", commit)
+        return int(out) if out and out.isdigit() else None
 
     return count
 
@@ -352,8 +351,10 @@ def _append(path: Path, items: list[dict[str, Any]]) -> None:
     data = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in items).encode("utf-8")
     if path.exists() and path.stat().st_size:
         with path.open("r+b") as f:
-            content = f.read()
-            if not content.endswith(b"\n"):  # a torn last line (a killed add): never a whole line, cut it
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a torn last line (a killed add): never a whole line, cut it
+                f.seek(0)
+                content = f.read()
                 f.truncate(content.rfind(b"\n") + 1)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
