@@ -30,16 +30,13 @@ if TYPE_CHECKING:  # pandas loads when a command needs it, not for every `dnnben
 DEFAULT_DIR = "results/history"
 
 
-def _git(repo: str, *args: str) -> str | None:
-    out = subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True)
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
-
-
 def _commit_url(given: str | None, repo: str) -> str | None:
     """Where a commit's page is: --commit-url, else derived from a GitHub origin; None when unknown."""
     if given:
         return given
-    origin = _git(repo, "remote", "get-url", "origin") or ""
+    from dnnbench.results.history.store import git_output
+
+    origin = git_output(repo, "remote", "get-url", "origin") or ""
     match = re.match(r"(?:git@github\.com:|https://github\.com/)([^/]+/[^/]+?)(?:\.git)?$", origin)
     return f"https://github.com/{match.group(1)}/commit/" if match else None
 
@@ -142,11 +139,13 @@ def _page(folder: Path, args: argparse.Namespace) -> int:
 def _since(args: argparse.Namespace) -> tuple[Callable[[str, str], bool], str]:
     """Whether a regression's first commit is new, and since what, in words: new is not in the history of
     the last tag (or --since REF) as git tells it; for a commit git does not know, later than the ref."""
-    ref = args.since or _git(args.repo, "describe", "--tags", "--abbrev=0")
+    from dnnbench.results.history.store import git_output
+
+    ref = args.since or git_output(args.repo, "describe", "--tags", "--abbrev=0")
     if ref is None:
         return (lambda commit, when: True), "no tag here (pass --since REF): every regression counts as new"
-    sha = _git(args.repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
-    when = _git(args.repo, "show", "-s", "--format=%cI", f"{ref}^{{commit}}")
+    sha = git_output(args.repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}")
+    when = git_output(args.repo, "show", "-s", "--format=%cI", f"{ref}^{{commit}}")
     if sha is None or when is None:
         raise BadInput(f"--since {ref!r}: git in {args.repo} knows no such commit, tag or branch")
 
