@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dnnbench.core.errors import BadInput
+from dnnbench.definitions.plan import selected
 from dnnbench.measurement import fingerprint
 from dnnbench.results.history import store
 from dnnbench.tools import ab
@@ -48,10 +49,7 @@ def commits_of(repo: Path, spec: str) -> list[str]:
     if ".." not in spec or spec.startswith("..") or spec.endswith(".."):
         raise BadInput(f"--range needs A..B (two git refs), got {spec!r}")
     for ref in spec.replace("...", "..").split(".."):
-        known = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"], capture_output=True
-        )
-        if known.returncode != 0:
+        if store.git_output(repo, "rev-parse", "--verify", "-q", f"{ref}^{{commit}}") is None:
             raise BadInput(f"--range {spec}: git in {repo} knows no commit {ref!r}")
     out = subprocess.run(["git", "-C", str(repo), "rev-list", "--reverse", spec], capture_output=True, text=True)
     if out.returncode != 0:
@@ -70,7 +68,7 @@ def _selected_cases(worker: ab.Worker, plan: RangePlan) -> list[str] | None:
     if reply["rc"] != 0:
         raise BadInput((reply["err"].strip().splitlines() or ["list failed"])[-1])
     runnable = [c for c, ok in ab.parse_list(reply["out"]).items() if ok]
-    return [c for c in runnable if any(s in c for s in plan.select)]
+    return [c for c in runnable if selected(c, plan.select)]
 
 
 def _measure(commit: str, repo: Path, plan: RangePlan, runs_dir: Path) -> Path:
