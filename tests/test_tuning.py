@@ -132,7 +132,7 @@ def test_a_diverging_trial_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypat
 
 def test_lr_tuned_without_saved_rates_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("DNNBENCH_TUNED_DIR", str(tmp_path))
-    with pytest.raises(BadInput, match=r"no tuned learning rates at .*nothing\.json; run `python -m dnnbench tune`"):
+    with pytest.raises(BadInput, match=r"no tuned learning rates at .*nothing\.json; run `dnnbench tune`"):
         expand("smoke", overrides={"lr": "tuned:nothing"})
 
 

@@ -297,6 +297,7 @@ MATRICES: dict[str, Callable[[str], Matrix]] = {
     "harness": harness,
     "fastpaths": fastpaths,
 }
+DEFAULT_MATRIX = "quick"  # what `make bench`, `dnnbench run` and `pytest bench` run without --matrix
 DEFAULT_REPEATS = {"smoke": 1, "quick": 2, "full": 3, "note": 1, "scaling": 1, "harness": 1, "fastpaths": 1}
 # Fewer default seeds for a suite of a matrix: quick runs the note's experiments under the note's one seed
 # (torch.manual_seed(1)), as MATRIX=note does; --repeats / --seeds still apply to every suite.

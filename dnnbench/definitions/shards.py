@@ -19,6 +19,7 @@ from dnnbench.definitions.cases import Case
 from dnnbench.definitions.loaders import LOADER_KINDS
 from dnnbench.definitions.workloads import get_workload
 
+PAIR_OVERHEAD_S = 2.5  # set-up, calibration, the final evaluations and the front-end's own, per pair
 SLACK = 1.25  # a shard may take up to this times the mean expected cost before pairs spill further down their lists
 
 # Rough samples/s of the MLP on 2 CPU cores by batch size (the README's figures), for expected costs only.
@@ -58,13 +59,17 @@ def expected_cost(case: Case, skipped: bool = False) -> float:
     workload = get_workload(case.workload)
     n = case.train_samples or workload.train_size(case.protocol)
     batch = n if case.batch_size == "full" else int(case.batch_size)
-    rate = next(r for limit, r in _RATE if batch <= limit) * LOADER_KINDS[case.loader].relative_rate
+    rate = (
+        next(r for limit, r in _RATE if batch <= limit)
+        * LOADER_KINDS[case.loader].relative_rate
+        / workload.relative_cost
+    )
     if case.num_workers:
         rate /= 1.5
     epochs = case.epochs or workload.epochs
     seconds = min(n * epochs / rate, case.max_seconds or workload.max_seconds)
     evaluations = (n * epochs) / (case.eval_every or workload.eval_every)
-    overhead = 1.0 + 0.05 * evaluations + (8.0 * case.world_size if case.world_size > 1 else 0.0)
+    overhead = PAIR_OVERHEAD_S + 0.05 * evaluations + (8.0 * case.world_size if case.world_size > 1 else 0.0)
     return seconds + overhead
 
 

@@ -111,9 +111,7 @@ def load_tuned(name: str = "latest") -> dict[tuple[str, str], float]:
     try:
         entries = json.loads(path.read_text())["tuned"]
     except (OSError, ValueError, KeyError):
-        raise BadInput(
-            f"no tuned learning rates at {path}; run `python -m dnnbench tune` (--save {name}) first"
-        ) from None
+        raise BadInput(f"no tuned learning rates at {path}; run `dnnbench tune` (--save {name}) first") from None
     out: dict[tuple[str, str], float] = {}
     for e in entries:  # the first problem of a workload (without regularization) wins
         if e.get("tuned_lr") is not None:  # every trial diverged: no rate to reuse (with_tuned_lr says so)

@@ -1,4 +1,4 @@
-"""`python -m dnnbench`: the command-line front-end (list, run, fetch-data, …).
+"""`dnnbench` (or `python -m dnnbench`): the command-line front-end (list, run, fetch-data, …).
 
 Every subcommand is a thin call into the modules that do the work. Bad input of any kind ends as
 one line on stderr and exit code 2; nothing here prints a traceback for a user's mistake.
@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not plan:
             raise BadInput(
                 f"unknown case id {args.case!r} in matrix {args.matrix}; "
-                f"`python -m dnnbench list --matrix {args.matrix}` prints the ids"
+                f"`dnnbench list --matrix {args.matrix}` prints the ids"
             )
     device = plan[0].case.device if plan else args.device
     if args.results is None and not args.no_results:  # like `make bench`: a run folder of its own
@@ -114,6 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     print(f"{p.id}: measured already in this run (--resume)")
                     continue
                 worst = max(worst, _progress(p.id, record))
+                _time_left(run.time_left)
         status = worst
     except Terminated:
         print(f"dnnbench: terminated (SIGTERM); {run.kept()}", file=sys.stderr)
@@ -131,6 +132,13 @@ def _progress(planned_id: str, record) -> int:
 
     print(f"{planned_id}: {one_line_summary(record)}", flush=True)
     return 1 if record.status == "error" else 0
+
+
+def _time_left(estimate) -> None:
+    """done/total and the time left, on a terminal only (results.time_left, views.progress)."""
+    from dnnbench.views.progress import show_time_left
+
+    show_time_left(estimate, lambda line: print(line, flush=True))
 
 
 def _run_as_rank(plan, args: argparse.Namespace) -> int:
@@ -365,7 +373,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     with FolderLock(target, "dnnbench baseline"):
         count = save_baseline(args.results, target)
     print(f"baseline {args.name} for machine {target.name}: {target} ({count} records from {len(args.results)} run(s))")
-    print(f"gate against it: python -m dnnbench gate --baseline {args.name} --current RESULTS")
+    print(f"gate against it: dnnbench gate --baseline {args.name} --current RESULTS")
     return 0
 
 
@@ -384,7 +392,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if not plan:
         raise BadInput(
             f"unknown case id {args.case!r} in matrix {args.matrix}; "
-            f"`python -m dnnbench list --matrix {args.matrix}` prints the ids"
+            f"`dnnbench list --matrix {args.matrix}` prints the ids"
         )
     if plan[0].skip_reason:
         raise BadInput(f"case {args.case} is skipped here: {plan[0].skip_reason}")
@@ -510,8 +518,26 @@ def _matrix_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, **spec)
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    """The shell's completion script for every subcommand and option, from this very parser (shtab)."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dnnbench")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dnnbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"dnnbench {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("list", help="print the cases a matrix expands to, with skipped combinations and why")
@@ -669,6 +695,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", default=None, help="exit 0 when this saved baseline holds a run of this machine, else 1"
     )
     p.set_defaults(handler=cmd_machine)
+
+    p = sub.add_parser("completion", help="print the shell completion script: dnnbench completion bash > FILE")
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell")
+    p.set_defaults(handler=cmd_completion)
 
     p = sub.add_parser("fetch-data", help="find, stage or download the data sets")
     p.add_argument(

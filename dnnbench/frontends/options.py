@@ -5,11 +5,27 @@ Kept free of torch imports so that `python -m dnnbench report` and `gate` start 
 
 from __future__ import annotations
 
+from dnnbench.definitions.devices import DEVICES
+from dnnbench.definitions.matrices import DEFAULT_MATRIX, DEFAULT_REPEATS, MATRICES
+
+DEFAULT_DEVICE = DEVICES[0]
+_repeats = ", ".join(f"{name} {n}" for name, n in DEFAULT_REPEATS.items())
+
 # The options that choose a plan, shared by the pytest front-end and the CLI (same spelling).
 PLAN_OPTIONS: list[tuple[str, dict]] = [
-    ("--matrix", {"default": "smoke", "help": "named matrix: smoke, quick, full or note (default smoke)"}),
-    ("--device", {"default": "cpu", "help": "cpu, cuda or auto (default cpu)"}),
-    ("--repeats", {"type": int, "default": None, "help": "seeds 1..N per case (default per matrix)"}),
+    (
+        "--matrix",
+        {
+            "default": DEFAULT_MATRIX,
+            "metavar": "NAME",
+            "help": f"named matrix: {', '.join(MATRICES)} (default {DEFAULT_MATRIX})",
+        },
+    ),
+    ("--device", {"default": DEFAULT_DEVICE, "help": f"{', '.join(DEVICES)} or auto (default {DEFAULT_DEVICE})"}),
+    (
+        "--repeats",
+        {"type": int, "default": None, "help": f"seeds 1..N per case (default per matrix: {_repeats})"},
+    ),
     ("--seeds", {"default": None, "help": "explicit seeds, e.g. 1,2,3 (overrides --repeats)"}),
     (
         "--set",

@@ -32,7 +32,7 @@ from dnnbench.measurement import env as envmod
 from dnnbench.measurement.clocks import synchronized_perf_counter
 from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically
 from dnnbench.results.run import Run
-from dnnbench.views.progress import one_line_summary
+from dnnbench.views.progress import one_line_summary, time_left_line, wants_progress
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -155,6 +155,9 @@ class BenchSession:
         if line and reporter is not None:
             reporter.ensure_newline()
             reporter.write_line(f"    {line}")
+            if self.state is not None and wants_progress(sys.__stdout__):
+                t = self.state.run.time_left
+                reporter.write_line(f"    {time_left_line(t.done, t.total, t.elapsed(), t.left())}")
 
     def pytest_benchmark_update_json(self, config: pytest.Config, benchmarks, output_json: dict[str, Any]) -> None:
         """Keep benchmark.json whole: add the entries of cases that pytest-benchmark left out (stopped

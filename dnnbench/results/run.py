@@ -16,10 +16,11 @@ skipped cases the same way and resumes by the same rule.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,20 @@ from dnnbench.measurement.measuring import probes
 from dnnbench.measurement.recording import unmeasured
 from dnnbench.results.journal import Journal, read_run_meta, write_run_meta
 from dnnbench.results.lock import FolderLock
+from dnnbench.results.time_left import TimeLeft
 
+TIME_LEFT_LOG = "time_left.jsonl"  # the estimate after every pair: how good it was, read after the run
 CALIBRATION_SECONDS = 0.3  # the probes at the start and the end of a run (drift within the run)
 
 Train = Callable[..., Record | None]
+
+
+def estimate(plan: Iterable[PlannedCase]) -> TimeLeft:
+    """The time-left estimate of these pairs, in order: the shards' cost model, a case's seeds alike."""
+    from dnnbench.definitions.shards import expected_cost
+
+    items = [((p.case.id, p.seed), expected_cost(p.case, p.skip_reason is not None)) for p in plan]
+    return TimeLeft.of(items, group_of=lambda key: key[0])  # type: ignore[index]
 
 
 class Run:
@@ -53,6 +64,7 @@ class Run:
         self.resumed: set[tuple[str, int]] = set()
         self.device: str | None = None
         self.notices: list[str] = []
+        self.time_left = TimeLeft.of([])  # the pairs of the plan `open` takes
         self._inside = False
         self._previous_handler: Any = None
         self._took_sigterm = False
@@ -79,6 +91,7 @@ class Run:
                     "to finish that run keeping them, or choose another --results folder"
                 )
             self.resumed = set(self.finished)
+            self.time_left = estimate(p for p in plan if (p.case.id, p.seed) not in self.finished)
             allocator.pin()
             if description is not None:
                 self.device = description.get("device")
@@ -180,6 +193,13 @@ class Run:
         if self.journal is not None:
             record = self.journal.append(record, benchmark=benchmark)
         self.finished[record.key] = record
+        if record.key in self.time_left.expected and record.key not in self.time_left.actual:
+            self.time_left.finished(record.key)
+            if self.journal is not None:
+                with open(self.journal.dir / TIME_LEFT_LOG, "a", encoding="utf-8") as log:
+                    log.write(
+                        json.dumps({"case_id": record.case_id, "seed": record.seed, **self.time_left.state()}) + "\n"
+                    )
         return record
 
     def measure(

@@ -1,8 +1,8 @@
 """A/B runs: the base and the head measured alternately on this machine, in one job.
 
-    python -m dnnbench ab --base main                      # the working tree against main
-    python -m dnnbench ab --base v1 --head v2              # two git refs
-    python -m dnnbench ab --base-python envA/bin/python --head-python envB/bin/python   # two environments
+    dnnbench ab --base main                      # the working tree against main
+    dnnbench ab --base v1 --head v2              # two git refs
+    dnnbench ab --base-python envA/bin/python --head-python envB/bin/python   # two environments
 
 Each side is a long-lived worker process (its own interpreter, its own dnnbench: a git worktree of
 the ref, or this checkout) that runs `dnnbench run` commands one at a time; both workers live for
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from dnnbench.core.errors import BadInput
+from dnnbench.results.time_left import TimeLeft
+from dnnbench.views.progress import show_time_left
 
 # The worker: imports the dnnbench found first on its path (its side's), then runs CLI commands read
 # as JSON lines from stdin, answering each with one JSON line. Works with every dnnbench that has
@@ -295,6 +297,10 @@ def run_ab(base: Checkout, head: Checkout, plan: ABPlan, out: Path, log=print) -
         out.mkdir(parents=True, exist_ok=True)  # only once both sides planned: a refusal leaves no folder
         log(f"ab: {len(runnable)} cases x {plan.rounds} rounds x 2 sides; results -> {out}")
         failures, unrecorded = [], []
+        estimate = TimeLeft.of(  # every run alike until a case's first has run; its others then take as long
+            [((c, r, s), 1.0) for c in runnable for r in range(1, plan.rounds + 1) for s in ("base", "head")],
+            group_of=lambda key: key[0],  # type: ignore[index]
+        )
         for i, case_id in enumerate(runnable, 1):
             for r in range(1, plan.rounds + 1):
                 order = ("base", "head") if r % 2 else ("head", "base")
@@ -308,7 +314,9 @@ def run_ab(base: Checkout, head: Checkout, plan: ABPlan, out: Path, log=print) -
                         failures.append(f"{name} {case_id} r{r}: {why}")
                     if not _recorded(folder, case_id):  # listed and run, yet nothing kept: never silent
                         unrecorded.append({"side": name, "case": case_id, "round": r, "why": why})
+                    estimate.finished((case_id, r, name))
             log(f"ab: [{i}/{len(runnable)}] {case_id}")
+            show_time_left(estimate, log)
     finally:
         for worker in workers.values():
             worker.close()

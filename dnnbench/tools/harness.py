@@ -1,6 +1,6 @@
 """The harness's cost: the engine against a bare hand-written loop, per front-end, alternately.
 
-    python -m dnnbench harness [--rounds 6] [--matrix harness] [-k TEXT] [--out results/harness-<time>]
+    dnnbench harness [--rounds 6] [--matrix harness] [-k TEXT] [--out results/harness-<time>]
 
 For each case of the matrix (by default `harness`: Fashion-MNIST on the device loader at batch 1, 100
 and the full split) and each round, three fresh processes run it in a rotating order: the bare loop
@@ -26,6 +26,8 @@ import pandas as pd
 from dnnbench.core.errors import BadInput
 from dnnbench.results.frames import load
 from dnnbench.results.intervals import ratio_interval
+from dnnbench.results.time_left import TimeLeft
+from dnnbench.views.progress import show_time_left
 
 FRONT_ENDS = ("bare", "cli", "pytest")
 GOAL = 0.97  # a front-end keeps at least 97% of the bare loop's throughput
@@ -61,6 +63,7 @@ def measure_once(front_end: str, case_id: str, matrix: str, folder: Path, figure
 
 def run_harness(cases: list[str], rounds: int, out: Path, matrix: str = "harness", log=print) -> pd.DataFrame:
     rows = []
+    estimate = TimeLeft.of([((c, r), 1.0) for c in cases for r in range(rounds)], group_of=lambda key: key[0])  # type: ignore[index]
     for case_id in cases:
         for r in range(rounds):
             order = FRONT_ENDS[r % 3 :] + FRONT_ENDS[: r % 3]  # each goes first, second and third alike
@@ -69,6 +72,8 @@ def run_harness(cases: list[str], rounds: int, out: Path, matrix: str = "harness
                 rows.append({"case_id": case_id, "round": r + 1, "front_end": front_end, "throughput": value})
             log(f"harness: {case_id} round {r + 1}/{rounds}: " + ", ".join(
                 f"{row['front_end']} {row['throughput']:,.0f}" for row in rows[-3:]))  # fmt: skip
+            estimate.finished((case_id, r))
+            show_time_left(estimate, log)
     raw = pd.DataFrame(rows)
     raw.to_csv(out / "harness_raw.csv", index=False)
     wide = raw.pivot_table(index=["case_id", "round"], columns="front_end", values="throughput").reset_index()

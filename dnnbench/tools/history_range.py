@@ -20,7 +20,9 @@ from dnnbench.core.errors import BadInput
 from dnnbench.definitions.plan import selected
 from dnnbench.measurement import fingerprint
 from dnnbench.results.history import store
+from dnnbench.results.time_left import TimeLeft
 from dnnbench.tools import ab
+from dnnbench.views.progress import show_time_left
 
 
 @dataclass
@@ -112,6 +114,7 @@ def measure_range(
     runs_dir = runs_dir.resolve()
     done = history.measured(machine)
     outcome: dict[str, str] = {}
+    estimate = TimeLeft.of((c, 1.0) for c in commits if c not in done)  # a commit takes what the last ones took
     for i, commit in enumerate(commits, 1):
         label = f"history: [{i}/{len(commits)}] {commit[:12]}"
         if commit in done:
@@ -131,4 +134,6 @@ def measure_range(
         with store.Writer(history_dir) as writer:
             writer.add(entry)
         log(f"{label}: {outcome[commit]} ({time.perf_counter() - started:.0f} s)")
+        estimate.finished(commit)
+        show_time_left(estimate, log)
     return outcome

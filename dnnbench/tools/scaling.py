@@ -1,6 +1,6 @@
 """Scaling efficiency from interleaved rounds: N ranks against one process, alternately, with an interval.
 
-    python -m dnnbench scaling [--rounds 4] [--matrix scaling] [-k TEXT] [--out results/scaling-<time>]
+    dnnbench scaling [--rounds 4] [--matrix scaling] [-k TEXT] [--out results/scaling-<time>]
 
 The scaling table of a benchmark run divides two figures measured minutes apart, once each: another
 job on the machine during either moves the efficiency arbitrarily (1.52 and 2.47 were printed so).

@@ -1,7 +1,7 @@
 """`dnnbench tune`: learning-rate sweeps with a stated budget, then the default and the best on fresh seeds.
 
-    python -m dnnbench tune [--size quick|full] [--search grid|random --trials K] [--seeds 3] [--save NAME]
-    python -m dnnbench tune --matrix quick [-k lenet5] ...   # the workloads of a matrix, as it trains them
+    dnnbench tune [--size quick|full] [--search grid|random --trials K] [--seeds 3] [--save NAME]
+    dnnbench tune --matrix quick [-k lenet5] ...   # the workloads of a matrix, as it trains them
 
 Without --matrix the sweep covers the study's problems (definitions/tuning.problems); with it, every
 workload the matrix trains (its -k selection), at the budget and settings of that workload's first
@@ -30,20 +30,24 @@ from dnnbench.core.signals import Terminated
 from dnnbench.definitions import tuning
 from dnnbench.definitions.cases import Case
 from dnnbench.definitions.plan import PlannedCase
+from dnnbench.definitions.shards import expected_cost
 from dnnbench.measurement.env import run_description
 from dnnbench.results.frames import load
 from dnnbench.results.run import Run
+from dnnbench.results.time_left import TimeLeft
 from dnnbench.results.tuning import TunedChoice, choose
-from dnnbench.views.progress import one_line_summary
+from dnnbench.views.progress import one_line_summary, show_time_left
 
 SEARCHES = ("grid", "random")
 
 
-def _measure(run: Run, case: Case, seed: int, suites: tuple[str, ...], log) -> None:
+def _measure(run: Run, case: Case, seed: int, suites: tuple[str, ...], log, estimate: TimeLeft) -> None:
     planned = PlannedCase(suites, case, seed, skip_reason=None)
     record = run.measure(planned)
     if record is not None:
         log(f"{planned.id}: {one_line_summary(record)}")
+        estimate.finished((case.id, seed))
+        show_time_left(estimate, log)
 
 
 def problems_of_matrix(matrix: str, device: str, select: list[str]) -> list[tuning.Problem]:
@@ -106,16 +110,31 @@ def run_tune(
         for notice in run.notices:
             print(notice, file=sys.stderr)
         with run.measuring():
-            for problem in problems:
-                for optimizer in problem.optimizers:
-                    for lr in tuning.grid_for(optimizer, size, search, trials):
-                        _measure(run, problem.base.replace(optimizer=optimizer, lr=lr), 1, ("tuning",), log)
+            sweep = [
+                problem.base.replace(optimizer=optimizer, lr=lr)
+                for problem in problems
+                for optimizer in problem.optimizers
+                for lr in tuning.grid_for(optimizer, size, search, trials)
+            ]
+            # the sweep, then the re-runs on fresh seeds (counted once the choice is made)
+            estimate = TimeLeft.of(((c.id, 1), expected_cost(c)) for c in sweep if (c.id, 1) not in run.finished)
+            for case in sweep:
+                _measure(run, case, 1, ("tuning",), log, estimate)
             chosen = choose(load(out))
-            for choice in chosen:
-                problem = next(p for p in problems if _same(p, choice))
-                for case, suites in rerun_cases(problem, choice):
-                    for seed in range(2, seeds + 2):
-                        _measure(run, case, seed, suites, log)
+            reruns = [
+                (case, suites)
+                for choice in chosen
+                for case, suites in rerun_cases(next(p for p in problems if _same(p, choice)), choice)
+            ]
+            estimate.expected.update(
+                ((case.id, seed), expected_cost(case))
+                for case, _ in reruns
+                for seed in range(2, seeds + 2)
+                if (case.id, seed) not in run.finished
+            )
+            for case, suites in reruns:
+                for seed in range(2, seeds + 2):
+                    _measure(run, case, seed, suites, log, estimate)
         status = 0
     except Terminated:
         status = 143  # the CLI ends it in one line
@@ -168,5 +187,5 @@ def main_tune(args) -> int:
     for line in _chosen_lines(json.loads(Path(path).read_text())["tuned"]):
         print(line)
     print(f"tuned learning rates: {path} (reuse them with --set lr=tuned:{args.save})")
-    print(f"tune: {out} in {seconds / 60:.1f} min; report: python -m dnnbench report {out}")
+    print(f"tune: {out} in {seconds / 60:.1f} min; report: dnnbench report {out}")
     return 0

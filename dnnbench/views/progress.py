@@ -1,9 +1,15 @@
-"""One-line, human-readable summaries of a record, for progress output (CLI and pytest)."""
+"""Progress output (CLI, pytest, tools): a record in one line, and done/total with the time left."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
 from dnnbench.core.metrics import METRICS
 from dnnbench.core.record import Record
+from dnnbench.results.time_left import TimeLeft
 
 
 def one_line_summary(record: Record) -> str:
@@ -34,3 +40,38 @@ def one_line_summary(record: Record) -> str:
     if status == "ok" and record.reason:
         parts.append(record.reason)
     return " · ".join(parts)
+
+
+def duration(seconds: float) -> str:
+    """42s, 7m05s, 2h03m: coarse on purpose, an estimate is no more precise."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def time_left_line(done: int, total: int, elapsed: float, left: float, unit: str = "") -> str:
+    """'[23/107 21%] 2m05s elapsed, about 7m40s left' (the estimate: results.time_left)."""
+    share = done / total if total else 1.0
+    when = "done" if done >= total else f"about {duration(left)} left"
+    return f"[{done}/{total}{unit} {share:.0%}] {duration(elapsed)} elapsed, {when}"
+
+
+def wants_progress(stream: TextIO | None) -> bool:
+    """Progress lines go to a terminal only: a CI log stays one line per case. DNNBENCH_PROGRESS=1
+    forces them, =0 silences them."""
+    forced = os.environ.get("DNNBENCH_PROGRESS")
+    if forced in ("0", "1"):
+        return forced == "1"
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def show_time_left(estimate: TimeLeft, log: Callable[[str], object] = print, stream: TextIO | None = None) -> None:
+    """One time-left line through `log`, when its output is a terminal (wants_progress)."""
+    if wants_progress(stream if stream is not None else sys.stdout):
+        log(f"  {time_left_line(estimate.done, estimate.total, estimate.elapsed(), estimate.left())}")

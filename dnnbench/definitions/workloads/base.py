@@ -57,6 +57,9 @@ class Workload(ABC):
     places_dropout: bool = True  # the same for Dropout
     convolutional: bool = False  # takes NCHW images into convolutions: channels_last applies
     activations: tuple[str, ...] = ("relu",)  # the nonlinearities its model can be built with
+    # seconds per training sample relative to the note's MLP at the same batch size; only the time-left
+    # estimate and shard balance read it (definitions.shards.expected_cost), never a measurement
+    relative_cost: float = 1.0
 
     # --- behaviour ---------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ class LeNet5(IdxImages):
     """models.build_lenet5 on the 1×28×28 images; `hidden` is (conv1, conv2, fc...) widths."""
 
     convolutional: bool = True
+    relative_cost: float = 6.0  # its steps against the MLP's, batch 100, quick matrix (docs/performance.md)
     activations: tuple[str, ...] = ("relu", "sigmoid", "tanh")
 
     def build_model(self, choices: ModelChoices) -> nn.Module:
