@@ -4,13 +4,12 @@ import pandas as pd
 import pytest
 
 from dnnbench.definitions.cases import Case
-from dnnbench.results.analysis import Spread, case_summary, compare
+from dnnbench.results.analysis import Spread, case_summary
 from dnnbench.results.frames import load
 from dnnbench.results.journal import Journal
 from dnnbench.views.report import build_report, highlights
 from dnnbench.views.report.tables import (
     all_cases,
-    baseline_delta,
     batch_device,
     cell,
     loaders,
@@ -100,20 +99,6 @@ def test_batch_regime_by_device_orders_batches(tmp_path):
     assert throughput.display.iloc[:, 0].tolist() == ["700", "9,000", "30,000", "50,000"]
 
 
-def test_baseline_delta_marks_direction(tmp_path):
-    base, cur = Journal(tmp_path / "base"), Journal(tmp_path / "cur")
-    base.append(record(ADAM, 1, ["optimizers"], throughput_samples_per_s=1000.0, time_to_target_s=10.0))
-    cur.append(record(ADAM, 1, ["optimizers"], throughput_samples_per_s=800.0, time_to_target_s=8.0))
-    b, c = case_summary(load(tmp_path / "base")), case_summary(load(tmp_path / "cur"))
-    delta = compare(b, c, ["throughput_samples_per_s", "time_to_target_s"]).set_index("metric")
-    assert delta.loc["throughput_samples_per_s", "delta_pct"] == pytest.approx(-20.0)
-    assert delta.loc["throughput_samples_per_s", "direction"] == "worse"
-    assert delta.loc["time_to_target_s", "delta_pct"] == pytest.approx(-20.0)
-    assert delta.loc["time_to_target_s", "direction"] == "better"  # less time is better
-    table = baseline_delta(b, c, ["throughput_samples_per_s"]).display
-    assert table.loc[ADAM.id, "Δ"] == "-20.0%" and table.loc[ADAM.id, "verdict"] == "worse"
-
-
 def test_highlights_answer_the_four_questions(run):
     notes = highlights(case_summary(load(run)))
     text = "\n".join(notes)
@@ -189,13 +174,48 @@ def test_the_scaling_table_counts_a_missed_target_as_not_reached(tmp_path):
     assert table.loc[1, "time_to_target_s"] == 10.0 and table.loc[2, "time_to_target_s"] == float("inf")
 
 
-def test_a_target_no_longer_reached_is_a_worse_row_of_the_baseline_comparison(tmp_path):
-    base, cur = Journal(tmp_path / "base"), Journal(tmp_path / "cur")
-    for seed in (1, 2, 3):
-        base.append(record(ADAM, seed, ["optimizers"], final_test_accuracy=0.86, time_to_target_s=11.0))
-        cur.append(
-            record(ADAM, seed, ["optimizers"], final_test_accuracy=0.84, time_to_target_s=9.0 if seed == 1 else None)
-        )
-    delta = compare(case_summary(load(tmp_path / "base")), case_summary(load(tmp_path / "cur")), ["time_to_target_s"])
-    (row,) = delta.itertuples()
-    assert row.direction == "worse" and row.current == float("inf") and pd.isna(row.delta_pct)
+def _run_of_speed(folder, throughput: float, accuracy: float = 0.86):
+    journal = Journal(folder)
+    for case in (ADAM, SGD, BN):
+        for seed in (1, 2, 3):
+            speed = throughput * (1 + seed / 100)
+            journal.append(
+                record(
+                    case,
+                    seed,
+                    ["optimizers", "regularization"],
+                    throughput_samples_per_s=speed,
+                    final_test_accuracy=accuracy,
+                    time_to_target_s=10.0,
+                )
+            )
+    return folder
+
+
+def test_a_report_of_two_runs_of_different_speed_shows_both_runs_figures(tmp_path):
+    fast, slow = _run_of_speed(tmp_path / "fast", 20_000.0), _run_of_speed(tmp_path / "slow", 10_000.0)
+    summary = case_summary(load([fast, slow]))
+    table = next(t for t in optimizer_regularization(summary) if t.name.endswith("final_test_accuracy"))
+    assert set(table.display.index.get_level_values("run")) == {"fast", "slow"}
+    assert "One row per run" in table.caption
+    every = all_cases(summary).display
+    speeds = every.reset_index().set_index(["case", "run"])["throughput (samples/s)"]
+    assert speeds.loc[(ADAM.id, "fast")].startswith("20,") and speeds.loc[(ADAM.id, "slow")].startswith("10,")
+
+
+@pytest.mark.parametrize(("throughput", "accuracy"), [(20_000.0, 0.86), (12_000.0, 0.86), (20_000.0, 0.70)])
+def test_report_against_a_baseline_gives_the_gates_verdict(tmp_path, throughput, accuracy, capsys):
+    from dnnbench.frontends.cli import main
+
+    base = _run_of_speed(tmp_path / "base", 20_000.0)
+    head = _run_of_speed(tmp_path / "head", throughput, accuracy)
+    code = main(["gate", "--baseline", str(base), "--current", str(head)])
+    headline = capsys.readouterr().out.strip().splitlines()[-1]
+    assert headline.startswith("gate: " + ("PASS" if code == 0 else "FAIL"))
+    files = build_report([head], baseline=base)
+    page, summary = files.html.read_text(), files.markdown.read_text()
+    import html
+
+    assert html.escape(headline) in page and headline in summary  # the gate's own headline, word for word
+    assert page.index('id="gate"') < page.index('id="summary"')  # the verdict comes first
+    assert code == (0 if (throughput, accuracy) == (20_000.0, 0.86) else 1)

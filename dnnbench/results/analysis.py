@@ -118,39 +118,6 @@ def in_suite(summary: pd.DataFrame, suite: str) -> pd.DataFrame:
     return summary[listed_in(summary, suite)] if len(summary) else summary
 
 
-def compare(baseline: pd.DataFrame, current: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """Case summaries of two runs → one row per common case × metric: baseline and current medians,
-    Δ% and whether the change is better or worse given the metric's direction."""
-    keyed_b = baseline.set_index("case_id")
-    keyed_c = current.set_index("case_id")
-    rows = []
-    for case_id in keyed_c.index.intersection(keyed_b.index):
-        b, c = keyed_b.loc[case_id], keyed_c.loc[case_id]
-        for m in metrics:
-            vb, vc = b.get(m), c.get(m)
-            if pd.isna(vb) or pd.isna(vc) or (math.isinf(vb) and math.isinf(vc)):
-                continue
-            direction = METRICS[m].direction if m in METRICS else 0
-            delta = None if math.isinf(vb) or math.isinf(vc) else ((vc - vb) / abs(vb) * 100 if vb else None)
-            if math.isinf(vb) or math.isinf(vc):  # a target now missed on most seeds (worse), or now reached
-                verdict = "worse" if math.isinf(vc) else "better"
-            elif delta is None or delta == 0 or direction == 0:
-                verdict = "same"
-            else:
-                verdict = "better" if delta * direction > 0 else "worse"
-            rows.append(
-                {
-                    "case_id": case_id,
-                    "metric": m,
-                    "baseline": vb,
-                    "current": vc,
-                    "delta_pct": delta,
-                    "direction": verdict,
-                }
-            )
-    return pd.DataFrame(rows, columns=["case_id", "metric", "baseline", "current", "delta_pct", "direction"])
-
-
 def varying_label(case_ids: pd.Series) -> pd.Series:
     """Short labels: the tokens of each case id that are not shared by every id in the set
     (e.g. just 'sgd' vs 'adam' in the optimizer suite)."""

@@ -232,14 +232,13 @@ def build_report(
     tolerances, default the gate's own)."""
     frame = load(sources)
     summary = case_summary(frame)
-    baseline_summary = case_summary(load(baseline)) if baseline else None
     loss, val = load_curves(sources)
     html_path = Path(out) if out else journal_path(sources[0]).parent / "report.html"
     folder = html_path.parent
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "charts").mkdir(parents=True, exist_ok=True)
 
-    tables = build_tables(summary, baseline_summary, frame)
+    tables = build_tables(summary, frame)
     table_files = []
     for t in tables:
         path = folder / "tables" / f"{t.name}.csv"
@@ -268,10 +267,13 @@ def build_report(
     )
     notes = highlights(summary)
     claims = evaluate_claims(frame, val)
-    sections = []
-    if baseline:
+    sections, lead, gate_md = [], [], ""
+    if baseline:  # the gate's own verdict, tolerances and intervals: the same as `dnnbench gate` on this pair
         verdict = run_gate(load_side(Path(baseline)), load_side(Path(sources[0])), gate_config or GateConfig())
-        sections.append(("gate", "The gate's verdict", gate_view.html_section(verdict, str(baseline))))
+        lead.append(
+            ("gate", f"Against the baseline: {runs[0]['name']}", gate_view.html_section(verdict, str(baseline)))
+        )
+        gate_md = gate_view.markdown(verdict, str(baseline), runs[0]["name"])
     sections.append(("claims", "The note's claims", claims_html(claims)))
     tuned = tuning.section_html(frame)
     if tuned:
@@ -279,8 +281,8 @@ def build_report(
     found = profiles_section(sources, folder)
     if found:
         sections.append(found)
-    write_atomically(html_path, page(title, subtitle, notes, tables, charts, runs, sections))
+    write_atomically(html_path, page(title, subtitle, notes, tables, charts, runs, sections, lead))
     md_path = folder / "summary.md"
     key_tables = [t for t in tables if t.name != "all_cases"]
-    write_atomically(md_path, markdown(title, notes, key_tables, runs, claims))
+    write_atomically(md_path, markdown(title, notes, key_tables, runs, claims, gate_md))
     return ReportFiles(html_path, md_path, table_files, chart_files)

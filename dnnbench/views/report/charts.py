@@ -154,6 +154,8 @@ def throughput_vs_batch(frame: pd.DataFrame) -> Figure | None:
     if ok.empty or ok["resolved_batch_size"].nunique() < 2:
         return None
     ok = ok.assign(line=ok["workload"] + " · " + ok["loader"])
+    if ok["run"].nunique() > 1:  # runs are lines of their own, never pooled into one median
+        ok = ok.assign(line=ok["line"] + " · " + ok["run"].astype(str))
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     sns.lineplot(
         data=ok,

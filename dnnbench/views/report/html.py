@@ -97,11 +97,14 @@ def page(
     charts: list[Chart],
     runs: list[dict[str, Any]],
     sections: Sequence[tuple[str, str, str]] = (),
+    lead: Sequence[tuple[str, str, str]] = (),
 ) -> str:
-    """The whole report as one HTML string. `sections` are further (id, title, trusted html) blocks."""
+    """The whole report as one HTML string. `sections` are further (id, title, trusted html) blocks,
+    after the charts; `lead` blocks come first, above the summary (the gate's verdict)."""
     nav = " ".join(
         f'<a href="#{sid}">{name}</a>'
         for sid, name in [
+            *[(s[0], s[1]) for s in lead],
             ("summary", "Summary"),
             ("tables", "Tables"),
             ("charts", "Charts"),
@@ -116,8 +119,9 @@ def page(
         f"<figcaption>{html.escape(c.caption)} PNG: <code>{html.escape(c.file)}</code></figcaption></figure>"
         for c in charts
     )
-    extras = "".join(
-        f'<section id="{sid}"><h2>{html.escape(name)}</h2>{body}</section>' for sid, name, body in sections
+    extras, first = (
+        "".join(f'<section id="{sid}"><h2>{html.escape(name)}</h2>{body}</section>' for sid, name, body in blocks)
+        for blocks in (sections, lead)
     )
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -133,6 +137,7 @@ def page(
 <p>{html.escape(subtitle)}</p>
 <nav>{nav}</nav>
 </header>
+{first}
 <section id="summary"><h2>Summary</h2><ul class="highlights">{items}</ul></section>
 <section id="tables"><h2>Tables</h2>{"".join(_table_html(t) for t in tables)}</section>
 <section id="charts"><h2>Charts</h2>{figures or "<p>No charts: the runs hold no measured cases.</p>"}</section>
@@ -170,10 +175,20 @@ def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
 
 
 def markdown(
-    title: str, highlights: list[str], tables: list[Table], runs: list[dict[str, Any]], claims: Sequence[Claim] = ()
+    title: str,
+    highlights: list[str],
+    tables: list[Table],
+    runs: list[dict[str, Any]],
+    claims: Sequence[Claim] = (),
+    gate: str = "",
 ) -> str:
-    """summary.md: the highlights, the note's claims and key tables, for CI logs and pull-request comments."""
-    parts = [f"# {title}", "", *[f"- {h}" for h in highlights], ""]
+    """summary.md: the gate's verdict against a baseline (views.gate's Markdown, its heading demoted),
+    the highlights, the note's claims and key tables, for CI logs and pull-request comments."""
+    parts = [f"# {title}", ""]
+    if gate:
+        parts += [line.replace("# ", "## ", 1) if line.startswith("# ") else line for line in gate.splitlines()]
+        parts.append("")
+    parts += [*[f"- {h}" for h in highlights], ""]
     if claims:
         parts += ["## The note's claims", "", claims_table(claims).to_markdown(index=False), ""]
     for table in tables:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dnnbench.core.metrics import METRICS, label, overview
-from dnnbench.results.analysis import Spread, compare, in_suite, scaling
+from dnnbench.results.analysis import Spread, in_suite, scaling
 
 
 @dataclass
@@ -106,6 +106,9 @@ def _numbers(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return rows[NUMBER_COLUMNS[:2] + config + cols[2:]]
 
 
+PER_RUN = " One row per run: the runs' figures are shown side by side, not pooled."
+
+
 def _suite_tables(
     rows: pd.DataFrame,
     name: str,
@@ -115,7 +118,10 @@ def _suite_tables(
     columns: list[str],
     metrics: list[tuple[str, str]],
 ) -> list[Table]:
-    """One table per (metric, title): cells of `metric` laid out index × columns."""
+    """One table per (metric, title): cells of `metric` laid out index × columns; with several runs,
+    the run is the first index level (a run's figures are never pooled with another's)."""
+    index = ["run", *index]
+    caption += PER_RUN if rows["run"].nunique() > 1 else ""
     return [
         Table(
             f"{name}_{metric}",
@@ -203,24 +209,30 @@ def models(summary: pd.DataFrame) -> list[Table]:
     if rows.empty:
         return []
     axes = [a for a in MODEL_AXES if a in rows and rows[a].nunique(dropna=False) > 1]
+    several = rows["run"].nunique() > 1
     display = pd.DataFrame(
         {
+            **({"run": rows["run"]} if several else {}),
             "workload": rows["workload"],
             "setting": rows[axes].astype(str).agg(" · ".join, axis=1) if axes else rows["case_id"],
             **{label(m): rows.apply(cell, axis=1, metric=m) for m in MODEL_METRICS if m in rows},
         }
-    ).sort_values(["workload", "setting"])
+    ).sort_values([*(["run"] if several else []), "workload", "setting"])
     caption = (
-        "One block per workload. FLOPs per sample are torch.utils.flop_counter's (forward and backward); the "
-        "roofline share is throughput × FLOPs over the device's measured peak; the gradient ratio is the first "
-        "layer's gradient norm over the last hidden layer's (below 1: vanishing toward the input). "
-    ) + _constants(rows, ["device", *MODEL_AXES])
+        (
+            "One block per workload. FLOPs per sample are torch.utils.flop_counter's (forward and backward); the "
+            "roofline share is throughput × FLOPs over the device's measured peak; the gradient ratio is the first "
+            "layer's gradient norm over the last hidden layer's (below 1: vanishing toward the input). "
+        )
+        + _constants(rows, ["device", *MODEL_AXES])
+        + (PER_RUN if several else "")
+    )
     return [
         Table(
             "models",
             "Models: cost and gain per workload",
             caption,
-            display.set_index(["workload", "setting"]),
+            display.set_index([*(["run"] if several else []), "workload", "setting"]),
             _numbers(rows, [m for m in MODEL_METRICS if m in rows]),
         )
     ]
@@ -246,21 +258,6 @@ def all_cases(summary: pd.DataFrame) -> Table:
         display.set_index("case"),
         _numbers(summary, overview()),
     )
-
-
-def baseline_delta(baseline: pd.DataFrame, current: pd.DataFrame, metrics: list[str]) -> Table:
-    delta = compare(baseline, current, metrics)
-    display = delta.assign(
-        metric=delta["metric"].map(label),
-        baseline=[_fmt(m, v) for m, v in zip(delta["metric"], delta["baseline"], strict=True)],
-        current=[_fmt(m, v) for m, v in zip(delta["metric"], delta["current"], strict=True)],
-        delta_pct=delta["delta_pct"].map(lambda d: "—" if pd.isna(d) else f"{d:+.1f}%"),
-    ).rename(columns={"delta_pct": "Δ", "direction": "verdict"})
-    only_current = sorted(set(current["case_id"]) - set(baseline["case_id"]))
-    caption = "Medians over seeds; verdict by the metric's direction (higher throughput is better, …)."
-    if only_current:
-        caption += f" {len(only_current)} case(s) have no baseline."
-    return Table("baseline_delta", "Against the baseline", caption, display.set_index("case_id"), delta)
 
 
 def scaling_table(frame: pd.DataFrame) -> list[Table]:
@@ -321,7 +318,8 @@ def fastpaths(summary: pd.DataFrame) -> list[Table]:
     if rows.empty:
         return []
     out = []
-    for batch, group in rows.groupby(rows["batch_size"].astype(str), sort=False):
+    several = rows["run"].nunique() > 1
+    for (run, batch), group in rows.groupby([rows["run"], rows["batch_size"].astype(str)], sort=False):
         group = group.assign(path=group.apply(_path_name, axis=1))
         default = group[group["path"] == "default"]
         base = float(default["throughput_samples_per_s"].iloc[0]) if len(default) else None
@@ -330,6 +328,7 @@ def fastpaths(summary: pd.DataFrame) -> list[Table]:
             ok = r["status"] == "ok" and not pd.isna(r["throughput_samples_per_s"])
             out.append(
                 {
+                    "run": run,
                     "batch": batch,
                     "path": r["path"],
                     "status": r["status"] if r["status"] != "skipped" else f"skipped: {r['reason']}",
@@ -342,43 +341,51 @@ def fastpaths(summary: pd.DataFrame) -> list[Table]:
                 }
             )
     numbers = pd.DataFrame(out)
-    best = numbers.dropna(subset=["speedup"]).sort_values("speedup").groupby("batch").tail(1)
-    display = numbers.assign(
-        throughput_samples_per_s=numbers["throughput_samples_per_s"].map(METRICS["throughput_samples_per_s"].format),
-        speedup=numbers["speedup"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}x"),
-        final_test_accuracy=numbers["final_test_accuracy"].map(METRICS["final_test_accuracy"].format),
-        accuracy_change_pt=numbers["accuracy_change_pt"].map(lambda v: "—" if pd.isna(v) else f"{v:+.2f} pt"),
-        roofline_fraction=numbers["roofline_fraction"].map(METRICS["roofline_fraction"].format),
-        compile_time_s=numbers["compile_time_s"].map(lambda v: "—" if pd.isna(v) else f"{v:.1f} s"),
-    ).rename(
-        columns={
-            "throughput_samples_per_s": "throughput (samples/s)",
-            "speedup": "speed-up",
-            "final_test_accuracy": "test accuracy",
-            "accuracy_change_pt": "accuracy vs default",
-            "roofline_fraction": "share of peak",
-            "compile_time_s": "compile time",
-        }
+    best = numbers.dropna(subset=["speedup"]).sort_values("speedup").groupby(["run", "batch"]).tail(1)
+    display = (
+        numbers.drop(columns=[] if several else ["run"])
+        .assign(
+            throughput_samples_per_s=numbers["throughput_samples_per_s"].map(
+                METRICS["throughput_samples_per_s"].format
+            ),
+            speedup=numbers["speedup"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}x"),
+            final_test_accuracy=numbers["final_test_accuracy"].map(METRICS["final_test_accuracy"].format),
+            accuracy_change_pt=numbers["accuracy_change_pt"].map(lambda v: "—" if pd.isna(v) else f"{v:+.2f} pt"),
+            roofline_fraction=numbers["roofline_fraction"].map(METRICS["roofline_fraction"].format),
+            compile_time_s=numbers["compile_time_s"].map(lambda v: "—" if pd.isna(v) else f"{v:.1f} s"),
+        )
+        .rename(
+            columns={
+                "throughput_samples_per_s": "throughput (samples/s)",
+                "speedup": "speed-up",
+                "final_test_accuracy": "test accuracy",
+                "accuracy_change_pt": "accuracy vs default",
+                "roofline_fraction": "share of peak",
+                "compile_time_s": "compile time",
+            }
+        )
     )
-    best_text = "; ".join(f"batch {r.batch}: {r.path} ({r.speedup:.2f}x)" for r in best.itertuples())
+    best_text = "; ".join(
+        f"{f'{r.run}, ' if several else ''}batch {r.batch}: {r.path} ({r.speedup:.2f}x)" for r in best.itertuples()
+    )
     caption = (
         "Each fast path alone against the default, and all the fastest together; share of peak is the in-run "
         f"roofline in the path's own dtype. Best path per batch size: {best_text or 'none measured'}."
-    )
+    ) + (PER_RUN if several else "")
     return [
         Table(
             "fastpaths",
             "Fast paths: speed-up, accuracy, roofline",
             caption,
-            display.set_index(["batch", "path"]),
+            display.set_index([*(["run"] if several else []), "batch", "path"]),
             numbers,
         )
     ]
 
 
-def build_tables(
-    summary: pd.DataFrame, baseline: pd.DataFrame | None = None, frame: pd.DataFrame | None = None
-) -> list[Table]:
+def build_tables(summary: pd.DataFrame, frame: pd.DataFrame | None = None) -> list[Table]:
+    """The report's tables. A baseline is judged by the gate itself (views.gate, at the top of the
+    report), not by a table of its own that could call a change within the noise better or worse."""
     tables = [
         *optimizer_regularization(summary),
         *batch_device(summary),
@@ -388,7 +395,5 @@ def build_tables(
     ]
     if frame is not None:
         tables += scaling_table(frame)
-    if baseline is not None:
-        tables.append(baseline_delta(baseline, summary, overview()))
     tables.append(all_cases(summary))
     return tables
