@@ -6,6 +6,7 @@ formats CI trackers read (the work is in results/history, tools/history_range an
     dnnbench history                                    # change points, and the page (index.html)
     dnnbench history regressions [--since v1.2]         # exit 1 when a regression is new since then
     dnnbench export results/run --format bencher        # a run as BMF / github-action-benchmark JSON
+    dnnbench export results/run --format tensorboard    # its curves and figures as TensorBoard event files
 """
 
 from __future__ import annotations
@@ -194,7 +195,26 @@ def _regressions(folder: Path, args: argparse.Namespace) -> int:
     return 1 if len(new) else 0
 
 
+def _export_tensorboard(args: argparse.Namespace) -> int:
+    """A folder of event files rather than JSON: --output names the folder (default RUN/tensorboard)."""
+    from dnnbench.results.journal import journal_path, records_of
+    from dnnbench.views import tensorboard
+
+    tensorboard.require()  # the install line before any work
+    folder = Path(args.output) if args.output else journal_path(args.run).parent / "tensorboard"
+    _, records = records_of(args.run)
+    exported = tensorboard.write(records, folder)
+    for note in exported.notes:
+        print(f"export: {note}")
+    print(
+        f"export: tensorboard -> {folder} ({len(exported.runs)} case x seed runs); view: tensorboard --logdir {folder}"
+    )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "tensorboard":
+        return _export_tensorboard(args)
     from dnnbench.results.analysis import case_summary
     from dnnbench.results.frames import load
     from dnnbench.results.journal import journal_path, read_run_meta
@@ -233,8 +253,20 @@ def add_parsers(sub: argparse._SubParsersAction, matrix_options) -> None:  # typ
     matrix_options(p)
     p.set_defaults(handler=cmd_history)
 
-    p = sub.add_parser("export", help="a run's figures as github-action-benchmark or Bencher (BMF) JSON")
+    p = sub.add_parser(
+        "export", help="a run's figures as github-action-benchmark or Bencher (BMF) JSON, or TensorBoard event files"
+    )
     p.add_argument("run", help="a run folder")
-    p.add_argument("--format", required=True, help="customBiggerIsBetter, customSmallerIsBetter or bencher")
-    p.add_argument("-o", "--output", default=None, help="write to this file (default: stdout)")
+    p.add_argument(
+        "--format",
+        required=True,
+        help="customBiggerIsBetter, customSmallerIsBetter or bencher (JSON); tensorboard (a folder of event files, "
+        "needs pip install 'dnnbench[tensorboard]')",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="write to this file (default: stdout); for tensorboard, this folder (default: RUN/tensorboard)",
+    )
     p.set_defaults(handler=cmd_export)
