@@ -13,12 +13,14 @@ def test_cpu_clock_times_each_phase():
     for _ in range(3):
         clock.begin()
         for i, phase in enumerate(PHASES):
-            time.sleep(0.002 * (i == 3))  # only "backward" takes time
+            time.sleep(0.05 * (i == 3))  # only "backward" takes time
             clock.mark(phase)
     rows = clock.collect()
     assert rows.shape == (3, len(PHASES))
-    assert (rows[:, 3] >= 0.0019).all()
-    assert (rows[:, [0, 1, 2, 4]] < 0.0015).all()
+    assert (rows[:, 3] >= 0.049).all()
+    # the empty phases get what happens between two marks: far below the sleep even on a loaded machine
+    # (a 1.5 ms bound failed once with 4 processes on 2 cores)
+    assert (rows[:, [0, 1, 2, 4]] < 0.025).all()
     assert clock.collect().shape == (0, len(PHASES))  # collect clears
 
 
