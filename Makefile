@@ -1,5 +1,5 @@
 # dnnbench — every target does its own set-up: venv, editable install, data.
-#   make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick|smoke|full|note] [RESULTS=dir] [ARGS="-k adam"]
+#   make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick|smoke|full|note|scaling|harness|fastpaths] [RESULTS=dir] [ARGS="-k adam"]
 #   make test
 
 SHELL := /bin/bash
@@ -16,7 +16,7 @@ DEBIAN_FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n)
 APT_OK := $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 
-.PHONY: install data browser bench report gate ci-gate ci-ab machine baseline ab tune harness profile history test lint clean help
+.PHONY: install data browser bench report gate ci-gate ci-ab machine baseline ab tune harness profile history check test lint clean help
 
 help:
 	@echo "make bench [DEVICE=cpu|cuda|auto] [MATRIX=quick] [RESULTS=dir] [ARGS=...]   run a benchmark matrix"
@@ -31,6 +31,7 @@ help:
 	@echo "make harness                                                                   the harness against a bare loop"
 	@echo "make profile CASE=id [MATRIX=smoke] [TOOL=all]                                  flame graph, ops, trace"
 	@echo "make history [RESULTS=run] [RANGE=A..B] [HISTORY=results/history]              trends, change points, page"
+	@echo "make check                                                                  lint, types, the fast tests"
 	@echo "make test                                                                   unit + integration tests"
 
 install: $(VENV)/.installed
@@ -74,6 +75,7 @@ bench: data
 		--benchmark-group-by=group --benchmark-sort=name --benchmark-columns=median,iqr,ops,rounds \
 		$(ARGS) || { status=$$?; $(PY) -m dnnbench report $(RESULTS) || true; exit $$status; }
 	@$(PY) -m dnnbench report $(RESULTS)
+	@mkdir -p results && ln -sfn "$(if $(filter results/%,$(RESULTS)),$(patsubst results/%,%,$(RESULTS)),$(abspath $(RESULTS)))" results/latest
 	@echo "results: $(RESULTS)"
 
 # The report for an existing run (or several: RESULTS="results/a results/b").
@@ -160,6 +162,15 @@ history: data
 
 test: data browser
 	$(PY) -m pytest tests -v -rs -p no:cacheprovider $(ARGS)
+
+# The everyday check, well under the full suite's time: lint, types, and the tests on hand-made or tiny real
+# records (no benchmark matrix, browser, torchrun or fault campaign: those are `make test`'s).
+FAST_TESTS := tests/test_architecture.py tests/test_cases.py tests/test_claims.py tests/test_export.py \
+	tests/test_gate.py tests/test_history.py tests/test_plan.py tests/test_report_tables.py tests/test_store.py \
+	tests/test_time_left.py tests/test_help_and_docs.py tests/test_readme.py
+
+check: lint data
+	$(PY) -m pytest $(FAST_TESTS) -q -p no:cacheprovider -m "not slow" $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check dnnbench bench tests experiments

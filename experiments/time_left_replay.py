@@ -3,6 +3,8 @@ uses it): after each share of the pairs, the estimated end against the last pair
 
     .venv/bin/python experiments/time_left_replay.py results/quick-cpu-<time> [more runs]
 
+A run made since the estimate exists also logged it live (time_left.jsonl): those figures are printed too.
+
 Each pair's seconds are the gaps between the records' finished_at stamps (1 s resolution), from
 run.json's started_at, in journal order; the records of pairs skipped by rule carry no stamp and
 cost nothing here.
@@ -40,12 +42,29 @@ def replay(folder: Path) -> list[tuple[float, float, float]]:
     return out
 
 
+def live(folder: Path) -> list[tuple[float, float, float]]:
+    """The same figures from the estimates the run itself logged (time_left.jsonl), where it has them."""
+    log = folder / "time_left.jsonl"
+    if not log.is_file():
+        return []
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    actual = entries[-1]["elapsed_s"]
+    checkpoints = {max(1, round(share * len(entries))): share for share in SHARES}
+    return [
+        (checkpoints[n], e["elapsed_s"] + e["left_s"], actual)
+        for n, e in enumerate(entries, start=1)
+        if n in checkpoints
+    ]
+
+
 def main(folders: list[str]) -> None:
     for folder in folders:
-        print(folder)
-        for share, estimated, actual in replay(Path(folder)):
-            print(f"  after {share:4.0%} of the pairs: estimated end {estimated:5.0f} s, "
-                  f"actual {actual:5.0f} s, error {estimated / actual - 1:+5.0%}")  # fmt: skip
+        for kind, rows in (("replayed", replay(Path(folder))), ("logged live", live(Path(folder)))):
+            if rows:
+                print(f"{folder} ({kind})")
+            for share, estimated, actual in rows:
+                print(f"  after {share:4.0%} of the pairs: estimated end {estimated:5.0f} s, "
+                      f"actual {actual:5.0f} s, error {estimated / actual - 1:+5.0%}")  # fmt: skip
 
 
 if __name__ == "__main__":

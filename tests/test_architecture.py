@@ -19,7 +19,7 @@ from dnnbench.views.report.tables import all_cases
 from tests.conftest import ROOT, record
 
 PACKAGE = ROOT / "dnnbench"
-# Bottom to top, as the README's code map draws them; a module may import its own layer and below.
+# Bottom to top, as docs/extending.md's code map draws them; a module may import its own layer and below.
 LAYERS = {
     "core": 0,
     "definitions": 1,

@@ -2,7 +2,7 @@
 
 A matrix maps suite → cases. The suites are the bench/ modules: batch, optimizers, regularization,
 loaders and note (the study note's own experiments). Sizes were measured on the development machine
-(2 cores, no GPU): smoke ≈ 1 minute, quick ≈ 8 minutes; see README for the figures.
+(2 cores, no GPU); docs/cli.md has their wall times.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The full matrix as a Slurm job array of 8 shards; merge with the dependent job below.
 #   sbatch docs/slurm/bench-array.sh
-#   sbatch --dependency=afterok:<array job id> --wrap ".venv/bin/python -m dnnbench merge results/full-{1..8} --out results/full"
+#   sbatch --dependency=afterok:<array job id> --wrap ".venv/bin/dnnbench merge results/full-{1..8} --out results/full"
 #SBATCH --job-name=dnnbench-full
 #SBATCH --array=1-8
 #SBATCH --cpus-per-task=2
