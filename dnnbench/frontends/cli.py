@@ -16,7 +16,7 @@ from typing import Any
 from dnnbench.core.errors import BadInput
 from dnnbench.core.signals import Terminated
 from dnnbench.frontends import history_cli
-from dnnbench.frontends.options import PLAN_OPTIONS
+from dnnbench.frontends.options import REPEATED_MATRIX, plan_options
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -397,11 +397,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if plan[0].skip_reason:
         raise BadInput(f"case {args.case} is skipped here: {plan[0].skip_reason}")
     out = Path(args.out) if args.out else Path(args.results or "results") / "profiles" / args.case
-    files = profile_case(
-        plan[0].case, args.matrix, args.tool, out, args.dnnbench_set, args.data_dir, args.native, args.workload
-    )
+    files = profile_case(plan[0].case, args.matrix, args.tool, out, args.data_dir, args.native)
     for message in files.messages:
         print(f"warning: {message}")
+    for name, window in files.windows.items():
+        print(f"py-spy window ({name}): {window['says']}")
     if files.top_ops:
         print(files.top_ops)
     if files.record and files.record.phase_fractions:
@@ -513,8 +513,8 @@ def cmd_machine(args: argparse.Namespace) -> int:
 # --- the parser ------------------------------------------------------------------------------------------
 
 
-def _matrix_options(p: argparse.ArgumentParser) -> None:
-    for flag, spec in PLAN_OPTIONS:
+def _matrix_options(p: argparse.ArgumentParser, matrix_default: str | None = None) -> None:
+    for flag, spec in plan_options(matrix_default) if matrix_default else plan_options():
         p.add_argument(flag, **spec)
 
 
@@ -601,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--install", default="auto", help="auto, shared or venv: a ref's own environment (auto: when its deps differ)"
     )
-    for flag, spec in PLAN_OPTIONS:
+    for flag, spec in plan_options(REPEATED_MATRIX):
         if flag not in ("--repeats", "--seeds"):
             p.add_argument(flag, **spec)
     p.add_argument("--seeds", default="1", help="seeds per case in every round (default 1)")

@@ -175,7 +175,7 @@ def rank_run(
         return run_here(training, drive, conditions, suites, suite, started)
 
 
-def _case_from(data: dict[str, Any]) -> Case:
+def case_from(data: dict[str, Any]) -> Case:
     if data.get("hidden") is not None:
         data = {**data, "hidden": tuple(data["hidden"])}
     return Case(**data)
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     out = Path(args.out)
     try:
-        case = _case_from(json.loads(args.case))
+        case = case_from(json.loads(args.case))
         if case.device == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         backend = "nccl" if case.device == "cuda" else "gloo"

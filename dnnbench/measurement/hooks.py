@@ -25,6 +25,9 @@ class Hooks:
     - `carve()` at the end of every step: {new phase: (the phase it happened inside, seconds)}, time
       the hook measured inside one of the clock's phases (e.g. a gradient all-reduce inside backward),
       which the record reports as a phase of its own.
+    - `steps_begin()` once, just before the first timed step (set-up and calibration done, the collector
+      off), and `steps_end()` once after the last (before the final evaluation and the record), also
+      when a step failed: the edges of the window a sampling profiler should see (profile.py).
     """
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
@@ -38,6 +41,12 @@ class Hooks:
 
     def carve(self) -> dict[str, tuple[str, float]]:
         return {}
+
+    def steps_begin(self) -> None:
+        return None
+
+    def steps_end(self) -> None:
+        return None
 
     @property
     def observes_steps(self) -> bool:

@@ -123,6 +123,7 @@ def run_here(
     conditions.calibrate_before()
     training.synchronize()
     with conditions.timed_steps():
+        training.hooks.steps_begin()
         try:
             drive(training.step, training.between, training.plan.warmup_steps, training.plan.planned_steps)
         except StopTraining as stop:
@@ -131,6 +132,8 @@ def run_here(
             if grouped:
                 raise
             status, reason = ("oom" if is_oom(exc) else "error"), one_line(exc)
+        finally:
+            training.hooks.steps_end()
     if status == "ok":
         try:
             training.close_window()

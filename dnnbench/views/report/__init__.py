@@ -171,6 +171,8 @@ def profiles_section(sources: list[str | os.PathLike], report_folder: Path) -> t
                 for label, name in meta.get("files", {}).items()
             )
             block = f"<h3>{escape(meta['case_id'])}</h3><p>{links or 'no files'}</p>"
+            for name, window in (meta.get("py_spy_windows") or {}).items():
+                block += f"<p>py-spy window ({escape(name)}): {escape(window.get('says', ''))}</p>"
             for message in meta.get("messages", []):
                 block += f"<p><em>{escape(message)}</em></p>"
             ops = folder / "ops.csv"
