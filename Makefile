@@ -29,7 +29,7 @@ help:
 	@echo "make machine                                                                    this machine's fingerprint"
 	@echo "make tune [SIZE=quick|full] [ARGS=...]                                         learning-rate sweeps"
 	@echo "make harness                                                                   the harness against a bare loop"
-	@echo "make profile CASE=id [MATRIX=smoke] [TOOL=all]                                  flame graph, ops, trace"
+	@echo "make profile CASE=id [MATRIX=quick] [TOOL=all]                                  flame graph, ops, trace"
 	@echo "make history [RESULTS=run] [RANGE=A..B] [HISTORY=results/history]              trends, change points, page"
 	@echo "make check                                                                  lint, types, the fast tests"
 	@echo "make test                                                                   unit + integration tests"
@@ -148,7 +148,7 @@ baseline: install
 # Where a case's time goes:  make profile CASE=<id from dnnbench list> [MATRIX=smoke] [TOOL=all|py-spy|torch] [RESULTS=run]
 TOOL ?= all
 profile: data
-	@test -n "$(CASE)" || { echo "make: profile needs CASE=<case id> (python -m dnnbench list --matrix $(MATRIX) prints them)"; exit 2; }
+	@test -n "$(CASE)" || { echo "make: profile needs CASE=<case id> (.venv/bin/dnnbench list --matrix $(MATRIX) prints them)"; exit 2; }
 	$(PY) -m dnnbench profile --case $(CASE) --matrix $(MATRIX) --device $(DEVICE) --tool $(TOOL) \
 		$(if $(filter command line environment,$(origin RESULTS)),--results $(RESULTS))
 

@@ -8,6 +8,7 @@ import pytest
 
 from dnnbench.definitions.matrices import DEFAULT_MATRIX, MATRICES, RENAMED
 from dnnbench.frontends.cli import build_parser, main
+from dnnbench.frontends.options import REPEATED_MATRIX
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "docs").rglob("*.yml"))]
@@ -18,12 +19,15 @@ def _subparsers():
     return action.choices
 
 
-@pytest.mark.parametrize("command", ["list", "run", "profile", "ab"])
+@pytest.mark.parametrize("command", ["list", "run", "profile", "ab", "history"])
 def test_matrix_help_names_every_matrix_and_the_real_default(command):
-    text = " ".join(_subparsers()[command].format_help().split())
+    parser = _subparsers()[command]
+    text = " ".join(parser.format_help().split())
     for name in MATRICES:
         assert name in text
-    assert f"(default {DEFAULT_MATRIX})" in text
+    default = parser.get_default("matrix")
+    assert default == (REPEATED_MATRIX if command in ("ab", "history") else DEFAULT_MATRIX)
+    assert f"(default {default})" in text
 
 
 def test_the_makefile_defaults_to_the_registrys_matrix_and_lists_them_all():

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnnbench.core.errors import BadInput
+from dnnbench.frontends.options import REPEATED_MATRIX
 
 if TYPE_CHECKING:  # pandas loads when a command needs it, not for every `dnnbench …`
     import pandas as pd
@@ -250,7 +251,7 @@ def add_parsers(sub: argparse._SubParsersAction, matrix_options) -> None:  # typ
     p.add_argument("--since", default=None, metavar="REF", help="regressions: new since this ref (default: last tag)")
     p.add_argument("--page", default=None, help="where to write the page (default DIR/index.html)")
     p.add_argument("--commit-url", default=None, help="prefix of a commit's web page (default: from a GitHub origin)")
-    matrix_options(p)
+    matrix_options(p, REPEATED_MATRIX)  # --range measures every commit: the small matrix unless told
     p.set_defaults(handler=cmd_history)
 
     p = sub.add_parser(

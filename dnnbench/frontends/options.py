@@ -55,3 +55,17 @@ PLAN_OPTIONS: list[tuple[str, dict]] = [
         {"default": None, "metavar": "I/N", "help": "only shard I of N of the case x seed pairs (merge them after)"},
     ),
 ]
+
+
+# What runs each commit or both sides several times over (ab, history --range) starts from the small matrix.
+REPEATED_MATRIX = "smoke"
+
+
+def plan_options(matrix_default: str = DEFAULT_MATRIX) -> list[tuple[str, dict]]:
+    """PLAN_OPTIONS with another default matrix, said in its help."""
+    matrix = {
+        **dict(PLAN_OPTIONS)["--matrix"],
+        "default": matrix_default,
+        "help": f"named matrix: {', '.join(MATRICES)} (default {matrix_default})",
+    }
+    return [(flag, matrix if flag == "--matrix" else spec) for flag, spec in PLAN_OPTIONS]
