@@ -166,11 +166,11 @@ test: data browser
 # The everyday check, well under the full suite's time: lint, types, and the tests on hand-made or tiny real
 # records (no benchmark matrix, browser, torchrun or fault campaign: those are `make test`'s).
 FAST_TESTS := tests/test_architecture.py tests/test_cases.py tests/test_claims.py tests/test_export.py \
-	tests/test_gate.py tests/test_history.py tests/test_plan.py tests/test_report_tables.py tests/test_store.py \
+	tests/test_gate.py tests/test_plan.py tests/test_report_tables.py tests/test_store.py \
 	tests/test_time_left.py tests/test_help_and_docs.py tests/test_readme.py
 
 check: lint data
-	$(PY) -m pytest $(FAST_TESTS) -q -p no:cacheprovider -m "not slow" $(ARGS)
+	$(PY) -m pytest $(FAST_TESTS) -q -p no:cacheprovider -m "not slow" -n 2 $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check dnnbench bench tests experiments

@@ -60,6 +60,7 @@ def cell(row: pd.Series, metric: str) -> str:
 def _pivot(rows: pd.DataFrame, index: list[str], columns: list[str], metric: str) -> pd.DataFrame:
     """Cells for `metric` laid out index × columns; dimensions with a single value are dropped and
     named in the caption instead."""
+    rows = rows.copy()  # one block: the summary frame is built column by column (pandas warns on it)
     rows = rows.assign(_cell=rows.apply(cell, axis=1, metric=metric))
     index = [c for c in index if rows[c].nunique(dropna=False) > 1] or index[-1:]
     columns = [c for c in columns if rows[c].nunique(dropna=False) > 1]
