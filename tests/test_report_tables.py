@@ -11,6 +11,7 @@ from dnnbench.views.report import build_report, highlights
 from dnnbench.views.report.tables import (
     all_cases,
     batch_device,
+    build_tables,
     cell,
     loaders,
     optimizer_regularization,
@@ -219,3 +220,27 @@ def test_report_against_a_baseline_gives_the_gates_verdict(tmp_path, throughput,
     assert html.escape(headline) in page and headline in summary  # the gate's own headline, word for word
     assert page.index('id="gate"') < page.index('id="summary"')  # the verdict comes first
     assert code == (0 if (throughput, accuracy) == (20_000.0, 0.86) else 1)
+
+
+def test_every_table_of_two_runs_keeps_each_runs_rows(tmp_path):
+    cases = {
+        "batch": [Case(batch_size=1), Case(batch_size=100), Case(batch_size="full")],
+        "loaders": [Case(loader="tensor"), Case(loader="device")],
+        "models": [Case(workload="lenet5-fashion-mnist", loader="device")],
+        "fastpaths": [Case(loader="device"), Case(loader="device", optimizer_impl="fused")],
+        "scaling": [Case(), Case(world_size=2)],
+        "optimizers": [ADAM, SGD],
+    }
+    for name, speed in (("fast", 2.0), ("slow", 1.0)):
+        journal = Journal(tmp_path / name)
+        for suite, suite_cases in cases.items():
+            for case in suite_cases:
+                journal.append(record(case, 1, [suite], throughput_samples_per_s=1000.0 * speed,
+                                      final_test_accuracy=0.8, time_to_target_s=10.0 / speed))  # fmt: skip
+    frame = load([tmp_path / "fast", tmp_path / "slow"])
+    tables = build_tables(case_summary(frame), frame)
+    assert {t.name.split("_")[0] for t in tables} >= {"batch", "loaders", "models", "fastpaths", "scaling"}
+    for table in tables:
+        flat = table.display.reset_index()
+        assert "run" in flat.columns, f"{table.name} pools the runs"
+        assert set(flat["run"]) == {"fast", "slow"}, table.name

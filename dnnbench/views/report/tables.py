@@ -277,7 +277,8 @@ def scaling_table(frame: pd.DataFrame) -> list[Table]:
     display = numbers.copy()
     for column, f in fmt.items():
         display[column] = display[column].map(f)
-    keep = ["loader", "world_size", "scaling", "global_batch", "rank_batch", *fmt]
+    several = "run" in display and display["run"].nunique() > 1  # each run's rows, never pooled
+    keep = [*(["run"] if several else []), "loader", "world_size", "scaling", "global_batch", "rank_batch", *fmt]
     display = display[[c for c in keep if c in display]].rename(
         columns={
             "throughput_samples_per_s": "throughput (samples/s, all ranks)",
@@ -293,9 +294,10 @@ def scaling_table(frame: pd.DataFrame) -> list[Table]:
         "of N processes 1/N of them. Strong: the global batch kept; weak: the per-rank batch kept, lr × N. "
         "Each side measured once, at different moments: for an efficiency with an interval from interleaved "
         "rounds, run `dnnbench scaling`."
-    )
+    ) + (PER_RUN if several else "")
+    index = ["run", "loader"] if several else ["loader"]
     return [
-        Table("scaling", "Data-parallel scaling (DDP through torchrun)", caption, display.set_index("loader"), numbers)
+        Table("scaling", "Data-parallel scaling (DDP through torchrun)", caption, display.set_index(index), numbers)
     ]
 
 
