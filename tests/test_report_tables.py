@@ -202,6 +202,8 @@ def test_a_report_of_two_runs_of_different_speed_shows_both_runs_figures(tmp_pat
     every = all_cases(summary).display
     speeds = every.reset_index().set_index(["case", "run"])["throughput (samples/s)"]
     assert speeds.loc[(ADAM.id, "fast")].startswith("20,") and speeds.loc[(ADAM.id, "slow")].startswith("10,")
+    page = build_report([fast, slow], out=tmp_path / "both" / "report.html").html.read_text()
+    assert "seeds are pooled here" in page  # a chart that pools the runs says so
 
 
 @pytest.mark.parametrize(("throughput", "accuracy"), [(20_000.0, 0.86), (12_000.0, 0.86), (20_000.0, 0.70)])

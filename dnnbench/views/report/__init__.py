@@ -221,6 +221,9 @@ def _run_meta(source: str | os.PathLike) -> dict:
     return {"name": folder.name, **read_run_meta(folder)}
 
 
+RUN_APART_CHARTS = {"throughput_vs_batch"}  # charts that draw each run on its own (the others pool them)
+
+
 def build_report(
     sources: list[str | os.PathLike],
     baseline: str | os.PathLike | None = None,
@@ -258,6 +261,8 @@ def build_report(
         path = folder / "charts" / f"{name}.png"
         write_atomically(path, buffer.getvalue())
         chart_files.append(path)
+        if frame["run"].nunique() > 1 and name not in RUN_APART_CHARTS:
+            caption += f" The {frame['run'].nunique()} runs' seeds are pooled here; the tables keep each run apart."
         charts.append(Chart(name, title, caption, base64.b64encode(buffer.getvalue()).decode(), f"charts/{name}.png"))
 
     runs = [_run_meta(s) for s in sources]
