@@ -246,3 +246,27 @@ def test_every_table_of_two_runs_keeps_each_runs_rows(tmp_path):
         flat = table.display.reset_index()
         assert "run" in flat.columns, f"{table.name} pools the runs"
         assert set(flat["run"]) == {"fast", "slow"}, table.name
+
+
+def test_two_runs_of_one_folder_name_stay_two_runs_and_one_run_given_twice_is_refused(tmp_path):
+    from dnnbench.core.errors import BadInput
+
+    a, b = _run_of_speed(tmp_path / "x" / "run", 2_000.0), _run_of_speed(tmp_path / "y" / "run", 1_000.0)
+    assert set(case_summary(load([a, b]))["run"]) == {str(a), str(b)}
+    with pytest.raises(BadInput, match="the same run is given twice"):
+        load([a, tmp_path / "x" / "run"])
+
+
+def test_a_link_to_a_run_is_named_after_the_run(tmp_path):
+    run = _run_of_speed(tmp_path / "quick-cpu-1", 1_000.0)
+    (tmp_path / "latest").symlink_to(run.name)
+    assert set(load(tmp_path / "latest")["run"]) == {"quick-cpu-1"}
+
+
+def test_each_run_of_a_report_has_its_own_highlights_and_claims(tmp_path):
+    fast, slow = _run_of_speed(tmp_path / "fast", 20_000.0), _run_of_speed(tmp_path / "slow", 10_000.0)
+    files = build_report([fast, slow], out=tmp_path / "both" / "report.html")
+    page, summary = files.html.read_text(), files.markdown.read_text()
+    for name in ("fast", "slow"):
+        assert f"The note&#x27;s claims: {name}" in page and f"## The note's claims: {name}" in summary
+        assert f"- {name}: 3 cases: 3 ok." in summary

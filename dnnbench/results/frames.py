@@ -10,10 +10,11 @@ from typing import Any
 import pandas as pd
 
 from dnnbench.core import probes
+from dnnbench.core.errors import BadInput
 from dnnbench.core.metrics import METRICS
 from dnnbench.core.record import Record
 from dnnbench.definitions.cases import Case
-from dnnbench.results.journal import records_of
+from dnnbench.results.journal import journal_path, records_of
 
 Sources = str | os.PathLike | Iterable[str | os.PathLike]  # one run or several
 
@@ -62,6 +63,23 @@ def _sources(sources: Sources) -> list[str | os.PathLike]:
     return [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
 
 
+def named_runs(sources: Sources) -> list[tuple[str, list[Record]]]:
+    """(run name, records) per source. Two runs of one folder name (a/results/latest, b/results/latest)
+    are named by their paths as given, so that no table or chart takes them for one run; the same run
+    given twice is refused."""
+    sources = _sources(sources)
+    runs = [records_of(s) for s in sources]
+    names = [name for name, _ in runs]
+    if len(set(names)) == len(names):
+        return runs
+    real = [journal_path(s).resolve() for s in sources]
+    if len(set(real)) < len(real):
+        raise BadInput(f"the same run is given twice: {', '.join(map(str, sources))}")
+    return [
+        (str(s) if names.count(name) > 1 else name, records) for s, (name, records) in zip(sources, runs, strict=True)
+    ]
+
+
 def load(sources: Sources) -> pd.DataFrame:
     """One or several runs → a DataFrame with one row per case × seed (and run).
 
@@ -69,8 +87,7 @@ def load(sources: Sources) -> pd.DataFrame:
     registry, phase_<name>, target_*, calibration_*, resolved_<field> and env_<field>.
     """
     rows = []
-    for source in _sources(sources):
-        run, records = records_of(source)
+    for run, records in named_runs(sources):
         rows += [row(r, run) for r in records]
     frame = pd.DataFrame(rows)
     for m in METRICS:
@@ -85,8 +102,7 @@ def load_curves(sources: Sources) -> tuple[pd.DataFrame, pd.DataFrame]:
     Both carry run, case_id, seed, suites and the case fields that charts colour by.
     """
     loss_rows, val_rows = [], []
-    for source in _sources(sources):
-        run, records = records_of(source)
+    for run, records in named_runs(sources):
         for r in records:
             if not r.curves:
                 continue

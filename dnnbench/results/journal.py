@@ -224,7 +224,8 @@ def records_from_benchmark_json(path: Path) -> list[Record]:
 def records_of(source: str | os.PathLike) -> tuple[str, list[Record]]:
     """(run name, its records) for a run folder, a records.jsonl or a benchmark JSON."""
     path = journal_path(source)
-    run = path.parent.name if path.name in (RECORDS, BENCHMARK_JSON) else path.stem
+    real = path.resolve()  # a link such as results/latest is named after the run folder it points at
+    run = real.parent.name if path.name in (RECORDS, BENCHMARK_JSON) else real.stem
     if path.suffix == ".json":
         return run, records_from_benchmark_json(path)
     return run, read_records(path)

@@ -21,7 +21,7 @@ import pandas as pd
 
 from dnnbench.results.analysis import case_summary
 from dnnbench.results.claims import evaluate_claims
-from dnnbench.results.frames import load, load_curves
+from dnnbench.results.frames import load, load_curves, named_runs
 from dnnbench.results.gate import GateConfig, load_side, run_gate
 from dnnbench.results.journal import journal_path, read_run_meta, write_atomically
 from dnnbench.views import gate as gate_view
@@ -216,9 +216,12 @@ def claims_html(claims) -> str:
     )
 
 
-def _run_meta(source: str | os.PathLike) -> dict:
-    folder = journal_path(source).parent
-    return {"name": folder.name, **read_run_meta(folder)}
+def _run_meta(source: str | os.PathLike, name: str) -> dict:
+    return {"name": name, **read_run_meta(journal_path(source).parent)}
+
+
+def _of_run(curves: pd.DataFrame, run: str) -> pd.DataFrame:
+    return curves[curves["run"] == run] if "run" in curves else curves
 
 
 RUN_APART_CHARTS = {"throughput_vs_batch"}  # charts that draw each run on its own (the others pool them)
@@ -265,23 +268,27 @@ def build_report(
             caption += f" The {frame['run'].nunique()} runs' seeds are pooled here; the tables keep each run apart."
         charts.append(Chart(name, title, caption, base64.b64encode(buffer.getvalue()).decode(), f"charts/{name}.png"))
 
-    runs = [_run_meta(s) for s in sources]
+    runs = [_run_meta(s, name) for s, name in zip(sources, [n for n, _ in named_runs(sources)], strict=True)]
     names = ", ".join(r["name"] for r in runs)
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     title = f"dnnbench report: {names}"
     subtitle = f"{len(frame)} case × seed records; generated {generated}" + (
         f"; baseline {baseline}" if baseline else ""
     )
-    notes = highlights(summary)
-    claims = evaluate_claims(frame, val)
+    # the highlights and the claims compare cases within one run: one set per run, never pooled
+    several = len(runs) > 1
+    notes = [
+        f"{r['name']}: {h}" if several else h for r in runs for h in highlights(summary[summary["run"] == r["name"]])
+    ]
+    claims = {r["name"]: evaluate_claims(frame[frame["run"] == r["name"]], _of_run(val, r["name"])) for r in runs}
     sections, lead, gate_md = [], [], ""
     if baseline:  # the gate's own verdict, tolerances and intervals: the same as `dnnbench gate` on this pair
         verdict = run_gate(load_side(Path(baseline)), load_side(Path(sources[0])), gate_config or GateConfig())
-        lead.append(
-            ("gate", f"Against the baseline: {runs[0]['name']}", gate_view.html_section(verdict, str(baseline)))
-        )
+        lead.append(("gate", f"{runs[0]['name']} against the baseline", gate_view.html_section(verdict, str(baseline))))
         gate_md = gate_view.markdown(verdict, str(baseline), runs[0]["name"])
-    sections.append(("claims", "The note's claims", claims_html(claims)))
+    for i, (name, judged) in enumerate(claims.items()):
+        title = f"The note's claims: {name}" if several else "The note's claims"
+        sections.append(("claims" if i == 0 else f"claims-{i + 1}", title, claims_html(judged)))
     tuned = tuning.section_html(frame)
     if tuned:
         sections.append(("tuning", "Optimizers at default and tuned learning rates", tuned))

@@ -8,7 +8,7 @@ out of the page except to files in the same run folder (profiles).
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,7 +179,7 @@ def markdown(
     highlights: list[str],
     tables: list[Table],
     runs: list[dict[str, Any]],
-    claims: Sequence[Claim] = (),
+    claims: Mapping[str, Sequence[Claim]] | None = None,
     gate: str = "",
 ) -> str:
     """summary.md: the gate's verdict against a baseline (views.gate's Markdown, its heading demoted),
@@ -189,8 +189,9 @@ def markdown(
         parts += [line.replace("# ", "## ", 1) if line.startswith("# ") else line for line in gate.splitlines()]
         parts.append("")
     parts += [*[f"- {h}" for h in highlights], ""]
-    if claims:
-        parts += ["## The note's claims", "", claims_table(claims).to_markdown(index=False), ""]
+    for name, judged in (claims or {}).items():  # one table per run: claims compare cases within a run
+        heading = f"## The note's claims: {name}" if len(claims or {}) > 1 else "## The note's claims"
+        parts += [heading, "", claims_table(judged).to_markdown(index=False), ""]
     for table in tables:
         flat = table.display.reset_index()
         flat.columns = [" ".join(map(str, c)).strip() if isinstance(c, tuple) else str(c) for c in flat.columns]
