@@ -5,8 +5,8 @@ import json
 import pytest
 
 from dnnbench.results.time_left import TimeLeft
-from dnnbench.views.progress import duration, time_left_line, wants_progress
-from tests.conftest import run_cli
+from dnnbench.views.progress import duration, show_time_left, time_left_line, wants_progress
+from tests.conftest import run_bench, run_cli
 
 
 class Clock:
@@ -32,6 +32,24 @@ def test_the_model_is_scaled_by_what_ran_and_a_cases_other_seeds_take_what_its_f
     assert estimate.left() == pytest.approx(30.0 + 3.0 * (5.0 + 20.0))
     clock.now = 40.0  # the current pair has run 10 s of it
     assert estimate.left_now() == pytest.approx(30.0 + 75.0 - 10.0)
+
+
+def test_a_pair_that_crashed_counts_as_done_but_teaches_nothing():
+    clock = Clock()
+    items = [(("x", 1), 100.0), (("x", 2), 100.0), (("y", 1), 200.0)]
+    estimate = TimeLeft.of(items, group_of=lambda key: key[0], clock=clock)
+    estimate.finished(("x", 1), 0.5, typical=False)  # crashed at once: the next seed need not
+    assert (estimate.done, estimate.correction()) == (1, 1.0)
+    assert estimate.left() == pytest.approx(100.0 + 200.0)
+
+
+def test_nothing_to_count_prints_nothing(monkeypatch):
+    monkeypatch.setenv("DNNBENCH_PROGRESS", "yes")
+    lines: list[str] = []
+    show_time_left(TimeLeft.of([]), lines.append)
+    assert lines == []
+    show_time_left(TimeLeft.of([("a", 1.0)]), lines.append)
+    assert lines and "[0/1 0%]" in lines[0]
 
 
 def test_a_finished_run_has_nothing_left_and_says_done():
@@ -72,3 +90,11 @@ def test_a_run_logs_its_estimate_per_pair_and_prints_it_only_on_a_terminal(tmp_p
     forced = run_cli("run", "--matrix", "smoke", "--case", case, "--results", str(tmp_path / "b"),
                      env={"DNNBENCH_PROGRESS": "1"})  # fmt: skip
     assert "[1/1 100%]" in forced.stdout and "elapsed, done" in forced.stdout
+
+
+@pytest.mark.slow
+def test_make_bench_counts_only_the_pairs_it_selects(tmp_path):
+    case = _smallest_smoke_case()
+    out = run_bench("--matrix", "smoke", "-k", case, "--results", str(tmp_path), env={"DNNBENCH_PROGRESS": "1"})
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "[1/1 100%]" in out.stdout and "elapsed, done" in out.stdout

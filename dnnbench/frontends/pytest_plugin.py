@@ -31,7 +31,7 @@ from dnnbench.measurement import engine
 from dnnbench.measurement import env as envmod
 from dnnbench.measurement.clocks import synchronized_perf_counter
 from dnnbench.results.journal import BENCHMARK_JSON, Journal, write_atomically
-from dnnbench.results.run import Run
+from dnnbench.results.run import Run, estimate
 from dnnbench.views.progress import one_line_summary, time_left_line, wants_progress
 
 
@@ -143,6 +143,11 @@ class BenchSession:
             f"({skips} skipped by rule, {len(state.run.resumed)} already in the journal)"
         )
         reporter.write_line(f"dnnbench: results -> {state.journal.dir}")
+        # the time left counts what this session runs: the pairs of its selected items (-k, one suite file)
+        selected = {getattr(getattr(item, "callspec", None), "params", {}).get("planned") for item in session.items}
+        state.run.time_left = estimate(
+            p for p in state.plan if p.id in selected and (p.case.id, p.seed) not in state.run.finished
+        )
         for notice in state.run.notices:
             reporter.write_line(notice)
 
@@ -155,7 +160,7 @@ class BenchSession:
         if line and reporter is not None:
             reporter.ensure_newline()
             reporter.write_line(f"    {line}")
-            if self.state is not None and wants_progress(sys.__stdout__):
+            if self.state is not None and self.state.run.time_left.total and wants_progress(sys.__stdout__):
                 t = self.state.run.time_left
                 reporter.write_line(f"    {time_left_line(t.done, t.total, t.elapsed(), t.left())}")
 

@@ -194,7 +194,7 @@ class Run:
             record = self.journal.append(record, benchmark=benchmark)
         self.finished[record.key] = record
         if record.key in self.time_left.expected and record.key not in self.time_left.actual:
-            self.time_left.finished(record.key)
+            self.time_left.finished(record.key, typical=record.status in ("ok", "skipped"))
             if self.journal is not None:
                 with open(self.journal.dir / TIME_LEFT_LOG, "a", encoding="utf-8") as log:
                     log.write(

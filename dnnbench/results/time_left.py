@@ -3,7 +3,8 @@ what has run.
 
 A pair of a case whose other seed has run is expected to take what that seed took; any other pair
 takes its modelled cost times the ratio of measured to modelled seconds over the pairs done so far
-(1 before any has run, so the first estimate is the bare model, made for a 2-core CPU).
+(1 before any has run, so the first estimate is the bare model, made for a 2-core CPU). A pair that
+crashed or diverged early says nothing about the others: it counts as done, not as a measure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class TimeLeft:
     clock: Callable[[], float] = time.monotonic
     started: float = field(default=0.0)
     actual: dict[Hashable, float] = field(default_factory=dict)
+    atypical: set[Hashable] = field(default_factory=set)  # done, but no measure of what the rest cost
     _last: float = 0.0
 
     def __post_init__(self) -> None:
@@ -43,21 +45,28 @@ class TimeLeft:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
-    def finished(self, item: Hashable, seconds: float | None = None) -> None:
-        """Item ended; it took `seconds`, or (default) the time since the last item ended."""
+    def finished(self, item: Hashable, seconds: float | None = None, typical: bool = True) -> None:
+        """Item ended; it took `seconds`, or (default) the time since the last item ended. An item that is
+        not `typical` (it failed or stopped early) is done but teaches the estimate nothing."""
         now = self.clock()
         self.actual[item] = now - self._last if seconds is None else seconds
+        if not typical:
+            self.atypical.add(item)
         self._last = now
 
+    def _measures(self) -> dict[Hashable, float]:
+        return {item: s for item, s in self.actual.items() if item not in self.atypical}
+
     def correction(self) -> float:
-        """Measured / modelled seconds over the items done (1.0 before any)."""
-        modelled = sum(self.expected.get(item, 0.0) for item in self.actual)
-        return sum(self.actual.values()) / modelled if modelled > 0 else 1.0
+        """Measured / modelled seconds over the typical items done (1.0 before any)."""
+        measures = self._measures()
+        modelled = sum(self.expected.get(item, 0.0) for item in measures)
+        return sum(measures.values()) / modelled if modelled > 0 else 1.0
 
     def left(self) -> float:
         """Seconds until the last item ends, counted from the last item's end."""
         by_group: dict[Hashable, list[float]] = {}
-        for item, seconds in self.actual.items():
+        for item, seconds in self._measures().items():
             by_group.setdefault(self.group_of(item), []).append(seconds)
         c = self.correction()
         total = 0.0

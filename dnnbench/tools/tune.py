@@ -116,8 +116,20 @@ def run_tune(
                 for optimizer in problem.optimizers
                 for lr in tuning.grid_for(optimizer, size, search, trials)
             ]
-            # the sweep, then the re-runs on fresh seeds (counted once the choice is made)
-            estimate = TimeLeft.of(((c.id, 1), expected_cost(c)) for c in sweep if (c.id, 1) not in run.finished)
+            # the sweep, then the re-runs on fresh seeds: the default's, and a tuned rate's (a stand-in key until
+            # the choice is made; the rate changes no modelled cost)
+            fresh = range(2, seeds + 2)
+            defaults = [problem.base.replace(optimizer=o) for problem in problems for o in problem.optimizers]
+            estimate = TimeLeft.of(
+                [
+                    *(((c.id, 1), expected_cost(c)) for c in sweep),
+                    *(((c.id, s), expected_cost(c)) for c in defaults for s in fresh),
+                    *((("tuned", c.id, s), expected_cost(c)) for c in defaults for s in fresh),
+                ],
+                group_of=lambda key: key[0],  # type: ignore[index]
+            )
+            for done in [k for k in estimate.expected if k in run.finished]:
+                del estimate.expected[done]
             for case in sweep:
                 _measure(run, case, 1, ("tuning",), log, estimate)
             chosen = choose(load(out))
@@ -126,11 +138,13 @@ def run_tune(
                 for choice in chosen
                 for case, suites in rerun_cases(next(p for p in problems if _same(p, choice)), choice)
             ]
+            for stand_in in [k for k in estimate.expected if k[0] == "tuned"]:  # type: ignore[index]
+                del estimate.expected[stand_in]
             estimate.expected.update(
                 ((case.id, seed), expected_cost(case))
                 for case, _ in reruns
-                for seed in range(2, seeds + 2)
-                if (case.id, seed) not in run.finished
+                for seed in fresh
+                if (case.id, seed) not in run.finished and (case.id, seed) not in estimate.expected
             )
             for case, suites in reruns:
                 for seed in range(2, seeds + 2):

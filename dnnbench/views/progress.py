@@ -61,10 +61,12 @@ def time_left_line(done: int, total: int, elapsed: float, left: float, unit: str
 
 def wants_progress(stream: TextIO | None) -> bool:
     """Progress lines go to a terminal only: a CI log stays one line per case. DNNBENCH_PROGRESS=1
-    forces them, =0 silences them."""
-    forced = os.environ.get("DNNBENCH_PROGRESS")
-    if forced in ("0", "1"):
-        return forced == "1"
+    (yes, true, on) forces them, =0 (no, false, off) silences them."""
+    forced = os.environ.get("DNNBENCH_PROGRESS", "").strip().lower()
+    if forced in ("1", "yes", "true", "on"):
+        return True
+    if forced in ("0", "no", "false", "off"):
+        return False
     try:
         return stream is not None and stream.isatty()
     except (AttributeError, ValueError):
@@ -72,6 +74,7 @@ def wants_progress(stream: TextIO | None) -> bool:
 
 
 def show_time_left(estimate: TimeLeft, log: Callable[[str], object] = print, stream: TextIO | None = None) -> None:
-    """One time-left line through `log`, when its output is a terminal (wants_progress)."""
-    if wants_progress(stream if stream is not None else sys.stdout):
+    """One time-left line through `log`, when its output is a terminal (wants_progress) and there is
+    a plan to count (a run that keeps no records has none)."""
+    if estimate.total and wants_progress(stream if stream is not None else sys.stdout):
         log(f"  {time_left_line(estimate.done, estimate.total, estimate.elapsed(), estimate.left())}")
