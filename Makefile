@@ -67,15 +67,18 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ echo "make: chromium and chromedriver are needed for the browser test (apt-get install chromium chromium-driver)"; exit 2; }
 
+# results/latest: the run `make bench` wrote last, whether or not every case passed (relative under results/)
+LINK_LATEST = mkdir -p results && ln -sfn "$(if $(filter results/%,$(RESULTS)),$(patsubst results/%,%,$(RESULTS)),$(abspath $(RESULTS)))" results/latest
+
 bench: data
 	@$(PY) -m dnnbench list --summary --matrix $(MATRIX) --device $(DEVICE)
 	DNNBENCH_COMMAND='make bench DEVICE=$(DEVICE) MATRIX=$(MATRIX) $(if $(ARGS),ARGS="$(ARGS)")' \
 	$(PY) -m pytest bench -v -rs -p no:cacheprovider \
 		--matrix $(MATRIX) --device $(DEVICE) --results $(RESULTS) \
 		--benchmark-group-by=group --benchmark-sort=name --benchmark-columns=median,iqr,ops,rounds \
-		$(ARGS) || { status=$$?; $(PY) -m dnnbench report $(RESULTS) || true; exit $$status; }
+		$(ARGS) || { status=$$?; $(PY) -m dnnbench report $(RESULTS) || true; $(LINK_LATEST); exit $$status; }
 	@$(PY) -m dnnbench report $(RESULTS)
-	@mkdir -p results && ln -sfn "$(if $(filter results/%,$(RESULTS)),$(patsubst results/%,%,$(RESULTS)),$(abspath $(RESULTS)))" results/latest
+	@$(LINK_LATEST)
 	@echo "results: $(RESULTS)"
 
 # The report for an existing run (or several: RESULTS="results/a results/b").
@@ -145,7 +148,7 @@ baseline: install
 	@test -n "$(NAME)" -a "$(origin RESULTS)" != file || { echo "make: baseline needs RESULTS=run-folder(s) and NAME=name"; exit 2; }
 	$(PY) -m dnnbench baseline $(RESULTS) --name $(NAME) $(if $(FORCE),--force)
 
-# Where a case's time goes:  make profile CASE=<id from dnnbench list> [MATRIX=smoke] [TOOL=all|py-spy|torch] [RESULTS=run]
+# Where a case's time goes:  make profile CASE=<id from dnnbench list> [MATRIX=quick] [TOOL=all|py-spy|torch] [RESULTS=run]
 TOOL ?= all
 profile: data
 	@test -n "$(CASE)" || { echo "make: profile needs CASE=<case id> (.venv/bin/dnnbench list --matrix $(MATRIX) prints them)"; exit 2; }

@@ -135,7 +135,7 @@ def test_an_unknown_format_is_one_line_exit_2(run):
     assert out.returncode == 2
     assert out.stderr.strip() == (
         "dnnbench: error: unknown export format 'csv'; choose from: "
-        "customBiggerIsBetter, customSmallerIsBetter, bencher"
+        "customBiggerIsBetter, customSmallerIsBetter, bencher, tensorboard"
     )
 
 
@@ -188,3 +188,26 @@ def test_ab_json_when_the_head_recorded_nothing_says_so(tmp_path):
     assert out.returncode == 1 and "the head recorded none" in out.stdout
     verdict = json.loads((tmp_path / "ab.json").read_text())
     assert verdict["verdict"] == "fail" and verdict["not_recorded"] == ["c1 (round 1): crashed: RuntimeError: boom"]
+
+
+def test_an_output_path_that_cannot_be_written_is_one_line_exit_2(run, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    for args in (
+        ("export", str(run), "--format", "bencher", "-o", str(tmp_path / "a-file" / "x.json")),
+        ("gate", "--baseline", str(run), "--current", str(run), "--markdown", str(tmp_path / "a-file" / "g.md")),
+    ):
+        out = run_cli(*args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.startswith("dnnbench: error: ") and out.stderr.count("\n") == 1
+        assert "a-file" in out.stderr
+
+
+def test_report_takes_a_saved_baselines_folder_as_gate_does(run, tmp_path):
+    saved = run_cli("baseline", str(run), "--name", "b1", "--dir", str(tmp_path / "baselines"))
+    assert saved.returncode == 0, saved.stderr
+    gate = run_cli("gate", "--baseline", str(tmp_path / "baselines" / "b1"), "--current", str(run))
+    report = run_cli(
+        "report", str(run), "--baseline", str(tmp_path / "baselines" / "b1"), "-o", str(tmp_path / "r.html")
+    )
+    assert gate.returncode == 0 and report.returncode == 0, report.stderr
+    assert gate.stdout.strip().splitlines()[-1] in (tmp_path / "r.html").read_text()

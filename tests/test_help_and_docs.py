@@ -19,15 +19,37 @@ def _subparsers():
     return action.choices
 
 
-@pytest.mark.parametrize("command", ["list", "run", "profile", "ab", "history"])
-def test_matrix_help_names_every_matrix_and_the_real_default(command):
-    parser = _subparsers()[command]
-    text = " ".join(parser.format_help().split())
-    for name in MATRICES:
-        assert name in text
-    default = parser.get_default("matrix")
-    assert default == (REPEATED_MATRIX if command in ("ab", "history") else DEFAULT_MATRIX)
-    assert f"(default {default})" in text
+def _matrix_option(command: str):
+    return next((a for a in _subparsers()[command]._actions if a.dest == "matrix"), None)
+
+
+def test_every_matrix_option_names_every_matrix_and_its_real_default():
+    commands = [c for c in _subparsers() if _matrix_option(c) is not None]
+    assert {"list", "run", "profile", "ab", "history", "harness", "scaling", "tune"} <= set(commands)
+    for command in commands:
+        option = _matrix_option(command)
+        text = " ".join(option.help.split())  # the --matrix option's own help, not the whole page
+        missing = [name for name in MATRICES if name not in text]
+        assert not missing, f"{command} --matrix help leaves out {missing}"
+        default = option.default or "the study's problems"
+        assert f"default {default})" in text or f"default: {default})" in text, (command, text)
+
+
+def test_commands_meant_for_many_runs_default_to_the_small_matrix():
+    defaults = {command: _matrix_option(command).default for command in ("list", "run", "profile", "ab", "history")}
+    assert defaults == {
+        "list": DEFAULT_MATRIX,
+        "run": DEFAULT_MATRIX,
+        "profile": DEFAULT_MATRIX,
+        "ab": REPEATED_MATRIX,
+        "history": REPEATED_MATRIX,
+    }
+    assert REPEATED_MATRIX in MATRICES and DEFAULT_MATRIX in MATRICES
+
+
+def test_every_command_says_what_it_does_in_its_own_help():
+    for command, parser in _subparsers().items():
+        assert parser.description and parser.description in parser.format_help().replace("\n", " "), command
 
 
 def test_the_makefile_defaults_to_the_registrys_matrix_and_lists_them_all():

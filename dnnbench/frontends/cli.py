@@ -15,6 +15,7 @@ from typing import Any
 
 from dnnbench.core.errors import BadInput
 from dnnbench.core.signals import Terminated
+from dnnbench.definitions.matrices import MATRICES
 from dnnbench.frontends import history_cli
 from dnnbench.frontends.options import REPEATED_MATRIX, plan_options
 
@@ -224,7 +225,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     folder = Path(args.output).parent if args.output else journal_path(args.results[0]).parent
     config = load_config(Path("pyproject.toml"), []) if args.baseline else None
-    if args.baseline and not Path(args.baseline).exists():  # a saved baseline's name, as `gate` takes it
+    if args.baseline:  # a run, a saved baseline's folder or its name: resolved as `gate` resolves it
         from dnnbench.results.baselines import resolve_baseline
         from dnnbench.results.gate.sides import load_side
 
@@ -431,7 +432,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 def _rounds_tool(p: argparse.ArgumentParser, name: str, rounds: int, rounds_help: str, kind: str, handler) -> None:
     """The options of a tool that measures a matrix's cases in alternating rounds (harness, scaling)."""
     p.add_argument("--rounds", type=int, default=rounds, help=f"{rounds_help} (default {rounds})")
-    p.add_argument("--matrix", default=name, help=f"whose {kind} cases to run (default {name})")
+    p.add_argument("--matrix", default=name, help=f"whose {kind} cases to run: {', '.join(MATRICES)} (default {name})")
     p.add_argument("-k", action="append", default=[], metavar="TEXT", help="only cases whose id contains TEXT")
     p.add_argument("--out", default=None, help=f"output folder (default results/{name}-<time>)")
     p.set_defaults(handler=handler)
@@ -562,7 +563,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="tables, charts, summary.md and a self-contained report.html for runs")
     p.add_argument("results", nargs="+", help="run folders (or records.jsonl files); several go side by side")
-    p.add_argument("--baseline", default=None, help="a run folder or benchmark JSON to show deltas against")
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="a run folder, benchmark JSON or saved baseline (as for gate): the gate's verdict on the first run "
+        "against it heads the report",
+    )
     p.add_argument("-o", "--output", default=None, help="report.html path (default: in the first run folder)")
     p.set_defaults(handler=cmd_report)
 
@@ -674,7 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--save", default="latest", help="name of the saved rates: results/tuned/NAME.json")
     p.add_argument(
-        "--matrix", default=None, help="tune the workloads this matrix trains (default: the study's problems)"
+        "--matrix",
+        default=None,
+        help=f"tune the workloads this matrix trains: {', '.join(MATRICES)} (default: the study's problems)",
     )
     p.add_argument(
         "-k", action="append", default=[], metavar="TEXT", help="with --matrix: cases whose id contains TEXT"
@@ -706,6 +714,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", default=None)
     p.set_defaults(handler=cmd_fetch_data)
+    for action in sub._choices_actions:  # `dnnbench COMMAND --help` opens with what the command does
+        sub.choices[action.dest].description = action.help
     return parser
 
 
@@ -731,3 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a path that cannot be read or written (a file where a folder must be, no permission)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"dnnbench: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2

@@ -214,6 +214,11 @@ def _export_tensorboard(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from dnnbench.core.errors import unknown_choice
+    from dnnbench.views.export import FORMATS
+
+    if args.format not in (*FORMATS, "tensorboard"):
+        raise unknown_choice("export format", args.format, (*FORMATS, "tensorboard"))
     if args.format == "tensorboard":
         return _export_tensorboard(args)
     from dnnbench.results.analysis import case_summary

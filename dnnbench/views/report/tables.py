@@ -107,7 +107,15 @@ def _numbers(rows: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return rows[NUMBER_COLUMNS[:2] + config + cols[2:]]
 
 
-PER_RUN = " One row per run: the runs' figures are shown side by side, not pooled."
+PER_RUN = "One row per run: the runs' figures are shown side by side, not pooled."
+
+
+def _per_run(caption: str, several: bool) -> str:
+    """The caption, saying that each run keeps its own rows when there are several."""
+    if not several:
+        return caption
+    caption = caption.rstrip()
+    return f"{caption}{'' if caption.endswith('.') else '.'} {PER_RUN}"
 
 
 def _suite_tables(
@@ -122,7 +130,7 @@ def _suite_tables(
     """One table per (metric, title): cells of `metric` laid out index × columns; with several runs,
     the run is the first index level (a run's figures are never pooled with another's)."""
     index = ["run", *index]
-    caption += PER_RUN if rows["run"].nunique() > 1 else ""
+    caption = _per_run(caption, rows["run"].nunique() > 1)
     return [
         Table(
             f"{name}_{metric}",
@@ -220,14 +228,11 @@ def models(summary: pd.DataFrame) -> list[Table]:
         }
     ).sort_values([*(["run"] if several else []), "workload", "setting"])
     caption = (
-        (
-            "One block per workload. FLOPs per sample are torch.utils.flop_counter's (forward and backward); the "
-            "roofline share is throughput × FLOPs over the device's measured peak; the gradient ratio is the first "
-            "layer's gradient norm over the last hidden layer's (below 1: vanishing toward the input). "
-        )
-        + _constants(rows, ["device", *MODEL_AXES])
-        + (PER_RUN if several else "")
-    )
+        "One block per workload. FLOPs per sample are torch.utils.flop_counter's (forward and backward); the "
+        "roofline share is throughput × FLOPs over the device's measured peak; the gradient ratio is the first "
+        "layer's gradient norm over the last hidden layer's (below 1: vanishing toward the input). "
+    ) + _constants(rows, ["device", *MODEL_AXES])
+    caption = _per_run(caption, several)
     return [
         Table(
             "models",
@@ -294,7 +299,8 @@ def scaling_table(frame: pd.DataFrame) -> list[Table]:
         "of N processes 1/N of them. Strong: the global batch kept; weak: the per-rank batch kept, lr × N. "
         "Each side measured once, at different moments: for an efficiency with an interval from interleaved "
         "rounds, run `dnnbench scaling`."
-    ) + (PER_RUN if several else "")
+    )
+    caption = _per_run(caption, several)
     index = ["run", "loader"] if several else ["loader"]
     return [
         Table("scaling", "Data-parallel scaling (DDP through torchrun)", caption, display.set_index(index), numbers)
@@ -374,7 +380,8 @@ def fastpaths(summary: pd.DataFrame) -> list[Table]:
     caption = (
         "Each fast path alone against the default, and all the fastest together; share of peak is the in-run "
         f"roofline in the path's own dtype. Best path per batch size: {best_text or 'none measured'}."
-    ) + (PER_RUN if several else "")
+    )
+    caption = _per_run(caption, several)
     return [
         Table(
             "fastpaths",
