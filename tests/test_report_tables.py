@@ -270,3 +270,12 @@ def test_each_run_of_a_report_has_its_own_highlights_and_claims(tmp_path):
     for name in ("fast", "slow"):
         assert f"The note&#x27;s claims: {name}" in page and f"## The note's claims: {name}" in summary
         assert f"- {name}: 3 cases: 3 ok." in summary
+
+
+def test_a_report_of_two_runs_leaves_each_runs_own_report_alone(tmp_path):
+    fast, slow = _run_of_speed(tmp_path / "fast", 20_000.0), _run_of_speed(tmp_path / "slow", 10_000.0)
+    own = build_report([fast]).html
+    before = own.read_text()
+    both = build_report([fast, slow]).html
+    assert both.parent.parent == tmp_path and both.parent.name.startswith("report-")
+    assert own.read_text() == before

@@ -223,7 +223,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dnnbench.results.lock import FolderLock
     from dnnbench.views.report import build_report
 
-    folder = Path(args.output).parent if args.output else journal_path(args.results[0]).parent
+    folder = Path(args.output).parent if args.output else journal_path(args.results[0]).parent  # what is locked
     config = load_config(Path("pyproject.toml"), []) if args.baseline else None
     if args.baseline:  # a run, a saved baseline's folder or its name: resolved as `gate` resolves it
         from dnnbench.results.baselines import resolve_baseline
@@ -569,7 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run folder, benchmark JSON or saved baseline (as for gate): the gate's verdict on the first run "
         "against it heads the report",
     )
-    p.add_argument("-o", "--output", default=None, help="report.html path (default: in the first run folder)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="report.html path (default: in the run folder; for several runs, a new report-<time> folder beside "
+        "the first)",
+    )
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("gate", help="compare a run with a baseline: exit 0 pass, 1 regression, 2 bad input")

@@ -235,13 +235,20 @@ def build_report(
 ) -> ReportFiles:
     """Write report.html, summary.md, tables/*.csv and charts/*.png; return their paths.
 
-    `out` defaults to report.html in the first run's folder; the other files go beside it. With a
+    `out` defaults to report.html in the run's folder, and for several runs to a new report-<time> folder
+    beside the first (a run's own report is not overwritten); the other files go beside it. With a
     baseline, the report also shows the gate's verdict of the first run against it (`gate_config`: the
     tolerances, default the gate's own)."""
     frame = load(sources)
     summary = case_summary(frame)
     loss, val = load_curves(sources)
-    html_path = Path(out) if out else journal_path(sources[0]).parent / "report.html"
+    first = journal_path(sources[0]).parent
+    if out is not None:
+        html_path = Path(out)
+    elif len(sources) > 1:
+        html_path = first.parent / f"report-{datetime.now():%Y%m%d-%H%M%S}" / "report.html"
+    else:
+        html_path = first / "report.html"
     folder = html_path.parent
     (folder / "tables").mkdir(parents=True, exist_ok=True)
     (folder / "charts").mkdir(parents=True, exist_ok=True)
