@@ -267,6 +267,9 @@ def test_each_run_of_a_report_has_its_own_highlights_and_claims(tmp_path):
     fast, slow = _run_of_speed(tmp_path / "fast", 20_000.0), _run_of_speed(tmp_path / "slow", 10_000.0)
     files = build_report([fast, slow], out=tmp_path / "both" / "report.html")
     page, summary = files.html.read_text(), files.markdown.read_text()
+    assert (
+        summary.startswith("# dnnbench report: fast, slow\n") and "<title>dnnbench report: fast, slow</title>" in page
+    )
     for name in ("fast", "slow"):
         assert f"The note&#x27;s claims: {name}" in page and f"## The note's claims: {name}" in summary
         assert f"- {name}: 3 cases: 3 ok." in summary

@@ -294,8 +294,8 @@ def build_report(
         lead.append(("gate", f"{runs[0]['name']} against the baseline", gate_view.html_section(verdict, str(baseline))))
         gate_md = gate_view.markdown(verdict, str(baseline), runs[0]["name"])
     for i, (name, judged) in enumerate(claims.items()):
-        title = f"The note's claims: {name}" if several else "The note's claims"
-        sections.append(("claims" if i == 0 else f"claims-{i + 1}", title, claims_html(judged)))
+        heading = f"The note's claims: {name}" if several else "The note's claims"
+        sections.append(("claims" if i == 0 else f"claims-{i + 1}", heading, claims_html(judged)))
     tuned = tuning.section_html(frame)
     if tuned:
         sections.append(("tuning", "Optimizers at default and tuned learning rates", tuned))
